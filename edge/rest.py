@@ -1,0 +1,121 @@
+"""REST edge plumbing: problem+json (RFC 9457) for every error, and the shared dependencies.
+
+Every error a client can see goes through :func:`problem`, so each has a stable ``type`` URI from
+:data:`kernel.errors.KINDS`; unexpected exceptions are logged with their traceback and answered
+with a generic 500 that reveals nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from litestar import Request, Response
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, ValidationException
+
+from kernel.db import Pool
+from kernel.errors import KINDS, ErrorKind, FieldViolation, SwitchboardError
+from tenants.auth import authenticate
+from tenants.domain import Principal
+from tenants.vault import Vault
+
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "problem", "provide_pool", "provide_principal", "provide_vault"]
+
+log = logging.getLogger("switchboard.http")
+
+PROBLEM_JSON = "application/problem+json"
+
+_STATUS_KINDS = {info.http_status: kind for kind, info in KINDS.items() if kind is not ErrorKind.MALFORMED}
+_STATUS_KINDS[400] = ErrorKind.MALFORMED
+
+
+def problem(
+    kind: ErrorKind,
+    detail: str,
+    *,
+    violations: tuple[FieldViolation, ...] = (),
+    reason: str | None = None,
+    headers: dict[str, str] | None = None,
+    instance: str | None = None,
+) -> Response[dict[str, Any]]:
+    info = KINDS[kind]
+    body: dict[str, Any] = {
+        "type": info.type_uri(kind),
+        "title": info.title,
+        "status": info.http_status,
+        "detail": detail,
+        "reason": reason or kind.name,
+    }
+    if instance:
+        body["instance"] = instance
+    if violations:
+        body["errors"] = [{"field": v.field, "rule": v.rule, "description": v.description} for v in violations]
+    return Response(body, status_code=info.http_status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _on_domain_error(request: Request[Any, Any, Any], error: SwitchboardError) -> Response[dict[str, Any]]:
+    headers = {"WWW-Authenticate": "Bearer"} if error.kind is ErrorKind.UNAUTHENTICATED else None
+    return problem(error.kind, error.detail, violations=error.violations, reason=error.reason, headers=headers,
+                   instance=request.url.path)
+
+
+_MSGSPEC_PATH = re.compile(r"\s*-\s*at\s*`\$\.?([^`]*)`")
+
+
+def _field(item: dict[str, Any]) -> str:
+    message = str(item.get("message", ""))
+    match = _MSGSPEC_PATH.search(message)
+    if match and match.group(1):
+        return re.sub(r"\[(\d+)\]", r".\1", match.group(1))
+    key = item.get("key")
+    return str(key) if key else "body"
+
+
+def _on_validation_error(request: Request[Any, Any, Any], error: ValidationException) -> Response[dict[str, Any]]:
+    items = error.extra if isinstance(error.extra, list) else []
+    violations = tuple(
+        FieldViolation(_field(item), "schema", _MSGSPEC_PATH.sub("", str(item.get("message", "invalid"))))
+        for item in items
+        if isinstance(item, dict)
+    )
+    if not violations:
+        return problem(ErrorKind.MALFORMED, str(error.detail), instance=request.url.path)
+    detail = "; ".join(f"{v.field}: {v.description}" for v in violations)
+    return problem(ErrorKind.INVALID, detail, violations=violations, instance=request.url.path)
+
+
+def _on_http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[dict[str, Any]]:
+    kind = _STATUS_KINDS.get(error.status_code)
+    if kind is None:
+        body = {"type": "about:blank", "title": str(error.detail), "status": error.status_code, "detail": str(error.detail)}
+        return Response(body, status_code=error.status_code, media_type=PROBLEM_JSON, headers=error.headers)
+    return problem(kind, str(error.detail), headers=error.headers, instance=request.url.path)
+
+
+def _on_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error", extra={"fields": {"path": request.url.path}})
+    return problem(ErrorKind.INTERNAL, "an internal error occurred; it has been logged", instance=request.url.path)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    SwitchboardError: _on_domain_error,
+    ValidationException: _on_validation_error,
+    HTTPException: _on_http_error,
+    Exception: _on_unexpected,
+}
+
+
+def provide_pool(state: State) -> Pool:
+    pool: Pool = state.pool
+    return pool
+
+
+def provide_vault(state: State) -> Vault:
+    vault: Vault = state.vault
+    return vault
+
+
+async def provide_principal(request: Request[Any, Any, State]) -> Principal:
+    return await authenticate(request.app.state.pool, request.headers.get("authorization"))

@@ -1,0 +1,80 @@
+"""gRPC edge plumbing: authentication from metadata, and rich error statuses.
+
+Domain errors become ``google.rpc.Status`` with ``ErrorInfo`` (stable reason, problem type URI) and,
+for invalid input, ``BadRequest`` field violations: the same kinds and fields REST reports.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from kernel.db import Pool
+from kernel.errors import KINDS, ErrorKind, SwitchboardError
+from tenants.auth import authenticate
+from tenants.domain import Principal
+
+__all__ = ["authenticated", "rich_status", "translate_errors"]
+
+log = logging.getLogger("switchboard.grpc")
+
+DOMAIN = "switchboard.dev"
+
+
+def rich_status(error: SwitchboardError) -> grpc.Status:
+    info = KINDS[error.kind]
+    code = getattr(code_pb2, info.grpc_code)
+    status = status_pb2.Status(code=code, message=error.detail)
+    status.details.add().Pack(
+        error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata={"type": info.type_uri(error.kind)})
+    )
+    if error.violations:
+        status.details.add().Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description, reason=v.rule)
+                    for v in error.violations
+                ]
+            )
+        )
+    return rpc_status.to_status(status)
+
+
+async def authenticated(pool: Pool, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
+    metadata = dict(context.invocation_metadata() or ())
+    value = metadata.get("authorization")
+    return await authenticate(pool, value if isinstance(value, str) else None)
+
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Self = TypeVar("Self")
+
+
+def translate_errors(
+    method: Callable[[Self, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]],
+) -> Callable[[Self, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]:
+    """Turn domain errors into rich statuses and anything unexpected into a bare INTERNAL."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Self, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
+        try:
+            return await method(self, request, context)
+        except SwitchboardError as error:
+            await context.abort_with_status(rich_status(error))
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("unhandled error", extra={"fields": {"method": method.__name__}})
+            await context.abort_with_status(
+                rich_status(SwitchboardError("an internal error occurred; it has been logged", kind=ErrorKind.INTERNAL))
+            )
+        raise AssertionError("abort_with_status returns only by raising")
+
+    return wrapper

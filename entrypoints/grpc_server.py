@@ -1,0 +1,51 @@
+"""The gRPC server: MessagingService, health checking and server reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from switchboard.messaging.v1 import messaging_pb2, messaging_pb2_grpc
+
+from kernel import db
+from kernel.logging import configure
+from kernel.settings import Settings
+from messaging.servicer import MessagingServicer
+
+__all__ = ["serve"]
+
+log = logging.getLogger("switchboard.grpc")
+
+SERVICE_NAMES = (messaging_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name,)
+
+
+async def serve(settings: Settings, *, grace: float = 10.0, ready: asyncio.Event | None = None) -> None:
+    configure(settings.log_level, process="grpc")
+    settings.require_master_key()
+    pool = await db.create_pool(settings.asyncpg_dsn, min_size=2, max_size=16)
+    server = grpc.aio.server()
+    messaging_pb2_grpc.add_MessagingServiceServicer_to_server(MessagingServicer(pool), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    server.add_insecure_port(f"0.0.0.0:{settings.grpc_port}")
+    await server.start()
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("gRPC listening", extra={"fields": {"port": settings.grpc_port}})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    # Report NOT_SERVING first so balancers drain us, then let in-flight calls finish.
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(grace)
+    await pool.close()
+    log.info("gRPC stopped")

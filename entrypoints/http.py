@@ -1,0 +1,82 @@
+"""The REST API, webhook ingress and (later) admin UI: one Litestar application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, get
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from edge.rest import EXCEPTION_HANDLERS, provide_pool, provide_vault
+from kernel import db, settings as settings_module
+from kernel.crypto import MasterKey
+from kernel.logging import configure
+from messaging.controllers import MessageController
+from tenants.vault import Vault
+from webhooks.controllers import WhatsAppWebhookController
+
+__all__ = ["create_app"]
+
+MAX_API_BODY = 64 * 1024  # documented in the README; webhooks allow more (webhooks.ingest.MAX_BODY)
+
+
+@get("/healthz", tags=["health"], summary="Liveness", include_in_schema=True)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", tags=["health"], summary="Readiness: the database answers")
+async def readyz(pool: db.Pool) -> dict[str, str]:
+    await pool.fetchval("SELECT 1")
+    return {"status": "ready"}
+
+
+def create_app(config: settings_module.Settings | None = None) -> Litestar:
+    config = config or settings_module.load()
+    master = MasterKey(config.require_master_key())
+    configure(config.log_level, process="api")
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.pool = await db.create_pool(config.asyncpg_dsn, min_size=2, max_size=16)
+        app.state.vault = Vault(master)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    openapi = OpenAPIConfig(
+        title="Switchboard",
+        version="1.0.0",
+        description="WhatsApp-first messaging: submit messages, follow them to delivery.",
+        path="/schema",
+        render_plugins=[JsonRenderPlugin(), ScalarRenderPlugin(path="/scalar")],
+        components=Components(
+            security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer", description="sb_… API key")}
+        ),
+    )
+    handlers: list[Any] = [MessageController, WhatsAppWebhookController, healthz, readyz, _docs]
+    return Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        dependencies={"pool": Provide(provide_pool, sync_to_thread=False), "vault": Provide(provide_vault, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi,
+        request_max_body_size=MAX_API_BODY,
+        debug=False,
+    )
+
+
+@get("/docs", include_in_schema=False, media_type="text/html")
+async def _docs() -> str:
+    # Interactive API reference (Scalar) over the served OpenAPI document.
+    return (
+        "<!doctype html><html><head><title>Switchboard API</title><meta charset='utf-8'/></head><body>"
+        "<script id='api-reference' data-url='/schema/openapi.json'></script>"
+        "<script src='https://cdn.jsdelivr.net/npm/@scalar/api-reference'></script></body></html>"
+    )

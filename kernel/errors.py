@@ -1,0 +1,119 @@
+"""Error kinds, and the one table that turns a kind into an HTTP status and a gRPC code.
+
+Hierarchy::
+
+    SwitchboardError            (kind, detail, field violations)
+    ├── InvalidInput            INVALID: names the field and the rule
+    ├── NotFound                NOT_FOUND: unknown ids and other tenants' ids alike
+    └── Unauthenticated         UNAUTHENTICATED
+
+Domain code raises these; the REST edge renders them as RFC 9457 problem+json and the gRPC edge as
+``google.rpc.Status`` with details, both reading :data:`KINDS`. Nothing here knows HTTP or gRPC
+libraries: gRPC codes are named, and the servicer layer looks them up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = [
+    "KINDS",
+    "ErrorKind",
+    "FieldViolation",
+    "InvalidInput",
+    "KindInfo",
+    "NotFound",
+    "SwitchboardError",
+    "Unauthenticated",
+]
+
+PROBLEM_BASE = "https://switchboard.dev/problems/"
+
+
+class ErrorKind(StrEnum):
+    INVALID = "invalid-request"
+    MALFORMED = "malformed-request"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission-denied"
+    NOT_FOUND = "not-found"
+    CONFLICT = "conflict"
+    PAYLOAD_TOO_LARGE = "payload-too-large"
+    RATE_LIMITED = "rate-limited"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class KindInfo:
+    http_status: int
+    grpc_code: str  # a grpc.StatusCode member name
+    title: str
+
+    def type_uri(self, kind: ErrorKind) -> str:
+        return PROBLEM_BASE + kind.value
+
+
+KINDS: dict[ErrorKind, KindInfo] = {
+    ErrorKind.INVALID: KindInfo(422, "INVALID_ARGUMENT", "The request is not valid"),
+    ErrorKind.MALFORMED: KindInfo(400, "INVALID_ARGUMENT", "The request body could not be read"),
+    ErrorKind.UNAUTHENTICATED: KindInfo(401, "UNAUTHENTICATED", "Missing or invalid API key"),
+    ErrorKind.PERMISSION_DENIED: KindInfo(403, "PERMISSION_DENIED", "Not allowed"),
+    ErrorKind.NOT_FOUND: KindInfo(404, "NOT_FOUND", "Not found"),
+    ErrorKind.CONFLICT: KindInfo(409, "ALREADY_EXISTS", "Conflicts with the current state"),
+    ErrorKind.PAYLOAD_TOO_LARGE: KindInfo(413, "INVALID_ARGUMENT", "The request body is too large"),
+    ErrorKind.RATE_LIMITED: KindInfo(429, "RESOURCE_EXHAUSTED", "Too many requests"),
+    ErrorKind.UNAVAILABLE: KindInfo(503, "UNAVAILABLE", "Temporarily unavailable"),
+    ErrorKind.INTERNAL: KindInfo(500, "INTERNAL", "Internal error"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    field: str  # dotted path in the request, e.g. "template.params.body"
+    rule: str  # a stable machine name, e.g. "e164"
+    description: str
+
+
+class SwitchboardError(Exception):
+    kind: ErrorKind = ErrorKind.INTERNAL
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        kind: ErrorKind | None = None,
+        violations: tuple[FieldViolation, ...] = (),
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        if kind is not None:
+            self.kind = kind
+        self.detail = detail
+        self.violations = violations
+        # A stable UPPER_SNAKE reason for google.rpc.ErrorInfo and the problem body.
+        self.reason = reason or self.kind.name
+
+    @property
+    def info(self) -> KindInfo:
+        return KINDS[self.kind]
+
+
+class InvalidInput(SwitchboardError):
+    kind = ErrorKind.INVALID
+
+    def __init__(self, field: str, rule: str, description: str) -> None:
+        super().__init__(f"{field}: {description}", violations=(FieldViolation(field, rule, description),))
+
+    @classmethod
+    def many(cls, violations: list[FieldViolation]) -> SwitchboardError:
+        detail = "; ".join(f"{v.field}: {v.description}" for v in violations)
+        return SwitchboardError(detail, kind=ErrorKind.INVALID, violations=tuple(violations))
+
+
+class NotFound(SwitchboardError):
+    kind = ErrorKind.NOT_FOUND
+
+
+class Unauthenticated(SwitchboardError):
+    kind = ErrorKind.UNAUTHENTICATED

@@ -1,0 +1,51 @@
+"""Transactional outbox: side effects are rows written in the same transaction as the change.
+
+A row names an actor (``topic``, e.g. ``"messaging.deliver"``) and its keyword arguments. The relay
+(:mod:`kernel.outbox_relay`) publishes committed rows to Dramatiq; because the row commits or rolls
+back with the change, a crash can never leave a change without its effect or an effect without
+its change. Publication is at-least-once: actors must be idempotent.
+
+Writers also ``NOTIFY`` :data:`CHANNEL` in the same statement, which PostgreSQL delivers at commit,
+so the relay wakes at once instead of polling.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Table, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+
+from kernel.db import Connection
+from kernel.models import metadata
+
+__all__ = ["CHANNEL", "INSERT_CTE", "enqueue", "outbox"]
+
+CHANNEL = "switchboard_outbox"
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("topic", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("published_at", DateTime(timezone=True), nullable=True),
+    # The relay's claim query reads only unpublished rows; keep that index tiny.
+    Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+)
+
+# For hot paths that write their change and its outbox row in one statement: a CTE fragment
+# ``outbox_row AS (INSERT ...)`` that callers splice into a WITH clause.
+INSERT_CTE = "INSERT INTO outbox (topic, payload) VALUES ({topic}, {payload}) RETURNING id"
+
+
+async def enqueue(conn: Connection, topic: str, **payload: Any) -> int:
+    """Write one outbox row (and wake the relay at commit). Returns the row id."""
+    row_id: int = await conn.fetchval(
+        "WITH o AS (INSERT INTO outbox (topic, payload) VALUES ($1, $2) RETURNING id) "
+        f"SELECT id FROM o, pg_notify('{CHANNEL}', '')",
+        topic,
+        payload,
+    )
+    return row_id

@@ -1,0 +1,133 @@
+"""Process settings, read once from the environment at start.
+
+A missing or malformed value raises :class:`SettingsError` naming the variable; entry points turn
+that into one line on stderr and exit status 2, so a bad deployment fails before it serves anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+__all__ = ["Settings", "SettingsError", "load"]
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/switchboard"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_GRAPH_URL = "https://graph.facebook.com"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    master_key: bytes | None
+    graph_url: str
+    http_port: int
+    grpc_port: int
+    sandbox_port: int
+    api_workers: int
+    worker_processes: int
+    worker_threads: int
+    log_level: str
+    # How long an attempt whose outcome is unknown (worker died mid-call) is left for the
+    # provider's status webhook to settle before the message is sent again.
+    delivery_hold_seconds: float
+    retry_base_ms: int
+    max_attempts: int
+
+    @property
+    def asyncpg_dsn(self) -> str:
+        """DATABASE_URL in the form asyncpg accepts (without SQLAlchemy's ``+asyncpg``)."""
+        scheme, rest = self.database_url.split("://", 1)
+        return "postgresql://" + rest
+
+    def require_master_key(self) -> bytes:
+        if self.master_key is None:
+            raise SettingsError(
+                "SWITCHBOARD_MASTER_KEY",
+                "not set (base64 of 32 bytes; `switchboard dev` generates one for local use)",
+            )
+        return self.master_key
+
+
+def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
+    value = env.get(name, default).strip()
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise SettingsError(name, f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got {value!r}")
+    return value.rstrip("/")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, f"expected a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(name, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(name, f"expected a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(name, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def _master_key(env: Mapping[str, str]) -> bytes | None:
+    raw = env.get("SWITCHBOARD_MASTER_KEY")
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        key = base64.b64decode(raw.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError("SWITCHBOARD_MASTER_KEY", "not valid base64") from None
+    if len(key) != 32:
+        raise SettingsError("SWITCHBOARD_MASTER_KEY", f"must decode to 32 bytes, got {len(key)}")
+    return key
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raises :class:`SettingsError` on the first bad one."""
+    env = os.environ if env is None else env
+    log_level = env.get("SWITCHBOARD_LOG_LEVEL", "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise SettingsError("SWITCHBOARD_LOG_LEVEL", f"expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+    return Settings(
+        database_url=_url(env, "DATABASE_URL", DEFAULT_DATABASE_URL, ("postgresql+asyncpg", "postgresql")),
+        redis_url=_url(env, "REDIS_URL", DEFAULT_REDIS_URL, ("redis", "rediss")),
+        master_key=_master_key(env),
+        graph_url=_url(env, "SWITCHBOARD_GRAPH_URL", DEFAULT_GRAPH_URL, ("http", "https")),
+        http_port=_int(env, "SWITCHBOARD_HTTP_PORT", 8000, 1, 65535),
+        grpc_port=_int(env, "SWITCHBOARD_GRPC_PORT", 50051, 1, 65535),
+        sandbox_port=_int(env, "SWITCHBOARD_SANDBOX_PORT", 8090, 1, 65535),
+        api_workers=_int(env, "SWITCHBOARD_API_WORKERS", 2, 1, 64),
+        worker_processes=_int(env, "SWITCHBOARD_WORKER_PROCESSES", 2, 1, 64),
+        worker_threads=_int(env, "SWITCHBOARD_WORKER_THREADS", 16, 1, 256),
+        log_level=log_level,
+        delivery_hold_seconds=_float(env, "SWITCHBOARD_DELIVERY_HOLD_SECONDS", 30.0, 0.0, 86400.0),
+        retry_base_ms=_int(env, "SWITCHBOARD_RETRY_BASE_MS", 1000, 1, 3_600_000),
+        max_attempts=_int(env, "SWITCHBOARD_MAX_ATTEMPTS", 6, 1, 100),
+    )

@@ -1,0 +1,132 @@
+"""Dramatiq wiring: the Redis broker, per-process resources, and the ``task`` decorator.
+
+Import order matters to Dramatiq: actors bind to the global broker when they are decorated, so
+:func:`setup_broker` runs before any ``*/tasks.py`` module is imported (see
+``entrypoints/worker_app.py``).
+
+Actors are thin async shells around idempotent functions that take ids, never objects. Everything
+bound to an event loop (the asyncpg pool, HTTP clients) is created lazily inside the worker's one
+loop thread (Dramatiq's ``AsyncIO`` middleware), once per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import AsyncIO, CurrentMessage
+
+from kernel import db
+from kernel.crypto import MasterKey
+from kernel.logging import log_context
+from kernel.settings import Settings
+
+__all__ = ["QUEUE", "Resources", "resources", "setup_broker", "task"]
+
+log = logging.getLogger("switchboard.worker")
+
+NAMESPACE = "switchboard"
+QUEUE = "default"
+# A worker that stops heartbeating for this long is presumed dead, and the tasks it held are
+# handed to live workers (checked during broker maintenance; made frequent here so a killed
+# worker's messages come back within seconds, not minutes).
+HEARTBEAT_TIMEOUT_MS = 15_000
+MAINTENANCE_CHANCE = 50_000  # per million broker commands
+
+_settings: Settings | None = None
+
+
+def setup_broker(settings: Settings) -> RedisBroker:
+    """Create the Redis broker, make it Dramatiq's global broker, and remember the settings."""
+    global _settings
+    _settings = settings
+    broker = RedisBroker(
+        url=settings.redis_url,
+        namespace=NAMESPACE,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        maintenance_chance=MAINTENANCE_CHANCE,
+    )
+    broker.add_middleware(AsyncIO())
+    broker.add_middleware(CurrentMessage())
+    dramatiq.set_broker(broker)
+    return broker
+
+
+class Resources:
+    """Per-process, loop-bound resources of a worker, created on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: db.Pool | None = None
+        self._lock: asyncio.Lock | None = None
+        self._extras: dict[str, Any] = {}
+
+    @functools.cached_property
+    def master_key(self) -> MasterKey:
+        return MasterKey(self.settings.require_master_key())
+
+    async def pool(self) -> db.Pool:
+        if self._pool is None:
+            if self._lock is None:
+                self._lock = asyncio.Lock()
+            async with self._lock:
+                if self._pool is None:
+                    self._pool = await db.create_pool(self.settings.asyncpg_dsn, min_size=1, max_size=self.settings.worker_threads)
+        return self._pool
+
+    def extra(self, name: str, factory: Callable[[], Any]) -> Any:
+        """A named per-process object (e.g. a provider client cache), built once."""
+        if name not in self._extras:
+            self._extras[name] = factory()
+        return self._extras[name]
+
+
+_resources: Resources | None = None
+
+
+def resources() -> Resources:
+    global _resources
+    if _resources is None:
+        if _settings is None:
+            raise RuntimeError("setup_broker() has not run in this process")
+        _resources = Resources(_settings)
+    return _resources
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def task(
+    name: str, *, queue: str = QUEUE, time_limit_ms: int = 120_000, min_backoff_ms: int = 500
+) -> Callable[[Callable[P, Awaitable[None]]], dramatiq.Actor[P, Awaitable[None]]]:
+    """Declare an actor named ``"<domain>.<verb>"`` whose body is an idempotent coroutine.
+
+    Retries of unexpected errors (database or broker hiccups) back off from ``min_backoff_ms`` up
+    to a minute; domain retries raise :class:`dramatiq.Retry` with their own delay.
+    """
+
+    def decorate(fn: Callable[P, Awaitable[None]]) -> dramatiq.Actor[P, Awaitable[None]]:
+        @functools.wraps(fn)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> None:
+            ids = {k: v for k, v in kwargs.items() if k.endswith("_id")}
+            with log_context(task=name, **ids):
+                await fn(*args, **kwargs)
+
+        actor: dramatiq.Actor[P, Awaitable[None]] = dramatiq.actor(
+            run,
+            actor_name=name,
+            queue_name=queue,
+            max_retries=10_000,  # our own attempt counts decide when to give up
+            min_backoff=min_backoff_ms,
+            max_backoff=60_000,
+            time_limit=time_limit_ms,
+        )
+        return actor
+
+    return decorate

@@ -1,0 +1,76 @@
+"""REST adapter for messages: decode, call the service, encode. No rules live here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Controller, Response, get, post
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from edge.rest import provide_principal
+from kernel.db import Pool, unit_of_work
+from messaging import service
+from messaging.schemas import EventList, MessageList, MessageView, SendMessage
+from tenants.domain import Principal
+
+__all__ = ["MessageController"]
+
+
+class MessageController(Controller):
+    path = "/v1/messages"
+    tags = ["messages"]
+    dependencies = {"principal": Provide(provide_principal)}
+    security = [{"apiKey": []}]
+
+    @post(
+        "/",
+        status_code=202,
+        summary="Submit a message",
+        description=(
+            "Validates the message, stores it durably and answers 202; delivery happens "
+            "asynchronously. A repeated `Idempotency-Key` with the same body returns the original "
+            "message (header `Idempotent-Replayed: true`); with a different body, 422."
+        ),
+    )
+    async def send_message(
+        self,
+        data: SendMessage,
+        principal: Principal,
+        pool: Pool,
+        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key", required=False)] = None,
+    ) -> Response[MessageView]:
+        async with unit_of_work(pool) as conn:
+            message, created = await service.submit(conn, principal.tenant_id, data, idempotency_key)
+        headers = {"Location": f"/v1/messages/{message.id}"}
+        if not created:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(message, status_code=202, headers=headers)
+
+    @get("/", summary="List messages, newest first")
+    async def list_messages(
+        self,
+        principal: Principal,
+        pool: Pool,
+        status: str | None = None,
+        channel: str | None = None,
+        to: str | None = None,
+        since: datetime | None = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 50,
+    ) -> MessageList:
+        async with pool.acquire() as conn:
+            return await service.list_messages(
+                conn, principal.tenant_id, status=status, channel=channel, to=to, since=since, cursor=cursor, limit=limit
+            )
+
+    @get("/{message_id:str}", summary="Get one message")
+    async def get_message(self, message_id: str, principal: Principal, pool: Pool) -> MessageView:
+        async with pool.acquire() as conn:
+            return await service.get_message(conn, principal.tenant_id, service.parse_id(message_id))
+
+    @get("/{message_id:str}/events", summary="A message's audit trail")
+    async def list_events(self, message_id: str, principal: Principal, pool: Pool) -> EventList:
+        async with pool.acquire() as conn:
+            return await service.list_events(conn, principal.tenant_id, service.parse_id(message_id))

@@ -1,0 +1,131 @@
+"""Delivering one message through WhatsApp, idempotently.
+
+Three steps, each safe to repeat:
+
+1. **Claim** (transaction, message row locked): only a ``queued`` message is delivered. The attempt
+   is recorded *before* the provider call, so a worker that dies mid-call leaves a ``pending``
+   attempt behind.
+2. **Call** the provider, outside any transaction.
+3. **Record** the outcome (transaction): wamid and ``submitted``, or a retry, or ``failed``.
+
+A redelivered task for a message that is no longer ``queued`` does nothing. A ``pending`` attempt
+found at claim time means an earlier worker may have reached Meta (which has no idempotency key):
+the task waits for the hold period, during which the provider's status webhook, correlated by our
+message id in ``biz_opaque_callback_data``, moves the message on if the send went through. Only
+after the hold does it send again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from uuid import UUID
+
+import dramatiq
+
+from kernel.db import unit_of_work
+from kernel.worker import Resources
+from messaging import repository
+from messaging.service import record_status
+from messaging.states import Status
+from messaging.whatsapp import Outcome, SendResult, WhatsAppClients, send
+from tenants import repository as tenants_repository
+from tenants import service as tenants_service
+from tenants.vault import Vault
+
+__all__ = ["deliver"]
+
+log = logging.getLogger("switchboard.delivery")
+
+CHANNEL = "whatsapp"
+MAX_BACKOFF_MS = 60_000
+
+
+def backoff_ms(base_ms: int, attempt: int) -> int:
+    """Exponential backoff with full jitter (attempt 1 is the first retry)."""
+    return int(random.uniform(base_ms / 2, min(MAX_BACKOFF_MS, base_ms * 2 ** (attempt - 1))))
+
+
+def _failure_detail(result: SendResult) -> str:
+    prefix = f"({result.error_code}) " if result.error_code is not None else ""
+    return prefix + (result.detail or result.outcome.value)
+
+
+async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
+    settings = res.settings
+    pool = await res.pool()
+    vault: Vault = res.extra("vault", lambda: Vault(res.master_key))
+    clients: WhatsAppClients = res.extra("whatsapp", lambda: WhatsAppClients(settings.graph_url))
+
+    async with unit_of_work(pool) as conn:
+        message = await repository.lock_message(conn, tenant_id, message_id)
+        if message is None:
+            log.warning("message to deliver does not exist")
+            return
+        if message["status"] != Status.QUEUED:
+            return
+        last = await repository.latest_attempt(conn, tenant_id, message_id, CHANNEL)
+        number = 1
+        if last is not None:
+            if last["state"] == "pending":
+                wait = settings.delivery_hold_seconds - last["age"].total_seconds()
+                if wait > 0:
+                    raise dramatiq.Retry(delay=int(wait * 1000) + 250)
+                await repository.finish_attempt(
+                    conn, tenant_id, last["id"], state="ambiguous",
+                    error_detail="no outcome recorded and no status webhook within the hold period",
+                )
+            number = last["attempt_number"] + 1
+        if number > settings.max_attempts:
+            await record_status(
+                conn, message, Status.FAILED, source="worker", detail=f"gave up after {settings.max_attempts} attempts"
+            )
+            return
+        sender = await tenants_repository.get_sender_by_id(conn, tenant_id, message["sender_id"])
+        assert sender is not None, "messages.sender_id references senders"
+        found = await tenants_repository.get_credential(conn, tenant_id, sender.credential_id)
+        assert found is not None, "senders.credential_id references credentials"
+        credential, sealed = found
+        secrets = await tenants_service.whatsapp_secrets(conn, vault, credential, sealed)
+        attempt_id = await repository.start_attempt(conn, tenant_id, message_id, CHANNEL, number)
+
+    client = clients.get(secrets.access_token, str(credential.config.get("graph_api_version", "v23.0")))
+    result = await send(
+        client, sender=sender.phone_number_id, to=message["to_number"], content=message["content"], tracker=str(message_id)
+    )
+
+    retry_in: int | None = None
+    async with unit_of_work(pool) as conn:
+        message = await repository.lock_message(conn, tenant_id, message_id)
+        assert message is not None
+        if result.outcome is Outcome.AMBIGUOUS:
+            # Leave the attempt pending: the status webhook or the hold period settles it.
+            log.warning("provider call outcome unknown", extra={"fields": {"detail": result.detail}})
+            retry_in = int(settings.delivery_hold_seconds * 1000) + 250
+        else:
+            await repository.finish_attempt(
+                conn,
+                tenant_id,
+                attempt_id,
+                state="accepted" if result.outcome is Outcome.ACCEPTED else "failed",
+                provider_message_id=result.wamid,
+                http_status=result.http_status,
+                error_code=result.error_code,
+                error_detail=result.detail,
+                latency_ms=result.latency_ms,
+            )
+        if result.outcome is Outcome.ACCEPTED:
+            assert result.wamid is not None
+            await repository.set_provider_message_id(conn, tenant_id, message_id, result.wamid)
+            await record_status(conn, message, Status.SUBMITTED, source="worker", detail=f"accepted as {result.wamid}")
+        elif result.outcome is Outcome.PERMANENT or (
+            result.outcome is Outcome.RETRYABLE and number >= settings.max_attempts
+        ):
+            await record_status(
+                conn, message, Status.FAILED, source="worker", detail=_failure_detail(result), error_code=result.error_code
+            )
+        elif result.outcome is Outcome.RETRYABLE:
+            retry_in = backoff_ms(settings.retry_base_ms, number)
+            log.info("retrying", extra={"fields": {"attempt": number, "code": result.error_code, "delay_ms": retry_in}})
+    if retry_in is not None:
+        raise dramatiq.Retry(delay=retry_in)

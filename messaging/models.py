@@ -1,0 +1,91 @@
+"""Messages, their audit trail (events) and their delivery attempts."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from kernel.models import metadata
+
+__all__ = ["delivery_attempts", "message_events", "messages"]
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("idempotency_key", Text, nullable=True),
+    # SHA-256 of the canonical request, so a reused Idempotency-Key with another body is refused.
+    Column("request_hash", LargeBinary, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("sender_id", UUID(as_uuid=True), ForeignKey("senders.id"), nullable=True),
+    Column("to_number", Text, nullable=False),
+    Column("content", JSONB, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("provider_message_id", Text, nullable=True),
+    Column("error_code", Integer, nullable=True),
+    Column("error_reason", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("tenant_id", "idempotency_key"),
+    Index("ix_messages_tenant_id_created_at", "tenant_id", text("created_at DESC"), text("id DESC")),
+    Index("ix_messages_provider_message_id", "provider_message_id"),
+)
+
+message_events = Table(
+    "message_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("message_id", UUID(as_uuid=True), ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("reported_status", Text, nullable=False),
+    Column("from_status", Text, nullable=True),
+    Column("to_status", Text, nullable=False),
+    Column("applied", Boolean, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("source", Text, nullable=False),  # api | worker | webhook:whatsapp | operator
+    Column("detail", Text, nullable=True),
+    Column("error_code", Integer, nullable=True),
+    Column("raw_event_id", BigInteger, nullable=True),
+    # Provider message id + status + provider timestamp: the same fact arriving twice (in one body
+    # or in two) is recorded once.
+    Column("dedupe_key", Text, nullable=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("message_id", "dedupe_key"),
+    Index("ix_message_events_message_id_id", "message_id", "id"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("message_id", UUID(as_uuid=True), ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("attempt_number", Integer, nullable=False),
+    # pending (recorded before the provider call) | accepted | failed | ambiguous
+    Column("state", Text, nullable=False),
+    Column("provider_message_id", Text, nullable=True),
+    Column("http_status", Integer, nullable=True),
+    Column("error_code", Integer, nullable=True),
+    Column("error_detail", Text, nullable=True),
+    Column("latency_ms", Integer, nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("message_id", "channel", "attempt_number"),
+)

@@ -1,0 +1,116 @@
+"""Message shapes shared by both edges: REST decodes JSON into these, gRPC converts into them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta
+
+__all__ = [
+    "EmailFallback",
+    "EventList",
+    "EventView",
+    "Fallback",
+    "MessageError",
+    "MessageList",
+    "MessageView",
+    "SendMessage",
+    "SmsFallback",
+    "TemplateContent",
+    "TemplateParams",
+    "TextContent",
+]
+
+MAX_TEXT = 4096
+
+
+class TextContent(msgspec.Struct, forbid_unknown_fields=True):
+    body: Annotated[str, Meta(description=f"Message text, 1 to {MAX_TEXT} characters.")]
+
+
+class TemplateParams(msgspec.Struct, forbid_unknown_fields=True):
+    header: Annotated[list[str], Meta(description="Values for the header's {{n}} placeholders, in order.")] = []
+    body: Annotated[list[str], Meta(description="Values for the body's {{n}} placeholders, in order.")] = []
+
+
+class TemplateContent(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(description="An APPROVED template of the sender's WhatsApp Business Account.")]
+    language: Annotated[str, Meta(description="The template's language code, e.g. en_US.")]
+    params: TemplateParams = msgspec.field(default_factory=TemplateParams)
+
+
+class SmsFallback(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+
+
+class EmailFallback(msgspec.Struct, forbid_unknown_fields=True):
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+
+
+class Fallback(msgspec.Struct, forbid_unknown_fields=True):
+    sms: SmsFallback | None = None
+    email: EmailFallback | None = None
+
+
+class SendMessage(msgspec.Struct, forbid_unknown_fields=True):
+    """One message to send. Exactly one of ``text`` or ``template``."""
+
+    to: Annotated[str, Meta(description="Recipient in E.164, e.g. +14155550123.", examples=["+14155550123"])]
+    text: TextContent | None = None
+    template: TemplateContent | None = None
+    sender: Annotated[
+        str | None, Meta(description="phone_number_id to send from; the tenant's default sender when omitted.")
+    ] = None
+    fallback: Annotated[
+        Fallback | None,
+        Meta(description="Content for SMS and email fallback. Stored with the message; fallback delivery is not active yet."),
+    ] = None
+
+
+class MessageError(msgspec.Struct):
+    code: int | None
+    reason: str
+
+
+class MessageView(msgspec.Struct):
+    id: UUID
+    to: str
+    channel: str
+    status: Annotated[str, Meta(description="queued, submitted, sent, delivered, read or failed")]
+    sender: str | None
+    provider_message_id: str | None
+    error: MessageError | None
+    content_type: str
+    idempotency_key: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessageList(msgspec.Struct):
+    data: list[MessageView]
+    next_cursor: str | None
+
+
+class EventView(msgspec.Struct):
+    id: int
+    reported_status: str
+    from_status: str | None
+    to_status: str
+    applied: bool
+    outcome: str
+    source: Annotated[str, Meta(description="api, worker, webhook:whatsapp or operator")]
+    detail: str | None
+    error_code: int | None
+    raw_event_id: int | None
+    occurred_at: datetime | None
+    recorded_at: datetime
+
+
+class EventList(msgspec.Struct):
+    data: list[EventView]

@@ -1,0 +1,262 @@
+"""Message use cases, shared by the REST and gRPC edges and the workers.
+
+Functions take the connection and the tenant id explicitly and never commit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from kernel.db import Connection
+from kernel.errors import FieldViolation, InvalidInput, NotFound
+from messaging import repository, validation
+from messaging.schemas import EventList, EventView, MessageError, MessageList, MessageView, SendMessage
+from messaging.states import Status, Transition, apply
+from tenants import repository as tenants_repository
+from tenants.domain import Sender
+
+__all__ = ["get_message", "list_events", "list_messages", "record_status", "submit", "view"]
+
+MAX_PAGE = 100
+
+
+def view(row: asyncpg.Record) -> MessageView:
+    error = None
+    if row["status"] == Status.FAILED or row["error_code"] is not None:
+        error = MessageError(code=row["error_code"], reason=row["error_reason"] or "")
+    return MessageView(
+        id=row["id"],
+        to=row["to_number"],
+        channel=row["channel"],
+        status=row["status"],
+        sender=row["sender_phone_number_id"],
+        provider_message_id=row["provider_message_id"],
+        error=error,
+        content_type=row["content"]["type"],
+        idempotency_key=row["idempotency_key"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def _resolve_sender(conn: Connection, tenant_id: UUID, request: SendMessage) -> Sender:
+    sender = await tenants_repository.get_sender(conn, tenant_id, request.sender)
+    if sender is None:
+        if request.sender is not None:
+            raise InvalidInput("sender", "unknown_sender", f"no sender with phone_number_id {request.sender}")
+        raise InvalidInput("sender", "no_sender", "this tenant has no WhatsApp sender configured")
+    return sender
+
+
+async def _check_template(conn: Connection, tenant_id: UUID, sender: Sender, request: SendMessage) -> None:
+    spec = request.template
+    assert spec is not None
+    template = await tenants_repository.get_template(conn, tenant_id, sender.waba_id, spec.name, spec.language)
+    if template is None:
+        languages = await tenants_repository.template_languages(conn, tenant_id, sender.waba_id, spec.name)
+        if not languages:
+            raise InvalidInput("template.name", "unknown_template", f"no template {spec.name!r} for this sender")
+        raise InvalidInput(
+            "template.language", "unknown_language", f"{spec.name!r} exists in {', '.join(languages)}, not {spec.language!r}"
+        )
+    if template.status != "APPROVED":
+        raise InvalidInput("template.name", "not_approved", f"template {spec.name!r} is {template.status}, not APPROVED")
+    problems = []
+    for part, expected, given in (
+        ("header", template.header_param_count(), spec.params.header),
+        ("body", template.body_param_count(), spec.params.body),
+    ):
+        if len(given) != expected:
+            problems.append(
+                FieldViolation(f"template.params.{part}", "param_count", f"expects {expected} parameters, got {len(given)}")
+            )
+    if problems:
+        raise InvalidInput.many(problems)
+
+
+def _content(request: SendMessage) -> dict[str, Any]:
+    content: dict[str, Any]
+    if request.text is not None:
+        content = {"type": "text", "text": msgspec.to_builtins(request.text)}
+    else:
+        content = {"type": "template", "template": msgspec.to_builtins(request.template)}
+    if request.fallback is not None:
+        content["fallback"] = msgspec.to_builtins(request.fallback)
+    return content
+
+
+async def submit(
+    conn: Connection, tenant_id: UUID, request: SendMessage, idempotency_key: str | None = None
+) -> tuple[MessageView, bool]:
+    """Validate, resolve and store one message with its delivery outbox row.
+
+    Returns the message and whether it was created (False: the idempotency key was seen before
+    with the same request, and the original message is returned).
+    """
+    problems = validation.validate(request, idempotency_key)
+    if problems:
+        raise InvalidInput.many(problems)
+    to_number = validation.normalize_e164(request.to)
+    assert to_number is not None
+    request_hash = hashlib.sha256(msgspec.json.encode(request)).digest()
+    if idempotency_key is not None:
+        existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key)
+        if existing is not None:
+            return _replayed(existing, request_hash), False
+    sender = await _resolve_sender(conn, tenant_id, request)
+    if request.template is not None:
+        await _check_template(conn, tenant_id, sender, request)
+    row = await repository.insert_message(
+        conn,
+        message_id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        sender_id=sender.id,
+        sender_phone_number_id=sender.phone_number_id,
+        to_number=to_number,
+        content=_content(request),
+    )
+    if row is None:  # a concurrent request with the same key won the insert
+        assert idempotency_key is not None
+        existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key)
+        assert existing is not None
+        return _replayed(existing, request_hash), False
+    return view(row), True
+
+
+def _replayed(existing: asyncpg.Record, request_hash: bytes) -> MessageView:
+    if existing["request_hash"] != request_hash:
+        raise InvalidInput(
+            "Idempotency-Key", "reused", "this key was already used with a different request body"
+        )
+    return view(existing)
+
+
+def parse_id(raw: str) -> UUID:
+    """A path id; malformed ids answer exactly like unknown ones."""
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise NotFound(f"message {raw} not found") from None
+
+
+async def get_message(conn: Connection, tenant_id: UUID, message_id: UUID) -> MessageView:
+    row = await repository.get_message(conn, tenant_id, message_id)
+    if row is None:
+        raise NotFound(f"message {message_id} not found")
+    return view(row)
+
+
+async def list_events(conn: Connection, tenant_id: UUID, message_id: UUID) -> EventList:
+    if await repository.get_message(conn, tenant_id, message_id) is None:
+        raise NotFound(f"message {message_id} not found")
+    rows = await repository.list_events(conn, tenant_id, message_id)
+    return EventList(data=[EventView(**dict(r)) for r in rows])
+
+
+def _encode_cursor(row: asyncpg.Record) -> str:
+    raw = f"{row['created_at'].isoformat()}|{row['id']}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, ident = raw.split("|")
+        return datetime.fromisoformat(created), UUID(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("cursor", "format", "not a cursor returned by this API") from None
+
+
+async def list_messages(
+    conn: Connection,
+    tenant_id: UUID,
+    *,
+    status: str | None = None,
+    channel: str | None = None,
+    to: str | None = None,
+    since: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> MessageList:
+    if status is not None and status not in Status.__members__.values():
+        raise InvalidInput("status", "enum", f"one of {', '.join(s.value for s in Status)}")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput("limit", "range", f"between 1 and {MAX_PAGE}")
+    to_number = None
+    if to is not None:
+        to_number = validation.normalize_e164(to)
+        if to_number is None:
+            raise InvalidInput("to", "e164", f"{to!r} is not a valid phone number in E.164 form")
+    rows = await repository.list_messages(
+        conn,
+        tenant_id,
+        status=status,
+        channel=channel,
+        to_number=to_number,
+        since=since,
+        before=_decode_cursor(cursor) if cursor else None,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    next_cursor = _encode_cursor(page[-1]) if len(rows) > limit else None
+    return MessageList(data=[view(r) for r in page], next_cursor=next_cursor)
+
+
+async def record_status(
+    conn: Connection,
+    message: asyncpg.Record,
+    reported: Status,
+    *,
+    source: str,
+    detail: str | None = None,
+    error_code: int | None = None,
+    raw_event_id: int | None = None,
+    dedupe_key: str | None = None,
+    occurred_at: datetime | None = None,
+) -> Transition | None:
+    """Apply a reported status to a message locked by the caller, and audit it.
+
+    Returns None when the same fact (``dedupe_key``) was already recorded: nothing changes.
+    """
+    current = Status(message["status"])
+    transition = apply(current, reported)
+    recorded = await repository.insert_event(
+        conn,
+        tenant_id=message["tenant_id"],
+        message_id=message["id"],
+        reported_status=reported,
+        from_status=current,
+        to_status=transition.current,
+        applied=transition.changed,
+        outcome=transition.outcome,
+        source=source,
+        detail=detail,
+        error_code=error_code,
+        raw_event_id=raw_event_id,
+        dedupe_key=dedupe_key,
+        occurred_at=occurred_at,
+    )
+    if not recorded:
+        return None
+    if transition.changed:
+        failed = transition.current is Status.FAILED
+        await repository.update_status(
+            conn,
+            message["tenant_id"],
+            message["id"],
+            status=transition.current,
+            error_code=error_code if failed else None,
+            error_reason=detail if failed else None,
+        )
+    return transition

@@ -1,0 +1,142 @@
+"""gRPC adapter for ``switchboard.messaging.v1.MessagingService`` over the same service layer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from switchboard.messaging.v1 import messaging_pb2 as pb
+from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
+
+from edge.rpc import authenticated, translate_errors
+from kernel.db import Pool, unit_of_work
+from messaging import service
+from messaging.schemas import (
+    EmailFallback,
+    EventView,
+    Fallback,
+    MessageView,
+    SendMessage,
+    SmsFallback,
+    TemplateContent,
+    TemplateParams,
+    TextContent,
+)
+
+__all__ = ["MessagingServicer"]
+
+_STATUS = {
+    "queued": pb.MESSAGE_STATUS_QUEUED,
+    "submitted": pb.MESSAGE_STATUS_SUBMITTED,
+    "sent": pb.MESSAGE_STATUS_SENT,
+    "delivered": pb.MESSAGE_STATUS_DELIVERED,
+    "read": pb.MESSAGE_STATUS_READ,
+    "failed": pb.MESSAGE_STATUS_FAILED,
+}
+
+
+def _timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _fallback(request: pb.SendMessageRequest) -> Fallback | None:
+    if not request.HasField("fallback"):
+        return None
+    given = request.fallback
+    sms = SmsFallback(text=given.sms.text) if given.HasField("sms") else None
+    email = (
+        EmailFallback(to=given.email.to, subject=given.email.subject, text=given.email.text, html=given.email.html or None)
+        if given.HasField("email")
+        else None
+    )
+    return Fallback(sms=sms, email=email)
+
+
+def to_send_message(request: pb.SendMessageRequest) -> SendMessage:
+    content = request.WhichOneof("content")
+    text = TextContent(body=request.text.body) if content == "text" else None
+    template = (
+        TemplateContent(
+            name=request.template.name,
+            language=request.template.language,
+            params=TemplateParams(header=list(request.template.params.header), body=list(request.template.params.body)),
+        )
+        if content == "template"
+        else None
+    )
+    return SendMessage(
+        to=request.to, text=text, template=template, sender=request.sender or None, fallback=_fallback(request)
+    )
+
+
+def to_message(view: MessageView) -> pb.Message:
+    return pb.Message(
+        id=str(view.id),
+        to=view.to,
+        channel=view.channel,
+        status=_STATUS[view.status],
+        sender=view.sender or "",
+        provider_message_id=view.provider_message_id or "",
+        error=pb.MessageError(code=view.error.code or 0, reason=view.error.reason) if view.error else None,
+        content_type=view.content_type,
+        idempotency_key=view.idempotency_key or "",
+        create_time=_timestamp(view.created_at),
+        update_time=_timestamp(view.updated_at),
+    )
+
+
+def to_event(event: EventView) -> pb.MessageEvent:
+    return pb.MessageEvent(
+        id=event.id,
+        reported_status=_STATUS[event.reported_status],
+        from_status=_STATUS[event.from_status] if event.from_status else pb.MESSAGE_STATUS_UNSPECIFIED,
+        to_status=_STATUS[event.to_status],
+        applied=event.applied,
+        outcome=event.outcome,
+        source=event.source,
+        detail=event.detail or "",
+        error_code=event.error_code or 0,
+        raw_event_id=event.raw_event_id or 0,
+        occur_time=_timestamp(event.occurred_at),
+        record_time=_timestamp(event.recorded_at),
+    )
+
+
+class MessagingServicer(pb_grpc.MessagingServiceServicer):
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    @translate_errors
+    async def SendMessage(  # noqa: N802 (gRPC method names)
+        self, request: pb.SendMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.SendMessageResponse:
+        principal = await authenticated(self._pool, context)
+        async with unit_of_work(self._pool) as conn:
+            message, created = await service.submit(
+                conn, principal.tenant_id, to_send_message(request), request.idempotency_key or None
+            )
+        return pb.SendMessageResponse(message=to_message(message), created=created)
+
+    @translate_errors
+    async def GetMessage(  # noqa: N802
+        self, request: pb.GetMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetMessageResponse:
+        principal = await authenticated(self._pool, context)
+        async with self._pool.acquire() as conn:
+            message = await service.get_message(conn, principal.tenant_id, service.parse_id(request.id))
+        return pb.GetMessageResponse(message=to_message(message))
+
+    @translate_errors
+    async def ListMessageEvents(  # noqa: N802
+        self, request: pb.ListMessageEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListMessageEventsResponse:
+        principal = await authenticated(self._pool, context)
+        async with self._pool.acquire() as conn:
+            events = await service.list_events(conn, principal.tenant_id, service.parse_id(request.message_id))
+        return pb.ListMessageEventsResponse(events=[to_event(e) for e in events.data])

@@ -1,0 +1,15 @@
+"""Messaging actors (thin shells; the logic is in :mod:`messaging.delivery`)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from kernel.worker import resources, task
+from messaging import delivery
+
+__all__ = ["deliver"]
+
+
+@task("messaging.deliver", queue="messaging")
+async def deliver(message_id: str, tenant_id: str) -> None:
+    await delivery.deliver(resources(), UUID(tenant_id), UUID(message_id))

@@ -1,0 +1,49 @@
+"""Input rules for a message, checked before anything is stored (pure: no I/O)."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+from kernel.errors import FieldViolation
+from messaging.schemas import MAX_TEXT, SendMessage
+
+__all__ = ["MAX_IDEMPOTENCY_KEY", "normalize_e164", "validate"]
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def normalize_e164(number: str) -> str | None:
+    """The number in E.164, or None when it is not a valid phone number in E.164 form."""
+    if not number.startswith("+"):
+        return None
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def validate(request: SendMessage, idempotency_key: str | None) -> list[FieldViolation]:
+    problems: list[FieldViolation] = []
+    if normalize_e164(request.to) is None:
+        problems.append(FieldViolation("to", "e164", f"{request.to!r} is not a valid phone number in E.164 form (+14155550123)"))
+    if (request.text is None) == (request.template is None):
+        problems.append(FieldViolation("text", "one_of", "give exactly one of text or template"))
+    if request.text is not None:
+        length = len(request.text.body)
+        if not request.text.body.strip():
+            problems.append(FieldViolation("text.body", "required", "must not be empty"))
+        elif length > MAX_TEXT:
+            problems.append(FieldViolation("text.body", "max_length", f"at most {MAX_TEXT} characters, got {length}"))
+    if request.template is not None:
+        if not request.template.name.strip():
+            problems.append(FieldViolation("template.name", "required", "must not be empty"))
+        if not request.template.language.strip():
+            problems.append(FieldViolation("template.language", "required", "must not be empty"))
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY and idempotency_key.isprintable()):
+        problems.append(
+            FieldViolation("Idempotency-Key", "format", f"1 to {MAX_IDEMPOTENCY_KEY} printable characters")
+        )
+    return problems

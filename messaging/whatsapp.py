@@ -1,0 +1,147 @@
+"""WhatsApp Cloud API adapter: pywa over an aiohttp-backed httpx transport.
+
+pywa hard-codes ``https://graph.facebook.com``; :class:`GraphTransport` sends its requests to
+``SWITCHBOARD_GRAPH_URL`` instead, so the same client code talks to Meta in production and to the
+sandbox in development and tests. aiohttp carries the bytes because httpx's own pool costs ~15x more
+client CPU per request under concurrency (LIBRARY-NOTES, encode/httpx#3215).
+
+pywa errors are converted here into :class:`SendResult` values: they are unpicklable frozen
+dataclasses that must not travel further.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, cast
+
+import httpx
+from httpx_aiohttp import AiohttpTransport
+from pywa.errors import WhatsAppError
+from pywa.types.templates import TemplateLanguage
+from pywa_async import WhatsApp
+
+__all__ = ["GraphTransport", "Outcome", "SendResult", "WhatsAppClients", "classify", "send"]
+
+# Meta error codes worth retrying with backoff (WHATSAPP.md, "Error codes"): throughput and
+# pair-rate limits, maintenance, temporary API errors, app/WABA call-rate limits.
+RETRYABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057})
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    RETRYABLE = "retryable"
+    PERMANENT = "permanent"
+    # The request may or may not have reached the provider (timeout, connection lost mid-call):
+    # never retried blindly, because Meta has no idempotency key.
+    AMBIGUOUS = "ambiguous"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    outcome: Outcome
+    wamid: str | None = None
+    http_status: int | None = None
+    error_code: int | None = None
+    detail: str | None = None
+    latency_ms: int = 0
+
+
+def classify(code: int | None, http_status: int | None) -> Outcome:
+    if code in RETRYABLE_CODES or (http_status is not None and http_status >= 500):
+        return Outcome.RETRYABLE
+    return Outcome.PERMANENT
+
+
+class GraphTransport(httpx.AsyncBaseTransport):
+    def __init__(self, graph_url: str) -> None:
+        base = httpx.URL(graph_url)
+        self._rewrite = base.host != "graph.facebook.com"
+        self._scheme, self._host, self._port = base.scheme, base.host, base.port
+        self._prefix = base.path.rstrip("/")
+        self._netloc = base.netloc.decode()
+        self._inner = AiohttpTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._rewrite:
+            request.url = request.url.copy_with(
+                scheme=self._scheme, host=self._host, port=self._port, path=self._prefix + request.url.path
+            )
+            request.headers["host"] = self._netloc
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class WhatsAppClients:
+    """One pywa client per access token (pywa binds the token into its HTTP session)."""
+
+    def __init__(self, graph_url: str) -> None:
+        self._graph_url = graph_url
+        self._clients: dict[tuple[str, str], WhatsApp] = {}
+
+    def get(self, access_token: str, api_version: str) -> WhatsApp:
+        key = (access_token, api_version)
+        client = self._clients.get(key)
+        if client is None:
+            session = httpx.AsyncClient(transport=GraphTransport(self._graph_url), timeout=httpx.Timeout(20.0))
+            client = WhatsApp(token=access_token, session=session, api_version=api_version.lstrip("v"))
+            self._clients[key] = client
+        return client
+
+
+class _Language:
+    """pywa reads only ``.value`` of the language; accept any code Meta knows, not just pywa's enum."""
+
+    def __init__(self, code: str) -> None:
+        self.value = code
+
+
+def _template_components(template: dict[str, Any]) -> list[dict[str, Any]]:
+    params = template.get("params") or {}
+    components = []
+    for part in ("header", "body"):
+        values = params.get(part) or []
+        if values:
+            components.append({"type": part, "parameters": [{"type": "text", "text": v} for v in values]})
+    return components
+
+
+async def send(client: WhatsApp, *, sender: str, to: str, content: dict[str, Any], tracker: str) -> SendResult:
+    """Send one message; every outcome comes back as a value, never as an exception."""
+    recipient = to.lstrip("+")
+    started = time.perf_counter()
+
+    def elapsed() -> int:
+        return int((time.perf_counter() - started) * 1000)
+
+    try:
+        if content["type"] == "text":
+            sent: Any = await client.send_message(to=recipient, text=content["text"]["body"], tracker=tracker, sender=sender)
+        else:
+            template = content["template"]
+            sent = await client.send_template(
+                to=recipient,
+                name=template["name"],
+                language=cast(TemplateLanguage, _Language(template["language"])),
+                params=_template_components(template),
+                tracker=tracker,
+                sender=sender,
+            )
+    except WhatsAppError as error:
+        status = error.status_code
+        return SendResult(
+            classify(error.code, status),
+            http_status=status,
+            error_code=error.code,
+            detail=error.details or error.message,
+            latency_ms=elapsed(),
+        )
+    except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+        # Nothing reached the provider: safe to retry.
+        return SendResult(Outcome.RETRYABLE, detail=f"connect: {error}", latency_ms=elapsed())
+    except httpx.HTTPError as error:
+        return SendResult(Outcome.AMBIGUOUS, detail=f"{type(error).__name__}: {error}", latency_ms=elapsed())
+    return SendResult(Outcome.ACCEPTED, wamid=str(sent.id), http_status=200, latency_ms=elapsed())

@@ -1,0 +1,67 @@
+"""Scripted outcomes: the recipient number's last four digits choose what the sandbox does.
+
+| suffix | outcome |
+| --- | --- |
+| ``0000`` | accepted, then a ``failed`` status with 131026 (not on WhatsApp / undeliverable) |
+| ``1047`` | free-form text: accepted, then ``failed`` with 131047 (24-hour window closed); templates go through |
+| ``0429`` | HTTP 400, error 130429 (throughput rate limit hit) |
+| ``0500`` | HTTP 500, error 2 (service temporarily unavailable) |
+| ``0504`` | slow: answers after ``SWITCHBOARD_SANDBOX_SLOW_SECONDS`` (default 5), then as normal |
+| ``0190`` | HTTP 401, error 190 (access token expired) |
+| anything else | accepted, then ``sent`` → ``delivered`` → ``read`` |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["Script", "script_for"]
+
+
+class Script(StrEnum):
+    NORMAL = "normal"
+    NOT_ON_WHATSAPP = "not_on_whatsapp"
+    WINDOW_CLOSED = "window_closed"
+    RATE_LIMITED = "rate_limited"
+    SERVER_ERROR = "server_error"
+    SLOW = "slow"
+    TOKEN_EXPIRED = "token_expired"
+
+
+_SUFFIXES = {
+    "0000": Script.NOT_ON_WHATSAPP,
+    "1047": Script.WINDOW_CLOSED,
+    "0429": Script.RATE_LIMITED,
+    "0500": Script.SERVER_ERROR,
+    "0504": Script.SLOW,
+    "0190": Script.TOKEN_EXPIRED,
+}
+
+
+def script_for(recipient: str) -> Script:
+    return _SUFFIXES.get(recipient[-4:], Script.NORMAL)
+
+
+@dataclass(frozen=True, slots=True)
+class MetaFailure:
+    http_status: int
+    code: int
+    message: str
+    type: str = "OAuthException"
+
+
+SYNC_FAILURES = {
+    Script.RATE_LIMITED: MetaFailure(400, 130429, "(#130429) Rate limit hit"),
+    Script.SERVER_ERROR: MetaFailure(500, 2, "Service temporarily unavailable"),
+    Script.TOKEN_EXPIRED: MetaFailure(401, 190, "Error validating access token: Session has expired."),
+}
+
+ASYNC_FAILURES = {
+    Script.NOT_ON_WHATSAPP: (131026, "Message undeliverable", "Message Undeliverable."),
+    Script.WINDOW_CLOSED: (
+        131047,
+        "Re-engagement message",
+        "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+    ),
+}

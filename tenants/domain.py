@@ -1,0 +1,94 @@
+"""Tenant-domain records handed between layers (immutable)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+__all__ = ["ApiKey", "Credential", "Principal", "Sender", "Template", "Tenant", "WhatsAppSecrets"]
+
+
+class Tenant(msgspec.Struct, frozen=True):
+    id: UUID
+    name: str
+    status: str
+    created_at: datetime
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """Who is calling: the result of :func:`tenants.auth.authenticate`."""
+
+    tenant_id: UUID
+    api_key_id: UUID
+
+
+class ApiKey(msgspec.Struct, frozen=True):
+    id: UUID
+    tenant_id: UUID
+    prefix: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class Credential(msgspec.Struct, frozen=True):
+    id: UUID
+    tenant_id: UUID
+    kind: str
+    name: str
+    is_default: bool
+    config: dict[str, Any]
+    fingerprints: dict[str, str]
+    channel_key: str | None
+
+
+class WhatsAppSecrets(msgspec.Struct, frozen=True):
+    access_token: str
+    app_secret: str
+    verify_token: str
+
+    def __repr__(self) -> str:  # secrets never reach logs or tracebacks through repr
+        return "WhatsAppSecrets(<redacted>)"
+
+
+class Sender(msgspec.Struct, frozen=True):
+    id: UUID
+    tenant_id: UUID
+    credential_id: UUID
+    phone_number_id: str
+    display_phone_number: str
+    waba_id: str
+    is_default: bool
+
+
+class Template(msgspec.Struct, frozen=True):
+    id: UUID
+    tenant_id: UUID
+    waba_id: str
+    name: str
+    language: str
+    category: str
+    status: str
+    components: list[dict[str, Any]]
+
+    def body_param_count(self) -> int:
+        """Positional ``{{n}}`` placeholders in the BODY component."""
+        for component in self.components:
+            if str(component.get("type", "")).upper() == "BODY":
+                return _placeholders(str(component.get("text", "")))
+        return 0
+
+    def header_param_count(self) -> int:
+        for component in self.components:
+            if str(component.get("type", "")).upper() == "HEADER" and component.get("format", "TEXT") == "TEXT":
+                return _placeholders(str(component.get("text", "")))
+        return 0
+
+
+def _placeholders(text: str) -> int:
+    import re
+
+    return len(set(re.findall(r"\{\{\s*(\w+)\s*\}\}", text)))

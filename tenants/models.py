@@ -1,0 +1,112 @@
+"""Tenants, their API keys, data keys, provider credentials, sender numbers and templates."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from kernel.models import metadata
+
+__all__ = ["api_keys", "credentials", "senders", "templates", "tenant_keys", "tenants"]
+
+
+def _created() -> Column[object]:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="active"),
+    _created(),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    # The lookup prefix is the public part of the key; the rest is only ever stored hashed.
+    Column("prefix", Text, nullable=False, unique=True),
+    Column("secret_hash", LargeBinary, nullable=False),
+    Column("name", Text, nullable=False, server_default=""),
+    _created(),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Index("ix_api_keys_tenant_id", "tenant_id"),
+)
+
+tenant_keys = Table(
+    "tenant_keys",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("kek_id", Text, nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    _created(),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", Text, nullable=False),  # whatsapp | sms | email
+    Column("name", Text, nullable=False),
+    Column("is_default", Boolean, nullable=False, server_default="false"),
+    # Non-secret settings (WABA id, Graph API version, ...), readable through the API.
+    Column("config", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # Secrets as one sealed JSON document (see kernel.crypto), and a fingerprint per secret.
+    Column("sealed_secrets", LargeBinary, nullable=False),
+    Column("fingerprints", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # WhatsApp only: the unguessable key in this app's webhook URL.
+    Column("channel_key", Text, nullable=True, unique=True),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_credentials_tenant_id_kind", "tenant_id", "kind"),
+)
+
+senders = Table(
+    "senders",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_id", UUID(as_uuid=True), ForeignKey("credentials.id"), nullable=False),
+    Column("channel", Text, nullable=False, server_default="whatsapp"),
+    # A phone_number_id belongs to at most one tenant.
+    Column("phone_number_id", Text, nullable=False, unique=True),
+    Column("display_phone_number", Text, nullable=False),
+    Column("waba_id", Text, nullable=False),
+    Column("is_default", Boolean, nullable=False, server_default="false"),
+    Column("status", Text, nullable=False, server_default="active"),
+    _created(),
+    Index("ix_senders_tenant_id", "tenant_id"),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("waba_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("language", Text, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    # Meta's component list, as returned by GET /{waba-id}/message_templates.
+    Column("components", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    _created(),
+    UniqueConstraint("tenant_id", "waba_id", "name", "language"),
+)

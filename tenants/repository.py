@@ -1,0 +1,264 @@
+"""Queries for the tenants domain. Every query on a tenant-owned table takes the tenant id."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from kernel.db import Connection
+from tenants.domain import ApiKey, Credential, Sender, Template, Tenant
+
+__all__ = [
+    "find_api_key_by_prefix",
+    "find_credential_by_channel_key",
+    "get_credential",
+    "get_data_key",
+    "get_sender",
+    "get_template",
+    "insert_api_key",
+    "insert_credential",
+    "insert_sender",
+    "insert_tenant",
+    "revoke_api_key",
+    "upsert_template",
+]
+
+
+def _tenant(r: asyncpg.Record) -> Tenant:
+    return Tenant(id=r["id"], name=r["name"], status=r["status"], created_at=r["created_at"])
+
+
+def _credential(r: asyncpg.Record) -> Credential:
+    return Credential(
+        id=r["id"],
+        tenant_id=r["tenant_id"],
+        kind=r["kind"],
+        name=r["name"],
+        is_default=r["is_default"],
+        config=r["config"],
+        fingerprints=r["fingerprints"],
+        channel_key=r["channel_key"],
+    )
+
+
+_SENDER_COLS = "id, tenant_id, credential_id, phone_number_id, display_phone_number, waba_id, is_default"
+_TEMPLATE_COLS = "id, tenant_id, waba_id, name, language, category, status, components"
+
+
+def _sender(r: asyncpg.Record) -> Sender:
+    return Sender(**dict(r))
+
+
+def _template(r: asyncpg.Record) -> Template:
+    return Template(**dict(r))
+
+
+async def insert_tenant(conn: Connection, tenant_id: UUID, name: str) -> Tenant:
+    row = await conn.fetchrow(
+        "INSERT INTO tenants (id, name) VALUES ($1, $2) RETURNING id, name, status, created_at", tenant_id, name
+    )
+    assert row is not None
+    return _tenant(row)
+
+
+async def insert_data_key(conn: Connection, tenant_id: UUID, kek_id: str, wrapped: bytes) -> None:
+    await conn.execute(
+        "INSERT INTO tenant_keys (tenant_id, kek_id, wrapped_key) VALUES ($1, $2, $3)", tenant_id, kek_id, wrapped
+    )
+
+
+async def get_data_key(conn: Connection, tenant_id: UUID) -> tuple[str, bytes] | None:
+    row = await conn.fetchrow("SELECT kek_id, wrapped_key FROM tenant_keys WHERE tenant_id = $1", tenant_id)
+    return None if row is None else (row["kek_id"], row["wrapped_key"])
+
+
+async def insert_api_key(
+    conn: Connection, key_id: UUID, tenant_id: UUID, prefix: str, secret_hash: bytes, name: str
+) -> ApiKey:
+    row = await conn.fetchrow(
+        "INSERT INTO api_keys (id, tenant_id, prefix, secret_hash, name) VALUES ($1, $2, $3, $4, $5) "
+        "RETURNING id, tenant_id, prefix, name, created_at, revoked_at",
+        key_id,
+        tenant_id,
+        prefix,
+        secret_hash,
+        name,
+    )
+    assert row is not None
+    return ApiKey(**dict(row))
+
+
+async def find_api_key_by_prefix(conn: Connection | asyncpg.Pool[asyncpg.Record], prefix: str) -> asyncpg.Record | None:
+    """The live key with this prefix and its tenant's status (authentication is pre-tenant)."""
+    return await conn.fetchrow(
+        "SELECT k.id, k.tenant_id, k.secret_hash, t.status AS tenant_status "
+        "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "
+        "WHERE k.prefix = $1 AND k.revoked_at IS NULL",
+        prefix,
+    )
+
+
+async def revoke_api_key(conn: Connection, tenant_id: UUID, key_id: UUID) -> bool:
+    status = await conn.execute(
+        "UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
+        tenant_id,
+        key_id,
+    )
+    return bool(status == "UPDATE 1")
+
+
+async def insert_credential(
+    conn: Connection,
+    *,
+    credential_id: UUID,
+    tenant_id: UUID,
+    kind: str,
+    name: str,
+    is_default: bool,
+    config: dict[str, Any],
+    sealed_secrets: bytes,
+    fingerprints: dict[str, str],
+    channel_key: str | None,
+) -> Credential:
+    row = await conn.fetchrow(
+        "INSERT INTO credentials (id, tenant_id, kind, name, is_default, config, sealed_secrets, fingerprints, "
+        "channel_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+        "RETURNING id, tenant_id, kind, name, is_default, config, fingerprints, channel_key",
+        credential_id,
+        tenant_id,
+        kind,
+        name,
+        is_default,
+        config,
+        sealed_secrets,
+        fingerprints,
+        channel_key,
+    )
+    assert row is not None
+    return _credential(row)
+
+
+async def get_credential(conn: Connection, tenant_id: UUID, credential_id: UUID) -> tuple[Credential, bytes] | None:
+    row = await conn.fetchrow(
+        "SELECT id, tenant_id, kind, name, is_default, config, fingerprints, channel_key, sealed_secrets "
+        "FROM credentials WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        credential_id,
+    )
+    return None if row is None else (_credential(row), row["sealed_secrets"])
+
+
+async def find_credential_by_channel_key(
+    conn: Connection, channel_key: str
+) -> tuple[Credential, bytes] | None:
+    """Webhook ingress resolves its tenant from the unguessable key in the URL path."""
+    row = await conn.fetchrow(
+        "SELECT id, tenant_id, kind, name, is_default, config, fingerprints, channel_key, sealed_secrets "
+        "FROM credentials WHERE channel_key = $1",
+        channel_key,
+    )
+    return None if row is None else (_credential(row), row["sealed_secrets"])
+
+
+async def insert_sender(
+    conn: Connection,
+    *,
+    sender_id: UUID,
+    tenant_id: UUID,
+    credential_id: UUID,
+    phone_number_id: str,
+    display_phone_number: str,
+    waba_id: str,
+    is_default: bool,
+) -> Sender:
+    row = await conn.fetchrow(
+        "INSERT INTO senders (id, tenant_id, credential_id, phone_number_id, display_phone_number, waba_id, "
+        f"is_default) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_SENDER_COLS}",
+        sender_id,
+        tenant_id,
+        credential_id,
+        phone_number_id,
+        display_phone_number,
+        waba_id,
+        is_default,
+    )
+    assert row is not None
+    return _sender(row)
+
+
+async def get_sender(conn: Connection, tenant_id: UUID, phone_number_id: str | None) -> Sender | None:
+    """The named sender, or the tenant's default when ``phone_number_id`` is None."""
+    if phone_number_id is None:
+        row = await conn.fetchrow(
+            f"SELECT {_SENDER_COLS} FROM senders WHERE tenant_id = $1 AND status = 'active' "
+            "ORDER BY is_default DESC, created_at LIMIT 1",
+            tenant_id,
+        )
+    else:
+        row = await conn.fetchrow(
+            f"SELECT {_SENDER_COLS} FROM senders WHERE tenant_id = $1 AND phone_number_id = $2",
+            tenant_id,
+            phone_number_id,
+        )
+    return None if row is None else _sender(row)
+
+
+async def get_sender_by_id(conn: Connection, tenant_id: UUID, sender_id: UUID) -> Sender | None:
+    row = await conn.fetchrow(
+        f"SELECT {_SENDER_COLS} FROM senders WHERE tenant_id = $1 AND id = $2", tenant_id, sender_id
+    )
+    return None if row is None else _sender(row)
+
+
+async def upsert_template(
+    conn: Connection,
+    *,
+    template_id: UUID,
+    tenant_id: UUID,
+    waba_id: str,
+    name: str,
+    language: str,
+    category: str,
+    status: str,
+    components: list[dict[str, Any]],
+) -> Template:
+    row = await conn.fetchrow(
+        "INSERT INTO templates (id, tenant_id, waba_id, name, language, category, status, components) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+        "ON CONFLICT (tenant_id, waba_id, name, language) DO UPDATE SET category = EXCLUDED.category, "
+        f"status = EXCLUDED.status, components = EXCLUDED.components RETURNING {_TEMPLATE_COLS}",
+        template_id,
+        tenant_id,
+        waba_id,
+        name,
+        language,
+        category,
+        status,
+        components,
+    )
+    assert row is not None
+    return _template(row)
+
+
+async def get_template(conn: Connection, tenant_id: UUID, waba_id: str, name: str, language: str) -> Template | None:
+    row = await conn.fetchrow(
+        f"SELECT {_TEMPLATE_COLS} FROM templates WHERE tenant_id = $1 AND waba_id = $2 AND name = $3 "
+        "AND language = $4",
+        tenant_id,
+        waba_id,
+        name,
+        language,
+    )
+    return None if row is None else _template(row)
+
+
+async def template_languages(conn: Connection, tenant_id: UUID, waba_id: str, name: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT language FROM templates WHERE tenant_id = $1 AND waba_id = $2 AND name = $3 ORDER BY language",
+        tenant_id,
+        waba_id,
+        name,
+    )
+    return [r["language"] for r in rows]

@@ -1,0 +1,151 @@
+"""Tenant use cases: tenants, API keys, provider credentials, senders, templates.
+
+Functions take the connection (inside the caller's unit of work) and the tenant explicitly, and
+never commit.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from kernel.crypto import fingerprint
+from kernel.db import Connection
+from kernel.errors import ErrorKind, InvalidInput, NotFound, SwitchboardError
+from tenants import apikeys, repository
+from tenants.domain import ApiKey, Credential, Sender, Template, Tenant, WhatsAppSecrets
+from tenants.vault import Vault
+
+__all__ = [
+    "add_sender",
+    "add_whatsapp_credential",
+    "create_api_key",
+    "create_tenant",
+    "put_template",
+    "revoke_api_key",
+    "whatsapp_secrets",
+]
+
+WHATSAPP = "whatsapp"
+DEFAULT_GRAPH_VERSION = "v23.0"
+
+
+async def create_tenant(conn: Connection, vault: Vault, name: str) -> Tenant:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("name", "required", "a tenant needs a name")
+    tenant = await repository.insert_tenant(conn, uuid.uuid4(), name)
+    await vault.create_data_key(conn, tenant.id)
+    return tenant
+
+
+async def create_api_key(conn: Connection, tenant_id: UUID, name: str = "") -> tuple[ApiKey, str]:
+    """A new key; the plaintext is returned once and never stored."""
+    key, prefix = apikeys.generate()
+    try:
+        record = await repository.insert_api_key(conn, uuid.uuid4(), tenant_id, prefix, apikeys.hash_key(key), name)
+    except asyncpg.ForeignKeyViolationError:
+        raise NotFound(f"tenant {tenant_id} not found") from None
+    return record, key
+
+
+async def revoke_api_key(conn: Connection, tenant_id: UUID, key_id: UUID) -> None:
+    if not await repository.revoke_api_key(conn, tenant_id, key_id):
+        raise NotFound(f"API key {key_id} not found")
+
+
+async def add_whatsapp_credential(
+    conn: Connection,
+    vault: Vault,
+    tenant_id: UUID,
+    *,
+    name: str,
+    access_token: str,
+    app_secret: str,
+    verify_token: str,
+    waba_id: str,
+    graph_api_version: str = DEFAULT_GRAPH_VERSION,
+    is_default: bool = True,
+) -> Credential:
+    credential_id = uuid.uuid4()
+    secret_values = {"access_token": access_token, "app_secret": app_secret, "verify_token": verify_token}
+    for field, value in secret_values.items():
+        if not value:
+            raise InvalidInput(field, "required", f"{field} is required")
+    sealed = await vault.seal(conn, tenant_id, WHATSAPP, credential_id, secret_values)
+    return await repository.insert_credential(
+        conn,
+        credential_id=credential_id,
+        tenant_id=tenant_id,
+        kind=WHATSAPP,
+        name=name,
+        is_default=is_default,
+        config={"waba_id": waba_id, "graph_api_version": graph_api_version},
+        sealed_secrets=sealed,
+        fingerprints={k: fingerprint(v) for k, v in secret_values.items()},
+        channel_key=secrets.token_urlsafe(24),
+    )
+
+
+async def whatsapp_secrets(conn: Connection, vault: Vault, credential: Credential, sealed: bytes) -> WhatsAppSecrets:
+    opened = await vault.open(conn, credential.tenant_id, credential.kind, credential.id, sealed)
+    return WhatsAppSecrets(
+        access_token=opened["access_token"], app_secret=opened["app_secret"], verify_token=opened["verify_token"]
+    )
+
+
+async def add_sender(
+    conn: Connection,
+    tenant_id: UUID,
+    credential_id: UUID,
+    *,
+    phone_number_id: str,
+    display_phone_number: str,
+    waba_id: str,
+    is_default: bool = True,
+) -> Sender:
+    if await repository.get_credential(conn, tenant_id, credential_id) is None:
+        raise NotFound(f"credential {credential_id} not found")
+    try:
+        return await repository.insert_sender(
+            conn,
+            sender_id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            credential_id=credential_id,
+            phone_number_id=phone_number_id,
+            display_phone_number=display_phone_number,
+            waba_id=waba_id,
+            is_default=is_default,
+        )
+    except asyncpg.UniqueViolationError:
+        raise SwitchboardError(
+            f"phone_number_id {phone_number_id} is already registered", kind=ErrorKind.CONFLICT
+        ) from None
+
+
+async def put_template(
+    conn: Connection,
+    tenant_id: UUID,
+    *,
+    waba_id: str,
+    name: str,
+    language: str,
+    category: str,
+    status: str,
+    components: list[dict[str, Any]],
+) -> Template:
+    return await repository.upsert_template(
+        conn,
+        template_id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        waba_id=waba_id,
+        name=name,
+        language=language,
+        category=category.upper(),
+        status=status.upper(),
+        components=components,
+    )
