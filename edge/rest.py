@@ -64,13 +64,21 @@ def _on_domain_error(request: Request[Any, Any, Any], error: SwitchboardError) -
 _MSGSPEC_PATH = re.compile(r"\s*-\s*at\s*`\$\.?([^`]*)`")
 
 
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+
+
 def _field(item: dict[str, Any]) -> str:
+    """The dotted request field a msgspec validation message is about."""
     message = str(item.get("message", ""))
     match = _MSGSPEC_PATH.search(message)
-    if match and match.group(1):
-        return re.sub(r"\[(\d+)\]", r".\1", match.group(1))
+    path = re.sub(r"\[(\d+)\]", r".\1", match.group(1)) if match and match.group(1) else ""
+    unknown = _UNKNOWN_FIELD.search(message)
+    if unknown:
+        return f"{path}.{unknown.group(1)}" if path else unknown.group(1)
+    if path:
+        return path
     key = item.get("key")
-    return str(key) if key else "body"
+    return str(key) if key and key != "data" else "body"
 
 
 def _on_validation_error(request: Request[Any, Any, Any], error: ValidationException) -> Response[dict[str, Any]]:
