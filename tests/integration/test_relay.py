@@ -1,0 +1,95 @@
+"""The outbox relay on real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import dramatiq
+import pytest
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from kernel import outbox
+from kernel.db import Pool
+from kernel.outbox_relay import Relay
+
+REDIS_URL = "redis://127.0.0.1:6379/12"
+
+
+@pytest.fixture
+def broker() -> Iterator[RedisBroker]:
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    test_broker = RedisBroker(url=REDIS_URL, namespace="relaytest")
+
+    @dramatiq.actor(broker=test_broker, actor_name="test.noop", queue_name="relaytest")
+    def noop(**kwargs: object) -> None:
+        """Only its name and queue matter here."""
+
+    yield test_broker
+    test_broker.close()
+    client.flushdb()
+
+
+def queued(topic_filter: str = "test.noop") -> list[dict[str, object]]:
+    client = redis.Redis.from_url(REDIS_URL)
+    ids = client.lrange("relaytest:relaytest", 0, -1)
+    messages = [json.loads(m) for m in client.hmget("relaytest:relaytest.msgs", ids)] if ids else []
+    return [m for m in messages if m["actor_name"] == topic_filter]
+
+
+async def clear_outbox(pool: Pool) -> None:
+    await pool.execute("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")
+
+
+async def test_rows_committed_late_are_still_published(pool: Pool, database_dsn: str, broker: RedisBroker) -> None:
+    await clear_outbox(pool)
+    relay = Relay(pool, database_dsn, broker)
+    async with pool.acquire() as slow:
+        transaction = slow.transaction()
+        await transaction.start()
+        early_id = await outbox.enqueue(slow, "test.noop", n=1)  # lower id, commits last
+        async with pool.acquire() as fast, fast.transaction():
+            late_id = await outbox.enqueue(fast, "test.noop", n=2)
+        assert late_id > early_id
+        assert await relay.drain_once() == 1
+        await transaction.commit()
+    assert await relay.drain_once() == 1
+    assert sorted(m["kwargs"]["n"] for m in queued()) == [1, 2]  # type: ignore[index]
+    assert {m["message_id"] for m in queued()} == {f"outbox-{early_id}", f"outbox-{late_id}"}
+
+
+async def test_two_relays_never_publish_the_same_row(pool: Pool, database_dsn: str, broker: RedisBroker) -> None:
+    await clear_outbox(pool)
+    async with pool.acquire() as conn, conn.transaction():
+        for n in range(300):
+            await outbox.enqueue(conn, "test.noop", n=n)
+    relays = [Relay(pool, database_dsn, broker, batch=25) for _ in range(3)]
+
+    async def drain(relay: Relay) -> None:
+        while await relay.drain_once():
+            pass
+
+    await asyncio.gather(*(drain(r) for r in relays))
+    published = [m["kwargs"]["n"] for m in queued()]  # type: ignore[index]
+    assert sorted(published) == list(range(300))
+    assert sum(r.published for r in relays) == 300
+
+
+async def test_rows_stay_unpublished_while_redis_is_down(pool: Pool, database_dsn: str) -> None:
+    await clear_outbox(pool)
+    dead = RedisBroker(url="redis://127.0.0.1:1/0", namespace="relaytest", socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+
+    @dramatiq.actor(broker=dead, actor_name="test.noop", queue_name="relaytest")
+    def noop(**kwargs: object) -> None:
+        """Only its name and queue matter here."""
+
+    async with pool.acquire() as conn, conn.transaction():
+        row_id = await outbox.enqueue(conn, "test.noop", n=1)
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the Redis client raises
+        await Relay(pool, database_dsn, dead).drain_once()
+    assert await pool.fetchval("SELECT published_at FROM outbox WHERE id = $1", row_id) is None
