@@ -62,9 +62,16 @@ async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
         if message is None:
             log.warning("message to deliver does not exist")
             return
-        if message["status"] != Status.QUEUED:
-            return
         last = await repository.latest_attempt(conn, tenant_id, message_id, CHANNEL)
+        if message["status"] != Status.QUEUED:
+            if last is not None and last["state"] == "pending":
+                # A worker died mid-call, and the provider's status webhook has since shown that
+                # the send went through: settle the attempt instead of sending again.
+                await repository.finish_attempt(
+                    conn, tenant_id, last["id"], state="accepted", provider_message_id=message["provider_message_id"],
+                    error_detail="outcome settled by the provider's status webhook",
+                )
+            return
         number = 1
         if last is not None:
             if last["state"] == "pending":

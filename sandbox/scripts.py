@@ -6,7 +6,8 @@
 | ``1047`` | free-form text: accepted, then ``failed`` with 131047 (24-hour window closed); templates go through |
 | ``0429`` | HTTP 400, error 130429 (throughput rate limit hit) |
 | ``0500`` | HTTP 500, error 2 (service temporarily unavailable) |
-| ``0504`` | slow: answers after ``SWITCHBOARD_SANDBOX_SLOW_SECONDS`` (default 5), then as normal |
+| ``0504`` | accepted at once, but the answer comes ``SWITCHBOARD_SANDBOX_SLOW_SECONDS`` (default 5) late: a caller that gives up or dies meanwhile cannot know the send went through |
+| ``0408`` | slow before accepting: a caller that hangs up within ``SWITCHBOARD_SANDBOX_SLOW_SECONDS`` leaves nothing sent |
 | ``0190`` | HTTP 401, error 190 (access token expired) |
 | anything else | accepted, then ``sent`` → ``delivered`` → ``read`` |
 """
@@ -25,7 +26,8 @@ class Script(StrEnum):
     WINDOW_CLOSED = "window_closed"
     RATE_LIMITED = "rate_limited"
     SERVER_ERROR = "server_error"
-    SLOW = "slow"
+    SLOW = "slow"  # accept, then answer late
+    SLOW_DROP = "slow_drop"  # wait, then accept unless the caller hung up
     TOKEN_EXPIRED = "token_expired"
 
 
@@ -35,6 +37,7 @@ _SUFFIXES = {
     "0429": Script.RATE_LIMITED,
     "0500": Script.SERVER_ERROR,
     "0504": Script.SLOW,
+    "0408": Script.SLOW_DROP,
     "0190": Script.TOKEN_EXPIRED,
 }
 

@@ -93,6 +93,16 @@ def _status(wamid: str, status: str, recipient: str, tracker: str | None, **extr
     return body
 
 
+async def _hangs_up_within(request: Request[Any, Any, Any], seconds: float) -> bool:
+    """Wait ``seconds``; True if the caller disconnected meanwhile (the body is already read)."""
+    listener = asyncio.ensure_future(request.receive())
+    done, _ = await asyncio.wait({listener}, timeout=seconds)
+    if not done:
+        listener.cancel()
+        return False
+    return bool(listener.result().get("type") == "http.disconnect")
+
+
 class CloudApiController(Controller):
     path = "/"
 
@@ -122,9 +132,12 @@ class CloudApiController(Controller):
         failure = SYNC_FAILURES.get(script)
         if failure is not None:
             return meta_error(failure.http_status, failure.code, failure.message)
+        if script is Script.SLOW_DROP and await _hangs_up_within(request, sandbox.slow_seconds):
+            return Response(None, status_code=499)  # nobody is listening; nothing was sent
+        response = self._accept(sandbox, phone_number_id, number, recipient, payload, script)
         if script is Script.SLOW:
             await asyncio.sleep(sandbox.slow_seconds)
-        return self._accept(sandbox, phone_number_id, number, recipient, payload, script)
+        return response
 
     @staticmethod
     def _accept(
