@@ -14,6 +14,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
 
 from kernel.db import Pool
 from kernel.errors import KINDS, ErrorKind, FieldViolation, SwitchboardError
@@ -27,7 +28,7 @@ log = logging.getLogger("switchboard.http")
 
 PROBLEM_JSON = "application/problem+json"
 
-_STATUS_KINDS = {info.http_status: kind for kind, info in KINDS.items() if kind is not ErrorKind.MALFORMED}
+_STATUS_KINDS: dict[int, ErrorKind] = {info.http_status: kind for kind, info in KINDS.items() if kind is not ErrorKind.MALFORMED}
 _STATUS_KINDS[400] = ErrorKind.MALFORMED
 
 
@@ -57,8 +58,14 @@ def problem(
 
 def _on_domain_error(request: Request[Any, Any, Any], error: SwitchboardError) -> Response[dict[str, Any]]:
     headers = {"WWW-Authenticate": "Bearer"} if error.kind is ErrorKind.UNAUTHENTICATED else None
-    return problem(error.kind, error.detail, violations=error.violations, reason=error.reason, headers=headers,
-                   instance=request.url.path)
+    return problem(
+        error.kind,
+        error.detail,
+        violations=error.violations,
+        reason=error.reason,
+        headers=headers,
+        instance=request.url.path,
+    )
 
 
 _MSGSPEC_PATH = re.compile(r"\s*-\s*at\s*`\$\.?([^`]*)`")
@@ -97,7 +104,12 @@ def _on_validation_error(request: Request[Any, Any, Any], error: ValidationExcep
 def _on_http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[dict[str, Any]]:
     kind = _STATUS_KINDS.get(error.status_code)
     if kind is None:
-        body = {"type": "about:blank", "title": str(error.detail), "status": error.status_code, "detail": str(error.detail)}
+        body = {
+            "type": "about:blank",
+            "title": str(error.detail),
+            "status": error.status_code,
+            "detail": str(error.detail),
+        }
         return Response(body, status_code=error.status_code, media_type=PROBLEM_JSON, headers=error.headers)
     return problem(kind, str(error.detail), headers=error.headers, instance=request.url.path)
 
@@ -107,7 +119,7 @@ def _on_unexpected(request: Request[Any, Any, Any], error: Exception) -> Respons
     return problem(ErrorKind.INTERNAL, "an internal error occurred; it has been logged", instance=request.url.path)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     SwitchboardError: _on_domain_error,
     ValidationException: _on_validation_error,
     HTTPException: _on_http_error,

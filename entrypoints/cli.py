@@ -60,11 +60,18 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     settings.require_master_key()
     argv = [
-        sys.executable, "-m", "dramatiq", "entrypoints.worker_app",
-        "--processes", str(args.processes or settings.worker_processes),
-        "--threads", str(args.threads or settings.worker_threads),
-        "--worker-shutdown-timeout", "30000",
-        "--queues", *QUEUES,
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "entrypoints.worker_app",
+        "--processes",
+        str(args.processes or settings.worker_processes),
+        "--threads",
+        str(args.threads or settings.worker_threads),
+        "--worker-shutdown-timeout",
+        "30000",
+        "--queues",
+        *QUEUES,
     ]
     # Replace this process, so SIGTERM reaches Dramatiq's own graceful shutdown directly.
     os.execv(sys.executable, argv)
@@ -86,8 +93,15 @@ def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
 
     configure(settings.log_level, process="sandbox")
     uvicorn.run(
-        "sandbox.app:create_app", factory=True, host=args.host, port=settings.sandbox_port, loop="uvloop",
-        http="httptools", log_level=settings.log_level.lower(), access_log=False, log_config=None,
+        "sandbox.app:create_app",
+        factory=True,
+        host=args.host,
+        port=settings.sandbox_port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        log_config=None,
     )
     return 0
 
@@ -163,12 +177,16 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     add("migrate", cmd_migrate, "Create the database if needed and apply all migrations.")
 
-    tenant = sub.add_parser("tenant", help="Manage tenants.").add_subparsers(dest="action", required=True, metavar="ACTION")
+    tenant = sub.add_parser("tenant", help="Manage tenants.").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
     create = tenant.add_parser("create", help="Create a tenant and print its id.")
     create.add_argument("name")
     create.set_defaults(fn=cmd_tenant_create)
 
-    apikey = sub.add_parser("apikey", help="Manage API keys.").add_subparsers(dest="action", required=True, metavar="ACTION")
+    apikey = sub.add_parser("apikey", help="Manage API keys.").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
     key = apikey.add_parser("create", help="Create an API key and print it (once).")
     key.add_argument("--tenant", required=True, type=UUID, help="tenant id")
     key.add_argument("--name", default="", help="a label for the key")

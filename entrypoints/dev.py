@@ -37,7 +37,11 @@ DEMO_TEMPLATE: dict[str, Any] = {
     "language": "en_US",
     "category": "UTILITY",
     "components": [
-        {"type": "BODY", "text": "Hi {{1}}, your order {{2}} has shipped.", "example": {"body_text": [["Ada", "#1042"]]}},
+        {
+            "type": "BODY",
+            "text": "Hi {{1}}, your order {{2}} has shipped.",
+            "example": {"body_text": [["Ada", "#1042"]]},
+        },
         {"type": "FOOTER", "text": "Switchboard demo"},
     ],
 }
@@ -80,16 +84,24 @@ async def provision_demo(settings: Settings, master: MasterKey, previous: dict[s
             tenant = await service.create_tenant(conn, vault, "Demo")
             _, api_key = await service.create_api_key(conn, tenant.id, "dev")
             credential = await service.add_whatsapp_credential(
-                conn, vault, tenant.id, name="sandbox", access_token=access_token,
-                app_secret=app_secret, verify_token=verify_token, waba_id=waba_id,
+                conn,
+                vault,
+                tenant.id,
+                name="sandbox",
+                access_token=access_token,
+                app_secret=app_secret,
+                verify_token=verify_token,
+                waba_id=waba_id,
             )
             await service.add_sender(
-                conn, tenant.id, credential.id, phone_number_id=phone_number_id,
-                display_phone_number="+15550100001", waba_id=waba_id,
+                conn,
+                tenant.id,
+                credential.id,
+                phone_number_id=phone_number_id,
+                display_phone_number="+15550100001",
+                waba_id=waba_id,
             )
-            await service.put_template(
-                conn, tenant.id, waba_id=waba_id, status="APPROVED", **DEMO_TEMPLATE
-            )
+            await service.put_template(conn, tenant.id, waba_id=waba_id, status="APPROVED", **DEMO_TEMPLATE)
         return {
             "tenant_id": str(tenant.id),
             "api_key": api_key,
@@ -128,16 +140,20 @@ def _wait_port(port: int, seconds: float) -> bool:
 
 
 def _register_sender(settings: Settings, facts: dict[str, Any]) -> None:
-    body = json.dumps({
-        "access_token": facts["sandbox_access_token"],
-        "app_secret": facts["app_secret"],
-        "verify_token": facts["verify_token"],
-        "webhook_url": facts["webhook_url"],
-        "display_phone_number": "15550100001",
-    }).encode()
+    body = json.dumps(
+        {
+            "access_token": facts["sandbox_access_token"],
+            "app_secret": facts["app_secret"],
+            "verify_token": facts["verify_token"],
+            "webhook_url": facts["webhook_url"],
+            "display_phone_number": "15550100001",
+        }
+    ).encode()
     request = urllib.request.Request(
         f"{facts['sandbox_url']}/_sandbox/whatsapp/phone_numbers/{facts['phone_number_id']}",
-        data=body, method="PUT", headers={"Content-Type": "application/json"},
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=15) as response:
         result = json.load(response)
@@ -162,28 +178,28 @@ def _summary(facts: dict[str, Any]) -> str:
     return f"""
 Switchboard is running.
 
-  REST API      {facts['rest_url']}   (docs: {facts['rest_url']}/docs)
-  gRPC          {facts['grpc_target']}
-  Sandbox       {facts['sandbox_url']}
-  Tenant        {facts['tenant_id']}
-  API key       {facts['api_key']}
-  Webhook URL   {facts['webhook_url']}
+  REST API      {facts["rest_url"]}   (docs: {facts["rest_url"]}/docs)
+  gRPC          {facts["grpc_target"]}
+  Sandbox       {facts["sandbox_url"]}
+  Tenant        {facts["tenant_id"]}
+  API key       {facts["api_key"]}
+  Webhook URL   {facts["webhook_url"]}
 
 Send a message:
 
-  curl -s -X POST {facts['rest_url']}/v1/messages \\
-    -H 'Authorization: Bearer {facts['api_key']}' -H 'Content-Type: application/json' \\
+  curl -s -X POST {facts["rest_url"]}/v1/messages \\
+    -H 'Authorization: Bearer {facts["api_key"]}' -H 'Content-Type: application/json' \\
     -d '{body}'
 
 Then follow it (replace ID):
 
-  curl -s {facts['rest_url']}/v1/messages/ID -H 'Authorization: Bearer {facts['api_key']}'
-  curl -s {facts['rest_url']}/v1/messages/ID/events -H 'Authorization: Bearer {facts['api_key']}'
+  curl -s {facts["rest_url"]}/v1/messages/ID -H 'Authorization: Bearer {facts["api_key"]}'
+  curl -s {facts["rest_url"]}/v1/messages/ID/events -H 'Authorization: Bearer {facts["api_key"]}'
 
 Over gRPC (buf curl, reflection):
 
-  buf curl --protocol grpc --http2-prior-knowledge -H 'authorization: Bearer {facts['api_key']}' \\
-    -d '{body}' http://{facts['grpc_target']}/switchboard.messaging.v1.MessagingService/SendMessage
+  buf curl --protocol grpc --http2-prior-knowledge -H 'authorization: Bearer {facts["api_key"]}' \\
+    -d '{body}' http://{facts["grpc_target"]}/switchboard.messaging.v1.MessagingService/SendMessage
 
 These facts are in .switchboard/dev.json. Ctrl-C stops everything.
 """
@@ -244,7 +260,10 @@ def run_dev(settings: Settings, workdir: str) -> int:
         )
         if not ready:
             failed = [n for n, c in children.items() if c.poll() is not None]
-            print(f"switchboard dev: did not start ({', '.join(failed) or 'timed out'}); see the logs above", file=sys.stderr)
+            print(
+                f"switchboard dev: did not start ({', '.join(failed) or 'timed out'}); see the logs above",
+                file=sys.stderr,
+            )
             return 1
         _register_sender(settings, facts)
         dev_file.write_text(json.dumps(facts, indent=2) + "\n")

@@ -13,7 +13,8 @@ from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from edge.rest import EXCEPTION_HANDLERS, provide_pool, provide_vault
-from kernel import db, settings as settings_module
+from kernel import db
+from kernel import settings as settings_module
 from kernel.crypto import MasterKey
 from kernel.logging import configure
 from messaging.controllers import MessageController
@@ -64,7 +65,10 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
-        dependencies={"pool": Provide(provide_pool, sync_to_thread=False), "vault": Provide(provide_vault, sync_to_thread=False)},
+        dependencies={
+            "pool": Provide(provide_pool, sync_to_thread=False),
+            "vault": Provide(provide_vault, sync_to_thread=False),
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
         request_max_body_size=MAX_API_BODY,

@@ -32,18 +32,13 @@ __all__ = ["Relay"]
 
 log = logging.getLogger("switchboard.relay")
 
-_CLAIM = (
-    "SELECT id, topic, payload FROM outbox WHERE published_at IS NULL "
-    "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
-)
+_CLAIM = "SELECT id, topic, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
 _MARK = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
 _PURGE = "DELETE FROM outbox WHERE published_at < now() - interval '1 hour'"
 
 
 class Relay:
-    def __init__(
-        self, pool: Pool, dsn: str, broker: Broker, *, batch: int = 500, poll_interval: float = 1.0
-    ) -> None:
+    def __init__(self, pool: Pool, dsn: str, broker: Broker, *, batch: int = 500, poll_interval: float = 1.0) -> None:
         self._pool = pool
         self._dsn = dsn
         self._broker = broker
@@ -102,7 +97,9 @@ class Relay:
                 except Exception as error:  # the broker or the database is down: back off, keep the rows
                     failures += 1
                     delay = min(10.0, 0.2 * 2**failures)
-                    log.warning("publish failed; rows kept", extra={"fields": {"error": repr(error), "retry_in_s": delay}})
+                    log.warning(
+                        "publish failed; rows kept", extra={"fields": {"error": repr(error), "retry_in_s": delay}}
+                    )
                     await _sleep_or_stop(stop, delay)
                     continue
                 if published >= self._batch:

@@ -50,7 +50,7 @@ class Settings:
     @property
     def asyncpg_dsn(self) -> str:
         """DATABASE_URL in the form asyncpg accepts (without SQLAlchemy's ``+asyncpg``)."""
-        scheme, rest = self.database_url.split("://", 1)
+        _, rest = self.database_url.split("://", 1)
         return "postgresql://" + rest
 
     def require_master_key(self) -> bytes:
@@ -66,7 +66,9 @@ def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ..
     value = env.get(name, default).strip()
     parts = urlsplit(value)
     if parts.scheme not in schemes or not parts.netloc:
-        raise SettingsError(name, f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got {value!r}")
+        raise SettingsError(
+            name, f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got {value!r}"
+        )
     return value.rstrip("/")
 
 

@@ -45,7 +45,7 @@ def setup_broker(settings: Settings) -> RedisBroker:
     """Create the Redis broker, make it Dramatiq's global broker, and remember the settings."""
     global _settings
     _settings = settings
-    broker = RedisBroker(
+    broker = RedisBroker(  # type: ignore[no-untyped-call]  # dramatiq leaves __init__ unannotated
         url=settings.redis_url,
         namespace=NAMESPACE,
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
@@ -76,7 +76,9 @@ class Resources:
                 self._lock = asyncio.Lock()
             async with self._lock:
                 if self._pool is None:
-                    self._pool = await db.create_pool(self.settings.asyncpg_dsn, min_size=1, max_size=self.settings.worker_threads)
+                    self._pool = await db.create_pool(
+                        self.settings.asyncpg_dsn, min_size=1, max_size=self.settings.worker_threads
+                    )
         return self._pool
 
     def extra(self, name: str, factory: Callable[[], Any]) -> Any:
@@ -118,8 +120,7 @@ def task(
             with log_context(task=name, **ids):
                 await fn(*args, **kwargs)
 
-        actor: dramatiq.Actor[P, Awaitable[None]] = dramatiq.actor(
-            run,
+        declare = dramatiq.actor(
             actor_name=name,
             queue_name=queue,
             max_retries=10_000,  # our own attempt counts decide when to give up
@@ -127,6 +128,7 @@ def task(
             max_backoff=60_000,
             time_limit=time_limit_ms,
         )
+        actor: dramatiq.Actor[P, Awaitable[None]] = declare(run)
         return actor
 
     return decorate

@@ -62,7 +62,14 @@ class MessageController(Controller):
     ) -> MessageList:
         async with pool.acquire() as conn:
             return await service.list_messages(
-                conn, principal.tenant_id, status=status, channel=channel, to=to, since=since, cursor=cursor, limit=limit
+                conn,
+                principal.tenant_id,
+                status=status,
+                channel=channel,
+                to=to,
+                since=since,
+                cursor=cursor,
+                limit=limit,
             )
 
     @get("/{message_id:str}", summary="Get one message")

@@ -68,7 +68,11 @@ async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
                 # A worker died mid-call, and the provider's status webhook has since shown that
                 # the send went through: settle the attempt instead of sending again.
                 await repository.finish_attempt(
-                    conn, tenant_id, last["id"], state="accepted", provider_message_id=message["provider_message_id"],
+                    conn,
+                    tenant_id,
+                    last["id"],
+                    state="accepted",
+                    provider_message_id=message["provider_message_id"],
                     error_detail="outcome settled by the provider's status webhook",
                 )
             return
@@ -79,7 +83,10 @@ async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
                 if wait > 0:
                     raise dramatiq.Retry(delay=int(wait * 1000) + 250)
                 await repository.finish_attempt(
-                    conn, tenant_id, last["id"], state="ambiguous",
+                    conn,
+                    tenant_id,
+                    last["id"],
+                    state="ambiguous",
                     error_detail="no outcome recorded and no status webhook within the hold period",
                 )
             number = last["attempt_number"] + 1
@@ -98,7 +105,11 @@ async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
 
     client = clients.get(secrets.access_token, str(credential.config.get("graph_api_version", "v23.0")))
     result = await send(
-        client, sender=sender.phone_number_id, to=message["to_number"], content=message["content"], tracker=str(message_id)
+        client,
+        sender=sender.phone_number_id,
+        to=message["to_number"],
+        content=message["content"],
+        tracker=str(message_id),
     )
 
     retry_in: int | None = None
@@ -129,7 +140,12 @@ async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
             result.outcome is Outcome.RETRYABLE and number >= settings.max_attempts
         ):
             await record_status(
-                conn, message, Status.FAILED, source="worker", detail=_failure_detail(result), error_code=result.error_code
+                conn,
+                message,
+                Status.FAILED,
+                source="worker",
+                detail=_failure_detail(result),
+                error_code=result.error_code,
             )
         elif result.outcome is Outcome.RETRYABLE:
             retry_in = backoff_ms(settings.retry_base_ms, number)

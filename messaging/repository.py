@@ -68,7 +68,14 @@ async def insert_message(
 ) -> asyncpg.Record | None:
     """The new message, or None when the idempotency key is already taken."""
     return await conn.fetchrow(
-        _INSERT, message_id, tenant_id, idempotency_key, request_hash, sender_id, to_number, content,
+        _INSERT,
+        message_id,
+        tenant_id,
+        idempotency_key,
+        request_hash,
+        sender_id,
+        to_number,
+        content,
         sender_phone_number_id,
     )
 
@@ -80,7 +87,9 @@ async def get_by_idempotency_key(conn: Connection, tenant_id: UUID, key: str) ->
 
 
 async def get_message(conn: Connection, tenant_id: UUID, message_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {MESSAGE_COLS} FROM {_FROM} WHERE m.tenant_id = $1 AND m.id = $2", tenant_id, message_id)
+    return await conn.fetchrow(
+        f"SELECT {MESSAGE_COLS} FROM {_FROM} WHERE m.tenant_id = $1 AND m.id = $2", tenant_id, message_id
+    )
 
 
 async def lock_message(conn: Connection, tenant_id: UUID, message_id: UUID) -> asyncpg.Record | None:
@@ -92,7 +101,9 @@ async def lock_message(conn: Connection, tenant_id: UUID, message_id: UUID) -> a
     )
 
 
-async def lock_message_by_provider_id(conn: Connection, tenant_id: UUID, provider_message_id: str) -> asyncpg.Record | None:
+async def lock_message_by_provider_id(
+    conn: Connection, tenant_id: UUID, provider_message_id: str
+) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT {MESSAGE_COLS} FROM {_FROM} WHERE m.tenant_id = $1 AND m.provider_message_id = $2 FOR UPDATE OF m",
         tenant_id,
@@ -155,7 +166,9 @@ async def update_status(
     )
 
 
-async def set_provider_message_id(conn: Connection, tenant_id: UUID, message_id: UUID, provider_message_id: str) -> None:
+async def set_provider_message_id(
+    conn: Connection, tenant_id: UUID, message_id: UUID, provider_message_id: str
+) -> None:
     await conn.execute(
         "UPDATE messages SET provider_message_id = $3, updated_at = now() "
         "WHERE tenant_id = $1 AND id = $2 AND provider_message_id IS DISTINCT FROM $3",

@@ -69,7 +69,11 @@ class SendMessage(msgspec.Struct, forbid_unknown_fields=True):
     ] = None
     fallback: Annotated[
         Fallback | None,
-        Meta(description="Content for SMS and email fallback. Stored with the message; fallback delivery is not active yet."),
+        Meta(
+            description=(
+                "Content for SMS and email fallback. Stored with the message; fallback delivery is not active yet."
+            )
+        ),
     ] = None
 
 

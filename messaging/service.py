@@ -66,10 +66,14 @@ async def _check_template(conn: Connection, tenant_id: UUID, sender: Sender, req
         if not languages:
             raise InvalidInput("template.name", "unknown_template", f"no template {spec.name!r} for this sender")
         raise InvalidInput(
-            "template.language", "unknown_language", f"{spec.name!r} exists in {', '.join(languages)}, not {spec.language!r}"
+            "template.language",
+            "unknown_language",
+            f"{spec.name!r} exists in {', '.join(languages)}, not {spec.language!r}",
         )
     if template.status != "APPROVED":
-        raise InvalidInput("template.name", "not_approved", f"template {spec.name!r} is {template.status}, not APPROVED")
+        raise InvalidInput(
+            "template.name", "not_approved", f"template {spec.name!r} is {template.status}, not APPROVED"
+        )
     problems = []
     for part, expected, given in (
         ("header", template.header_param_count(), spec.params.header),
@@ -77,7 +81,9 @@ async def _check_template(conn: Connection, tenant_id: UUID, sender: Sender, req
     ):
         if len(given) != expected:
             problems.append(
-                FieldViolation(f"template.params.{part}", "param_count", f"expects {expected} parameters, got {len(given)}")
+                FieldViolation(
+                    f"template.params.{part}", "param_count", f"expects {expected} parameters, got {len(given)}"
+                )
             )
     if problems:
         raise InvalidInput.many(problems)
@@ -136,9 +142,7 @@ async def submit(
 
 def _replayed(existing: asyncpg.Record, request_hash: bytes) -> MessageView:
     if existing["request_hash"] != request_hash:
-        raise InvalidInput(
-            "Idempotency-Key", "reused", "this key was already used with a different request body"
-        )
+        raise InvalidInput("Idempotency-Key", "reused", "this key was already used with a different request body")
     return view(existing)
 
 

@@ -51,7 +51,9 @@ def _fallback(request: pb.SendMessageRequest) -> Fallback | None:
     given = request.fallback
     sms = SmsFallback(text=given.sms.text) if given.HasField("sms") else None
     email = (
-        EmailFallback(to=given.email.to, subject=given.email.subject, text=given.email.text, html=given.email.html or None)
+        EmailFallback(
+            to=given.email.to, subject=given.email.subject, text=given.email.text, html=given.email.html or None
+        )
         if given.HasField("email")
         else None
     )

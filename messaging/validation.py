@@ -28,7 +28,9 @@ def normalize_e164(number: str) -> str | None:
 def validate(request: SendMessage, idempotency_key: str | None) -> list[FieldViolation]:
     problems: list[FieldViolation] = []
     if normalize_e164(request.to) is None:
-        problems.append(FieldViolation("to", "e164", f"{request.to!r} is not a valid phone number in E.164 form (+14155550123)"))
+        problems.append(
+            FieldViolation("to", "e164", f"{request.to!r} is not a valid phone number in E.164 form (+14155550123)")
+        )
     if (request.text is None) == (request.template is None):
         problems.append(FieldViolation("text", "one_of", "give exactly one of text or template"))
     if request.text is not None:
@@ -42,8 +44,8 @@ def validate(request: SendMessage, idempotency_key: str | None) -> list[FieldVio
             problems.append(FieldViolation("template.name", "required", "must not be empty"))
         if not request.template.language.strip():
             problems.append(FieldViolation("template.language", "required", "must not be empty"))
-    if idempotency_key is not None and not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY and idempotency_key.isprintable()):
-        problems.append(
-            FieldViolation("Idempotency-Key", "format", f"1 to {MAX_IDEMPOTENCY_KEY} printable characters")
-        )
+    if idempotency_key is not None and not (
+        0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY and idempotency_key.isprintable()
+    ):
+        problems.append(FieldViolation("Idempotency-Key", "format", f"1 to {MAX_IDEMPOTENCY_KEY} printable characters"))
     return problems

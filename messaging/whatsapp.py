@@ -20,7 +20,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 from pywa.errors import WhatsAppError
 from pywa.types.templates import TemplateLanguage
-from pywa_async import WhatsApp
+from pywa_async.client import WhatsApp
 
 __all__ = ["GraphTransport", "Outcome", "SendResult", "WhatsAppClients", "classify", "send"]
 
@@ -119,7 +119,9 @@ async def send(client: WhatsApp, *, sender: str, to: str, content: dict[str, Any
 
     try:
         if content["type"] == "text":
-            sent: Any = await client.send_message(to=recipient, text=content["text"]["body"], tracker=tracker, sender=sender)
+            sent: Any = await client.send_message(
+                to=recipient, text=content["text"]["body"], tracker=tracker, sender=sender
+            )
         else:
             template = content["template"]
             sent = await client.send_template(

@@ -21,7 +21,9 @@ def _delays() -> tuple[float, float, float]:
     try:
         sent, delivered, read = (int(x) / 1000 for x in raw.split(","))
     except ValueError:
-        raise SettingsError("SWITCHBOARD_SANDBOX_STATUS_DELAYS_MS", f"expected three whole numbers like 100,300,600, got {raw!r}") from None
+        raise SettingsError(
+            "SWITCHBOARD_SANDBOX_STATUS_DELAYS_MS", f"expected three whole numbers like 100,300,600, got {raw!r}"
+        ) from None
     return sent, delivered, read
 
 

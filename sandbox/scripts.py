@@ -6,8 +6,10 @@
 | ``1047`` | free-form text: accepted, then ``failed`` with 131047 (24-hour window closed); templates go through |
 | ``0429`` | HTTP 400, error 130429 (throughput rate limit hit) |
 | ``0500`` | HTTP 500, error 2 (service temporarily unavailable) |
-| ``0504`` | accepted at once, but the answer comes ``SWITCHBOARD_SANDBOX_SLOW_SECONDS`` (default 5) late: a caller that gives up or dies meanwhile cannot know the send went through |
-| ``0408`` | slow before accepting: a caller that hangs up within ``SWITCHBOARD_SANDBOX_SLOW_SECONDS`` leaves nothing sent |
+| ``0504`` | accepted at once, answered ``SLOW_SECONDS`` late: a caller that dies meanwhile never learns it was sent |
+| ``0408`` | answered ``SLOW_SECONDS`` late, accepted only if the caller is still there: a hang-up sends nothing |
+
+``SLOW_SECONDS`` is ``SWITCHBOARD_SANDBOX_SLOW_SECONDS`` (default 5).
 | ``0190`` | HTTP 401, error 190 (access token expired) |
 | anything else | accepted, then ``sent`` → ``delivered`` → ``read`` |
 """
@@ -28,7 +30,7 @@ class Script(StrEnum):
     SERVER_ERROR = "server_error"
     SLOW = "slow"  # accept, then answer late
     SLOW_DROP = "slow_drop"  # wait, then accept unless the caller hung up
-    TOKEN_EXPIRED = "token_expired"
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105 - a scenario name, not a credential
 
 
 _SUFFIXES = {

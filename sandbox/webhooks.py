@@ -41,6 +41,7 @@ class Dispatcher:
         self.posts = 0
         self.statuses = 0
         self.failures = 0
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     def schedule(self, item: PendingStatus) -> None:
         self._pending.append(item)
@@ -63,7 +64,9 @@ class Dispatcher:
                         groups[(item.url, item.app_secret)].append(item)
                     for (url, secret), items in groups.items():
                         for start in range(0, len(items), MAX_BATCH):
-                            asyncio.create_task(self._post(url, secret, items[start : start + MAX_BATCH], 1))
+                            task = asyncio.create_task(self._post(url, secret, items[start : start + MAX_BATCH], 1))
+                            self._in_flight.add(task)
+                            task.add_done_callback(self._in_flight.discard)
                 self._wake.clear()
                 next_due = min((p.due for p in self._pending), default=None)
                 timeout = 0.5 if next_due is None else max(0.0, min(0.5, next_due - time.monotonic()))
@@ -89,7 +92,9 @@ class Dispatcher:
             for number, group in by_number.items()
         ]
         # Meta escapes non-ASCII and slashes; receivers must verify the raw bytes, so do the same.
-        text = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "sandbox-waba", "changes": changes}]})
+        text = json.dumps(
+            {"object": "whatsapp_business_account", "entry": [{"id": "sandbox-waba", "changes": changes}]}
+        )
         return text.replace("/", "\\/").encode()
 
     async def _post(self, url: str, secret: str, items: list[PendingStatus], attempt: int) -> None:

@@ -47,7 +47,9 @@ class SandboxState:
     per_second: Counter[tuple[str, int]] = field(default_factory=Counter)
 
 
-def meta_error(status: int, code: int, message: str, *, kind: str = "OAuthException", details: str | None = None) -> Response[Any]:
+def meta_error(
+    status: int, code: int, message: str, *, kind: str = "OAuthException", details: str | None = None
+) -> Response[Any]:
     error: dict[str, Any] = {"message": message, "type": kind, "code": code, "fbtrace_id": secrets.token_urlsafe(12)}
     if details:
         error["error_data"] = {"messaging_product": "whatsapp", "details": details}
@@ -86,7 +88,12 @@ def _validate(payload: Any) -> str | None:
 
 
 def _status(wamid: str, status: str, recipient: str, tracker: str | None, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": wamid, "status": status, "timestamp": str(int(time.time())), "recipient_id": recipient}
+    body: dict[str, Any] = {
+        "id": wamid,
+        "status": status,
+        "timestamp": str(int(time.time())),
+        "recipient_id": recipient,
+    }
     if tracker:
         body["biz_opaque_callback_data"] = tracker
     body.update(extra)
@@ -107,12 +114,15 @@ class CloudApiController(Controller):
     path = "/"
 
     @post("/{version:str}/{phone_number_id:str}/messages", status_code=200)
-    async def send(self, version: str, phone_number_id: str, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    async def send(
+        self, version: str, phone_number_id: str, request: Request[Any, Any, Any], state: State
+    ) -> Response[Any]:
         sandbox: SandboxState = state.sandbox
         number = sandbox.numbers.get(phone_number_id)
         if number is None:
             return meta_error(
-                400, 100,
+                400,
+                100,
                 f"Unsupported post request. Object with ID '{phone_number_id}' does not exist, cannot be loaded due to "
                 "missing permissions, or does not support this operation.",
                 kind="GraphMethodException",
@@ -141,7 +151,12 @@ class CloudApiController(Controller):
 
     @staticmethod
     def _accept(
-        sandbox: SandboxState, phone_number_id: str, number: PhoneNumberIn, recipient: str, payload: dict[str, Any], script: Script
+        sandbox: SandboxState,
+        phone_number_id: str,
+        number: PhoneNumberIn,
+        recipient: str,
+        payload: dict[str, Any],
+        script: Script,
     ) -> Response[Any]:
         wamid = "wamid." + secrets.token_urlsafe(30)
         tracker = payload.get("biz_opaque_callback_data")
@@ -154,7 +169,14 @@ class CloudApiController(Controller):
 
         def schedule(delay: float, status: dict[str, Any]) -> None:
             sandbox.dispatcher.schedule(
-                PendingStatus(now + delay, number.webhook_url, number.app_secret, phone_number_id, number.display_phone_number, status)
+                PendingStatus(
+                    now + delay,
+                    number.webhook_url,
+                    number.app_secret,
+                    phone_number_id,
+                    number.display_phone_number,
+                    status,
+                )
             )
 
         failure = ASYNC_FAILURES.get(script)
@@ -162,12 +184,21 @@ class CloudApiController(Controller):
             failure = None
         if failure is not None:
             code, title, details = failure
-            error = {"code": code, "title": title, "message": title, "error_data": {"details": details},
-                     "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"}
+            error = {
+                "code": code,
+                "title": title,
+                "message": title,
+                "error_data": {"details": details},
+                "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
+            }
             schedule(sandbox.status_delays[0], _status(wamid, "failed", recipient, tracker, errors=[error]))
         else:
-            pricing = {"billable": is_template, "pricing_model": "PMP", "type": "regular" if is_template else "free_customer_service",
-                       "category": "utility" if is_template else "service"}
+            pricing = {
+                "billable": is_template,
+                "pricing_model": "PMP",
+                "type": "regular" if is_template else "free_customer_service",
+                "category": "utility" if is_template else "service",
+            }
             sent, delivered, read = sandbox.status_delays
             schedule(sent, _status(wamid, "sent", recipient, tracker, pricing=pricing))
             schedule(delivered, _status(wamid, "delivered", recipient, tracker, pricing=pricing))
@@ -189,9 +220,11 @@ class ControlController(Controller):
         if data.verify_token:
             challenge = secrets.token_hex(8)
             params = {"hub.mode": "subscribe", "hub.verify_token": data.verify_token, "hub.challenge": challenge}
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-                async with session.get(data.webhook_url, params=params) as response:
-                    echoed = await response.text()
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+                session.get(data.webhook_url, params=params) as response,
+            ):
+                echoed = await response.text()
             if response.status != 200 or echoed != challenge:
                 return {"registered": False, "reason": f"webhook verification failed ({response.status})"}
         state.sandbox.numbers[phone_number_id] = data

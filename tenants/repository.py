@@ -150,9 +150,7 @@ async def get_credential(conn: Connection, tenant_id: UUID, credential_id: UUID)
     return None if row is None else (_credential(row), row["sealed_secrets"])
 
 
-async def find_credential_by_channel_key(
-    conn: Connection, channel_key: str
-) -> tuple[Credential, bytes] | None:
+async def find_credential_by_channel_key(conn: Connection, channel_key: str) -> tuple[Credential, bytes] | None:
     """Webhook ingress resolves its tenant from the unguessable key in the URL path."""
     row = await conn.fetchrow(
         "SELECT id, tenant_id, kind, name, is_default, config, fingerprints, channel_key, sealed_secrets "
@@ -244,8 +242,7 @@ async def upsert_template(
 
 async def get_template(conn: Connection, tenant_id: UUID, waba_id: str, name: str, language: str) -> Template | None:
     row = await conn.fetchrow(
-        f"SELECT {_TEMPLATE_COLS} FROM templates WHERE tenant_id = $1 AND waba_id = $2 AND name = $3 "
-        "AND language = $4",
+        f"SELECT {_TEMPLATE_COLS} FROM templates WHERE tenant_id = $1 AND waba_id = $2 AND name = $3 AND language = $4",
         tenant_id,
         waba_id,
         name,

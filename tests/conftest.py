@@ -64,15 +64,19 @@ async def conn(pool: db.Pool) -> AsyncIterator[db.Connection]:
 
 
 def register_sender(stack: Stack, facts: dict[str, Any]) -> None:
-    body = json.dumps({
-        "access_token": facts["sandbox_access_token"],
-        "app_secret": facts["app_secret"],
-        "verify_token": facts["verify_token"],
-        "webhook_url": facts["webhook_url"],
-    }).encode()
+    body = json.dumps(
+        {
+            "access_token": facts["sandbox_access_token"],
+            "app_secret": facts["app_secret"],
+            "verify_token": facts["verify_token"],
+            "webhook_url": facts["webhook_url"],
+        }
+    ).encode()
     request = urllib.request.Request(
         f"{stack.sandbox_url}/_sandbox/whatsapp/phone_numbers/{facts['phone_number_id']}",
-        data=body, method="PUT", headers={"Content-Type": "application/json"},
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=15) as response:
         assert json.load(response)["registered"] is True

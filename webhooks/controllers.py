@@ -37,7 +37,9 @@ class WhatsAppWebhookController(Controller):
         request_max_body_size=ingest.MAX_BODY,
         summary="Meta's event notifications (signed with X-Hub-Signature-256)",
     )
-    async def receive(self, channel_key: str, request: Request[Any, Any, Any], pool: Pool, vault: Vault) -> Response[dict[str, Any]]:
+    async def receive(
+        self, channel_key: str, request: Request[Any, Any, Any], pool: Pool, vault: Vault
+    ) -> Response[dict[str, Any]]:
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
         raw_event_id = await ingest.receive_whatsapp(pool, vault, channel_key, body, headers)

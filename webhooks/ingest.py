@@ -39,14 +39,17 @@ async def verify_subscription(
 ) -> str:
     """Meta's GET handshake: echo ``hub.challenge`` when the verify token matches."""
     _, secrets = await _resolve(pool, vault, channel_key)
-    if mode != "subscribe" or token is None or challenge is None or not hmac.compare_digest(token, secrets.verify_token):
+    if (
+        mode != "subscribe"
+        or token is None
+        or challenge is None
+        or not hmac.compare_digest(token, secrets.verify_token)
+    ):
         raise SwitchboardError("verify token does not match", kind=ErrorKind.PERMISSION_DENIED)
     return challenge
 
 
-async def receive_whatsapp(
-    pool: Pool, vault: Vault, channel_key: str, body: bytes, headers: Mapping[str, str]
-) -> int:
+async def receive_whatsapp(pool: Pool, vault: Vault, channel_key: str, body: bytes, headers: Mapping[str, str]) -> int:
     """Store a signed notification; returns the raw event id. Bad signature: nothing is stored."""
     credential, secrets = await _resolve(pool, vault, channel_key)
     if not signature.verify(secrets.app_secret, body, headers.get("x-hub-signature-256")):

@@ -42,7 +42,9 @@ async def _find_message(conn: Connection, tenant_id: UUID, status: meta.MetaStat
     return await messages.lock_message_by_provider_id(conn, tenant_id, status.id)
 
 
-async def _apply(conn: Connection, tenant_id: UUID, raw_event_id: int, owned: set[str], body: meta.Notification) -> list[str]:
+async def _apply(
+    conn: Connection, tenant_id: UUID, raw_event_id: int, owned: set[str], body: meta.Notification
+) -> list[str]:
     """Apply each status; returns notes on what could not be applied."""
     notes: list[str] = []
     pending: list[tuple[str, meta.MetaStatus]] = []

@@ -10,7 +10,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -57,7 +56,9 @@ async def test_message_accepted_while_redis_is_down_is_delivered_when_it_returns
         )
         assert response.status_code == 202
         await asyncio.sleep(2)
-        assert (await own_client.get(f"/v1/messages/{response.json()['id']}", headers=auth(facts))).json()["status"] == "queued"
+        assert (await own_client.get(f"/v1/messages/{response.json()['id']}", headers=auth(facts))).json()[
+            "status"
+        ] == "queued"
     finally:
         private_redis.start()
     await wait_for_status(own_client, facts, response.json()["id"], {"read"}, timeout=60)
@@ -84,6 +85,7 @@ async def test_worker_killed_mid_delivery_delivers_once_after_restart(
     message_id = response.json()["id"]
     pool = await db.create_pool(own_stack.env["DATABASE_URL"].replace("+asyncpg", ""), min_size=1, max_size=1)
     try:
+
         async def sandbox_sends() -> int:
             url = f"{own_stack.sandbox_url}/_sandbox/whatsapp/sends"
             count: int = (await own_client.get(url, params={"tracker": message_id})).json()["count"]
@@ -91,7 +93,9 @@ async def test_worker_killed_mid_delivery_delivers_once_after_restart(
 
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            state = await pool.fetchval("SELECT state FROM delivery_attempts WHERE message_id = $1", uuid.UUID(message_id))
+            state = await pool.fetchval(
+                "SELECT state FROM delivery_attempts WHERE message_id = $1", uuid.UUID(message_id)
+            )
             # Kill only once the request is at the provider: accepted there (0504), or in its hands (0408).
             if state == "pending" and (await sandbox_sends() == 1 if attempts == 1 else True):
                 break
@@ -106,7 +110,8 @@ async def test_worker_killed_mid_delivery_delivers_once_after_restart(
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             recorded = await pool.fetch(
-                "SELECT state FROM delivery_attempts WHERE message_id = $1 ORDER BY attempt_number", uuid.UUID(message_id)
+                "SELECT state FROM delivery_attempts WHERE message_id = $1 ORDER BY attempt_number",
+                uuid.UUID(message_id),
             )
             if "pending" not in [r["state"] for r in recorded]:
                 break

@@ -19,7 +19,9 @@ from tests.fixtures.stack import Stack
 TEMPLATE = {"name": "order_shipped", "language": "en_US", "params": {"body": ["Ada", "#1042"]}}
 
 
-async def send(client: httpx.AsyncClient, facts: dict[str, Any], body: dict[str, Any], **headers: str) -> httpx.Response:
+async def send(
+    client: httpx.AsyncClient, facts: dict[str, Any], body: dict[str, Any], **headers: str
+) -> httpx.Response:
     return await client.post("/v1/messages", json=body, headers={**auth(facts), **headers})
 
 
@@ -46,10 +48,15 @@ async def test_rest_message_reaches_read_with_full_audit_trail(
     reported = [(e["reported_status"], e["source"]) for e in events]
     assert reported[0] == ("queued", "api")
     # Webhooks arrive in any order; every report is in the trail, and the status ends at the top rank.
-    assert sorted(reported) == sorted([
-        ("queued", "api"), ("submitted", "worker"),
-        ("sent", "webhook:whatsapp"), ("delivered", "webhook:whatsapp"), ("read", "webhook:whatsapp"),
-    ])
+    assert sorted(reported) == sorted(
+        [
+            ("queued", "api"),
+            ("submitted", "worker"),
+            ("sent", "webhook:whatsapp"),
+            ("delivered", "webhook:whatsapp"),
+            ("read", "webhook:whatsapp"),
+        ]
+    )
     assert events[-1]["to_status"] == "read"
     assert await sandbox_sends(client, stack, accepted["id"]) == 1
 
@@ -61,7 +68,9 @@ async def test_grpc_message_reaches_read(stack: Stack, tenant: dict[str, Any]) -
         sent = await stub.SendMessage(
             pb.SendMessageRequest(
                 to="+14155550123",
-                template=pb.TemplateContent(name="order_shipped", language="en_US", params=pb.TemplateParams(body=["Ada", "#7"])),
+                template=pb.TemplateContent(
+                    name="order_shipped", language="en_US", params=pb.TemplateParams(body=["Ada", "#7"])
+                ),
             ),
             metadata=metadata,
         )
@@ -75,7 +84,9 @@ async def test_grpc_message_reaches_read(stack: Stack, tenant: dict[str, Any]) -
             await asyncio.sleep(0.1)
         assert got.message.status == pb.MESSAGE_STATUS_READ
         assert got.message.provider_message_id.startswith("wamid.")
-        events = await stub.ListMessageEvents(pb.ListMessageEventsRequest(message_id=sent.message.id), metadata=metadata)
+        events = await stub.ListMessageEvents(
+            pb.ListMessageEventsRequest(message_id=sent.message.id), metadata=metadata
+        )
         assert events.events[-1].to_status == pb.MESSAGE_STATUS_READ
 
 
@@ -234,11 +245,15 @@ async def test_idempotency_key_returns_the_same_message_and_sends_once(
 
 
 async def test_list_messages_filters_and_paginates(client: httpx.AsyncClient, tenant: dict[str, Any]) -> None:
-    ids = [(await send(client, tenant, {"to": f"+1415555012{i}", "text": {"body": "hi"}})).json()["id"] for i in range(5)]
+    ids = [
+        (await send(client, tenant, {"to": f"+1415555012{i}", "text": {"body": "hi"}})).json()["id"] for i in range(5)
+    ]
     page = (await client.get("/v1/messages", params={"limit": 2}, headers=auth(tenant))).json()
     seen = [m["id"] for m in page["data"]]
     while page["next_cursor"]:
-        page = (await client.get("/v1/messages", params={"limit": 2, "cursor": page["next_cursor"]}, headers=auth(tenant))).json()
+        page = (
+            await client.get("/v1/messages", params={"limit": 2, "cursor": page["next_cursor"]}, headers=auth(tenant))
+        ).json()
         seen += [m["id"] for m in page["data"]]
     assert seen == list(reversed(ids))
     filtered = (await client.get("/v1/messages", params={"to": "+14155550123"}, headers=auth(tenant))).json()

@@ -35,23 +35,44 @@ async def quiet_tenant(stack: Stack) -> dict[str, Any]:
 def notification(facts: dict[str, Any], *statuses: dict[str, Any], phone_number_id: str | None = None) -> bytes:
     body = {
         "object": "whatsapp_business_account",
-        "entry": [{"id": facts["waba_id"], "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550100001", "phone_number_id": phone_number_id or facts["phone_number_id"]},
-            "statuses": list(statuses),
-        }}]}],
+        "entry": [
+            {
+                "id": facts["waba_id"],
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550100001",
+                                "phone_number_id": phone_number_id or facts["phone_number_id"],
+                            },
+                            "statuses": list(statuses),
+                        },
+                    }
+                ],
+            }
+        ],
     }
     return json.dumps(body).encode()
 
 
 def status(wamid: str, name: str, timestamp: int, message_id: str | None = None, **extra: Any) -> dict[str, Any]:
-    value: dict[str, Any] = {"id": wamid, "status": name, "timestamp": str(timestamp), "recipient_id": "14155550123", **extra}
+    value: dict[str, Any] = {
+        "id": wamid,
+        "status": name,
+        "timestamp": str(timestamp),
+        "recipient_id": "14155550123",
+        **extra,
+    }
     if message_id:
         value["biz_opaque_callback_data"] = message_id
     return value
 
 
-async def post_signed(client: httpx.AsyncClient, facts: dict[str, Any], body: bytes, secret: str | None = None) -> httpx.Response:
+async def post_signed(
+    client: httpx.AsyncClient, facts: dict[str, Any], body: bytes, secret: str | None = None
+) -> httpx.Response:
     signature = "sha256=" + hmac.new((secret or facts["app_secret"]).encode(), body, hashlib.sha256).hexdigest()
     return await client.post(
         f"/webhooks/whatsapp/{facts['channel_key']}",
@@ -61,7 +82,9 @@ async def post_signed(client: httpx.AsyncClient, facts: dict[str, Any], body: by
 
 
 async def raw_event_states(pool: Pool, facts: dict[str, Any]) -> list[str]:
-    rows = await pool.fetch("SELECT state FROM raw_events WHERE tenant_id = $1 ORDER BY id", uuid.UUID(facts["tenant_id"]))
+    rows = await pool.fetch(
+        "SELECT state FROM raw_events WHERE tenant_id = $1 ORDER BY id", uuid.UUID(facts["tenant_id"])
+    )
     return [r["state"] for r in rows]
 
 
@@ -77,12 +100,16 @@ async def settled(pool: Pool, facts: dict[str, Any], count: int, timeout: float 
 
 
 async def submitted_message(client: httpx.AsyncClient, facts: dict[str, Any]) -> dict[str, Any]:
-    response = await client.post("/v1/messages", json={"to": "+14155550123", "text": {"body": "hi"}}, headers=auth(facts))
+    response = await client.post(
+        "/v1/messages", json={"to": "+14155550123", "text": {"body": "hi"}}, headers=auth(facts)
+    )
     return await wait_for_status(client, facts, response.json()["id"], {"submitted"})
 
 
 async def events(client: httpx.AsyncClient, facts: dict[str, Any], message_id: str) -> list[dict[str, Any]]:
-    data: list[dict[str, Any]] = (await client.get(f"/v1/messages/{message_id}/events", headers=auth(facts))).json()["data"]
+    data: list[dict[str, Any]] = (await client.get(f"/v1/messages/{message_id}/events", headers=auth(facts))).json()[
+        "data"
+    ]
     return data
 
 
@@ -90,7 +117,9 @@ async def test_verification_handshake_echoes_the_challenge_only_for_the_right_to
     client: httpx.AsyncClient, tenant: dict[str, Any]
 ) -> None:
     url = f"/webhooks/whatsapp/{tenant['channel_key']}"
-    ok = await client.get(url, params={"hub.mode": "subscribe", "hub.verify_token": tenant["verify_token"], "hub.challenge": "1158201444"})
+    ok = await client.get(
+        url, params={"hub.mode": "subscribe", "hub.verify_token": tenant["verify_token"], "hub.challenge": "1158201444"}
+    )
     assert ok.status_code == 200 and ok.text == "1158201444"
     wrong = await client.get(url, params={"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "1"})
     assert wrong.status_code == 403
@@ -114,7 +143,9 @@ async def test_unverified_notification_is_401_and_stores_nothing(
     assert response.status_code == 401
     await asyncio.sleep(0.3)
     assert await raw_event_states(pool, quiet_tenant) == []
-    assert (await client.get(f"/v1/messages/{message['id']}", headers=auth(quiet_tenant))).json()["status"] == "submitted"
+    assert (await client.get(f"/v1/messages/{message['id']}", headers=auth(quiet_tenant))).json()[
+        "status"
+    ] == "submitted"
 
 
 async def test_signature_is_checked_over_the_raw_bytes(
@@ -174,7 +205,9 @@ async def test_failed_status_records_the_provider_error(
 ) -> None:
     message = await submitted_message(client, quiet_tenant)
     error = {"code": 131047, "title": "Re-engagement message", "error_data": {"details": "24 hours have passed"}}
-    body = notification(quiet_tenant, status(message["provider_message_id"], "failed", int(time.time()), message["id"], errors=[error]))
+    body = notification(
+        quiet_tenant, status(message["provider_message_id"], "failed", int(time.time()), message["id"], errors=[error])
+    )
     assert (await post_signed(client, quiet_tenant, body)).status_code == 200
     await settled(pool, quiet_tenant, 1)
     failed = (await client.get(f"/v1/messages/{message['id']}", headers=auth(quiet_tenant))).json()

@@ -28,7 +28,12 @@ async def tenant_with_sender(conn: Connection, vault: Vault, name: str) -> uuid.
         conn, vault, tenant.id, name="wa", access_token="t", app_secret="s", verify_token="v", waba_id="w"
     )
     await tenants_service.add_sender(
-        conn, tenant.id, credential.id, phone_number_id=uuid.uuid4().hex[:15], display_phone_number="+15550100001", waba_id="w"
+        conn,
+        tenant.id,
+        credential.id,
+        phone_number_id=uuid.uuid4().hex[:15],
+        display_phone_number="+15550100001",
+        waba_id="w",
     )
     return tenant.id
 
@@ -58,8 +63,14 @@ async def test_idempotency_keys_are_per_tenant(conn: Connection, vault: Vault) -
 async def test_secrets_are_stored_sealed_and_keys_only_as_hashes(conn: Connection, vault: Vault) -> None:
     tenant = await tenants_service.create_tenant(conn, vault, "sealed")
     await tenants_service.add_whatsapp_credential(
-        conn, vault, tenant.id, name="wa", access_token="EAAG-very-secret-token", app_secret="app-secret-value",
-        verify_token="verify-value", waba_id="w",
+        conn,
+        vault,
+        tenant.id,
+        name="wa",
+        access_token="EAAG-very-secret-token",
+        app_secret="app-secret-value",
+        verify_token="verify-value",
+        waba_id="w",
     )
     _, key = await tenants_service.create_api_key(conn, tenant.id)
     dump = str([dict(r) for r in await conn.fetch("SELECT * FROM credentials WHERE tenant_id = $1", tenant.id)])

@@ -82,7 +82,9 @@ async def test_two_relays_never_publish_the_same_row(pool: Pool, database_dsn: s
 
 async def test_rows_stay_unpublished_while_redis_is_down(pool: Pool, database_dsn: str) -> None:
     await clear_outbox(pool)
-    dead = RedisBroker(url="redis://127.0.0.1:1/0", namespace="relaytest", socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    dead = RedisBroker(
+        url="redis://127.0.0.1:1/0", namespace="relaytest", socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )
 
     @dramatiq.actor(broker=dead, actor_name="test.noop", queue_name="relaytest")
     def noop(**kwargs: object) -> None:

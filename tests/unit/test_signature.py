@@ -20,8 +20,15 @@ def test_valid_signature_over_raw_bytes() -> None:
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "sha256=", "sha1=" + hashlib.sha1(BODY).hexdigest(), sign("other-secret", BODY),
-     sign("app-secret", BODY).upper(), sign("app-secret", BODY.replace(b"\\/", b"/"))],
+    [
+        None,
+        "",
+        "sha256=",
+        "sha1=" + hashlib.sha1(BODY).hexdigest(),
+        sign("other-secret", BODY),
+        sign("app-secret", BODY).upper(),
+        sign("app-secret", BODY.replace(b"\\/", b"/")),
+    ],
 )
 def test_everything_else_is_rejected(header: str | None) -> None:
     assert not verify("app-secret", BODY, header)

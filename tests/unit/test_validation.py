@@ -10,8 +10,15 @@ from messaging.validation import normalize_e164, validate
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("+14155550123", "+14155550123"), ("+44 20 7946 0958", "+442079460958"), ("14155550123", None),
-     ("+1415", None), ("+999123456789", None), ("", None), ("+1 (415) 555-0123", "+14155550123")],
+    [
+        ("+14155550123", "+14155550123"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("14155550123", None),
+        ("+1415", None),
+        ("+999123456789", None),
+        ("", None),
+        ("+1 (415) 555-0123", "+14155550123"),
+    ],
 )
 def test_recipients_must_be_valid_e164(raw: str, expected: str | None) -> None:
     assert normalize_e164(raw) == expected
