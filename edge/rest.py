@@ -28,7 +28,9 @@ log = logging.getLogger("switchboard.http")
 
 PROBLEM_JSON = "application/problem+json"
 
-_STATUS_KINDS: dict[int, ErrorKind] = {info.http_status: kind for kind, info in KINDS.items() if kind is not ErrorKind.MALFORMED}
+_STATUS_KINDS: dict[int, ErrorKind] = {
+    info.http_status: kind for kind, info in KINDS.items() if kind is not ErrorKind.MALFORMED
+}
 _STATUS_KINDS[400] = ErrorKind.MALFORMED
 
 
