@@ -30,7 +30,7 @@ from kernel.settings import Settings
 from tenants import service
 from tenants.vault import Vault
 
-__all__ = ["DEMO_TEMPLATE", "provision_demo", "run_dev"]
+__all__ = ["DEMO_TEMPLATE", "provision_demo", "register_sender", "run_dev"]
 
 DEMO_TEMPLATE: dict[str, Any] = {
     "name": "order_shipped",
@@ -139,7 +139,8 @@ def _wait_port(port: int, seconds: float) -> bool:
     return False
 
 
-def _register_sender(settings: Settings, facts: dict[str, Any]) -> None:
+def register_sender(sandbox_url: str, facts: dict[str, Any]) -> None:
+    """Register the demo number with the sandbox, as one would in Meta's app dashboard."""
     body = json.dumps(
         {
             "access_token": facts["sandbox_access_token"],
@@ -150,7 +151,7 @@ def _register_sender(settings: Settings, facts: dict[str, Any]) -> None:
         }
     ).encode()
     request = urllib.request.Request(
-        f"{facts['sandbox_url']}/_sandbox/whatsapp/phone_numbers/{facts['phone_number_id']}",
+        f"{sandbox_url}/_sandbox/whatsapp/phone_numbers/{facts['phone_number_id']}",
         data=body,
         method="PUT",
         headers={"Content-Type": "application/json"},
@@ -265,7 +266,7 @@ def run_dev(settings: Settings, workdir: str) -> int:
                 file=sys.stderr,
             )
             return 1
-        _register_sender(settings, facts)
+        register_sender(facts["sandbox_url"], facts)
         dev_file.write_text(json.dumps(facts, indent=2) + "\n")
         dev_file.chmod(0o600)
         print(_summary(facts), flush=True)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ import httpx
 import pytest
 import redis
 
+from entrypoints import dev
 from entrypoints.dev import provision_demo
 from kernel import db
 from kernel import settings as settings_module
@@ -64,22 +63,7 @@ async def conn(pool: db.Pool) -> AsyncIterator[db.Connection]:
 
 
 def register_sender(stack: Stack, facts: dict[str, Any]) -> None:
-    body = json.dumps(
-        {
-            "access_token": facts["sandbox_access_token"],
-            "app_secret": facts["app_secret"],
-            "verify_token": facts["verify_token"],
-            "webhook_url": facts["webhook_url"],
-        }
-    ).encode()
-    request = urllib.request.Request(
-        f"{stack.sandbox_url}/_sandbox/whatsapp/phone_numbers/{facts['phone_number_id']}",
-        data=body,
-        method="PUT",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=15) as response:
-        assert json.load(response)["registered"] is True
+    dev.register_sender(stack.sandbox_url, facts)
 
 
 async def new_tenant(stack: Stack) -> dict[str, Any]:

@@ -1,0 +1,91 @@
+"""Closed-loop load generators: N concurrent callers for a fixed time, latencies recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import grpc
+from switchboard.messaging.v1 import messaging_pb2 as pb
+from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
+
+__all__ = ["Result", "grpc_load", "rest_load"]
+
+
+@dataclass
+class Result:
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+async def _drive(call: Callable[[], Awaitable[bool]], concurrency: int, warmup: float, duration: float) -> Result:
+    result = Result(seconds=duration)
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + duration
+
+    async def caller() -> None:
+        while True:
+            began = time.perf_counter()
+            if began >= stop_at:
+                return
+            ok = await call()
+            ended = time.perf_counter()
+            if began >= measure_from and ended <= stop_at:
+                if ok:
+                    result.latencies.append(ended - began)
+                else:
+                    result.errors += 1
+
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return result
+
+
+async def rest_load(
+    url: str, headers: dict[str, str], body: dict[str, Any], concurrency: int, warmup: float, duration: float
+) -> Result:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def call() -> bool:
+            async with session.post(url, json=body) as response:
+                await response.read()
+                return response.status == 202
+
+        return await _drive(call, concurrency, warmup, duration)
+
+
+async def grpc_load(
+    target: str, api_key: str, request: pb.SendMessageRequest, concurrency: int, warmup: float, duration: float
+) -> Result:
+    metadata = (("authorization", f"Bearer {api_key}"),)
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.MessagingServiceStub(channel)
+
+        async def call() -> bool:
+            try:
+                await stub.SendMessage(request, metadata=metadata, timeout=30)
+            except grpc.aio.AioRpcError:
+                return False
+            return True
+
+        return await _drive(call, concurrency, warmup, duration)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")

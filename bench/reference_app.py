@@ -1,0 +1,92 @@
+"""The reference handler for the submission benchmark: Switchboard's submit SQL, no framework.
+
+A bare ASGI app served by the same uvicorn setup as ``switchboard api``. Per request it does what
+the real submit path does against the database, and nothing else: look the API key up by prefix and
+compare its hash, resolve the default sender, look the template up, and run the same single-statement
+insert (message + audit event + outbox row + NOTIFY). The ratio of Switchboard's throughput to this
+one is the cost of everything else (Litestar, validation, msgspec schemas, error mapping, the service
+layer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import uuid
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from kernel import db
+from messaging.repository import _INSERT as INSERT_MESSAGE  # the very statement the service runs
+
+AUTH = (
+    "SELECT k.id, k.tenant_id, k.secret_hash, t.status AS tenant_status FROM api_keys k "
+    "JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = $1 AND k.revoked_at IS NULL"
+)
+SENDER = (
+    "SELECT id, tenant_id, credential_id, phone_number_id, display_phone_number, waba_id, is_default "
+    "FROM senders WHERE tenant_id = $1 AND status = 'active' ORDER BY is_default DESC, created_at LIMIT 1"
+)
+TEMPLATE = (
+    "SELECT id, tenant_id, waba_id, name, language, category, status, components FROM templates "
+    "WHERE tenant_id = $1 AND waba_id = $2 AND name = $3 AND language = $4"
+)
+
+_pool: asyncpg.Pool[asyncpg.Record] | None = None
+
+
+async def _respond(send: Any, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    global _pool
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                _pool = await db.create_pool(os.environ["REFERENCE_DSN"], min_size=2, max_size=16)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if _pool is not None:
+                    await _pool.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    assert _pool is not None
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    headers = dict(scope["headers"])
+    key = headers.get(b"authorization", b"").decode().removeprefix("Bearer ")
+    request = msgspec.json.decode(body)
+    async with _pool.acquire() as conn:
+        row = await conn.fetchrow(AUTH, key.split("_")[1])
+        if row is None or not hmac.compare_digest(hashlib.sha256(key.encode()).digest(), row["secret_hash"]):
+            await _respond(send, 401, b"{}")
+            return
+        tenant_id = row["tenant_id"]
+        sender = await conn.fetchrow(SENDER, tenant_id)
+        assert sender is not None
+        template = request["template"]
+        found = await conn.fetchrow(TEMPLATE, tenant_id, sender["waba_id"], template["name"], template["language"])
+        assert found is not None
+        created = await conn.fetchrow(
+            INSERT_MESSAGE,
+            uuid.uuid4(),
+            tenant_id,
+            None,
+            hashlib.sha256(body).digest(),
+            sender["id"],
+            request["to"],
+            {"type": "template", "template": template},
+            sender["phone_number_id"],
+        )
+    assert created is not None
+    await _respond(send, 202, msgspec.json.encode({"id": str(created["id"]), "status": "queued"}))
