@@ -2,7 +2,7 @@
 
 A bare ASGI app served by the same uvicorn setup as ``switchboard api``. Per request it does what
 the real submit path does against the database, and nothing else: look the API key up by prefix and
-compare its hash, resolve the default sender, look the template up, and run the same single-statement
+compare its hash, resolve the default sender and its template in one query, and run the same single-statement
 insert (message + audit event + outbox row + NOTIFY). The ratio of Switchboard's throughput to this
 one is the cost of everything else (Litestar, validation, msgspec schemas, error mapping, the service
 layer).
@@ -20,21 +20,13 @@ import asyncpg
 import msgspec
 
 from kernel import db
-from messaging.repository import _INSERT as INSERT_MESSAGE  # the very statement the service runs
+from messaging.repository import _INSERT as INSERT_MESSAGE  # the very statements the service runs
+from tenants.repository import ROUTE
 
 AUTH = (
     "SELECT k.id, k.tenant_id, k.secret_hash, t.status AS tenant_status FROM api_keys k "
     "JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = $1 AND k.revoked_at IS NULL"
 )
-SENDER = (
-    "SELECT id, tenant_id, credential_id, phone_number_id, display_phone_number, waba_id, is_default "
-    "FROM senders WHERE tenant_id = $1 AND status = 'active' ORDER BY is_default DESC, created_at LIMIT 1"
-)
-TEMPLATE = (
-    "SELECT id, tenant_id, waba_id, name, language, category, status, components FROM templates "
-    "WHERE tenant_id = $1 AND waba_id = $2 AND name = $3 AND language = $4"
-)
-
 _pool: asyncpg.Pool[asyncpg.Record] | None = None
 
 
@@ -72,11 +64,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await _respond(send, 401, b"{}")
             return
         tenant_id = row["tenant_id"]
-        sender = await conn.fetchrow(SENDER, tenant_id)
-        assert sender is not None
         template = request["template"]
-        found = await conn.fetchrow(TEMPLATE, tenant_id, sender["waba_id"], template["name"], template["language"])
-        assert found is not None
+        sender = await conn.fetchrow(ROUTE, tenant_id, None, template["name"], template["language"])
+        assert sender is not None and sender["t_id"] is not None
         created = await conn.fetchrow(
             INSERT_MESSAGE,
             uuid.uuid4(),

@@ -48,19 +48,19 @@ def view(row: asyncpg.Record) -> MessageView:
     )
 
 
-async def _resolve_sender(conn: Connection, tenant_id: UUID, request: SendMessage) -> Sender:
-    sender = await tenants_repository.get_sender(conn, tenant_id, request.sender)
-    if sender is None:
+async def _resolve(conn: Connection, tenant_id: UUID, request: SendMessage) -> Sender:
+    """The sender for this message; for a template, also check it exists, is APPROVED and fits."""
+    spec = request.template
+    route = await tenants_repository.resolve_route(
+        conn, tenant_id, request.sender, spec.name if spec else None, spec.language if spec else None
+    )
+    if route is None:
         if request.sender is not None:
             raise InvalidInput("sender", "unknown_sender", f"no sender with phone_number_id {request.sender}")
         raise InvalidInput("sender", "no_sender", "this tenant has no WhatsApp sender configured")
-    return sender
-
-
-async def _check_template(conn: Connection, tenant_id: UUID, sender: Sender, request: SendMessage) -> None:
-    spec = request.template
-    assert spec is not None
-    template = await tenants_repository.get_template(conn, tenant_id, sender.waba_id, spec.name, spec.language)
+    sender, template = route
+    if spec is None:
+        return sender
     if template is None:
         languages = await tenants_repository.template_languages(conn, tenant_id, sender.waba_id, spec.name)
         if not languages:
@@ -87,6 +87,7 @@ async def _check_template(conn: Connection, tenant_id: UUID, sender: Sender, req
             )
     if problems:
         raise InvalidInput.many(problems)
+    return sender
 
 
 def _content(request: SendMessage) -> dict[str, Any]:
@@ -107,20 +108,20 @@ async def submit(
 
     Returns the message and whether it was created (False: the idempotency key was seen before
     with the same request, and the original message is returned).
+
+    Needs no explicit transaction: its one write (message, first event and outbox row) is a single
+    statement, so callers may pass a plain connection and save the BEGIN/COMMIT round trips.
     """
-    problems = validation.validate(request, idempotency_key)
+    to_number, problems = validation.validate(request, idempotency_key)
     if problems:
         raise InvalidInput.many(problems)
-    to_number = validation.normalize_e164(request.to)
     assert to_number is not None
     request_hash = hashlib.sha256(msgspec.json.encode(request)).digest()
     if idempotency_key is not None:
         existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key)
         if existing is not None:
             return _replayed(existing, request_hash), False
-    sender = await _resolve_sender(conn, tenant_id, request)
-    if request.template is not None:
-        await _check_template(conn, tenant_id, sender, request)
+    sender = await _resolve(conn, tenant_id, request)
     row = await repository.insert_message(
         conn,
         message_id=uuid.uuid4(),

@@ -11,7 +11,7 @@ from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
 from edge.rpc import authenticated, translate_errors
-from kernel.db import Pool, unit_of_work
+from kernel.db import Pool
 from messaging import service
 from messaging.schemas import (
     EmailFallback,
@@ -119,7 +119,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         self, request: pb.SendMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SendMessageResponse:
         principal = await authenticated(self._pool, context)
-        async with unit_of_work(self._pool) as conn:
+        async with self._pool.acquire() as conn:  # submit writes in one statement (see its docstring)
             message, created = await service.submit(
                 conn, principal.tenant_id, to_send_message(request), request.idempotency_key or None
             )

@@ -25,9 +25,11 @@ def normalize_e164(number: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def validate(request: SendMessage, idempotency_key: str | None) -> list[FieldViolation]:
+def validate(request: SendMessage, idempotency_key: str | None) -> tuple[str | None, list[FieldViolation]]:
+    """The recipient in E.164 (None when invalid) and every rule the request breaks."""
     problems: list[FieldViolation] = []
-    if normalize_e164(request.to) is None:
+    to_number = normalize_e164(request.to)
+    if to_number is None:
         problems.append(
             FieldViolation("to", "e164", f"{request.to!r} is not a valid phone number in E.164 form (+14155550123)")
         )
@@ -48,4 +50,4 @@ def validate(request: SendMessage, idempotency_key: str | None) -> list[FieldVio
         0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY and idempotency_key.isprintable()
     ):
         problems.append(FieldViolation("Idempotency-Key", "format", f"1 to {MAX_IDEMPOTENCY_KEY} printable characters"))
-    return problems
+    return to_number, problems

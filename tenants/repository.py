@@ -15,8 +15,6 @@ __all__ = [
     "find_credential_by_channel_key",
     "get_credential",
     "get_data_key",
-    "get_sender",
-    "get_template",
     "insert_api_key",
     "insert_credential",
     "insert_sender",
@@ -43,6 +41,16 @@ def _credential(r: asyncpg.Record) -> Credential:
     )
 
 
+# The named sender (or the tenant's default) with, when a template is named, that template of its WABA.
+ROUTE = (
+    "SELECT s.id, s.tenant_id, s.credential_id, s.phone_number_id, s.display_phone_number, s.waba_id, "
+    "s.is_default, t.id AS t_id, t.name AS t_name, t.language AS t_language, t.category AS t_category, "
+    "t.status AS t_status, t.components AS t_components "
+    "FROM senders s LEFT JOIN templates t ON t.tenant_id = s.tenant_id AND t.waba_id = s.waba_id "
+    "AND t.name = $3 AND t.language = $4 "
+    "WHERE s.tenant_id = $1 AND (s.phone_number_id = $2 OR ($2::text IS NULL AND s.status = 'active')) "
+    "ORDER BY s.is_default DESC, s.created_at LIMIT 1"
+)
 _SENDER_COLS = "id, tenant_id, credential_id, phone_number_id, display_phone_number, waba_id, is_default"
 _TEMPLATE_COLS = "id, tenant_id, waba_id, name, language, category, status, components"
 
@@ -186,21 +194,35 @@ async def insert_sender(
     return _sender(row)
 
 
-async def get_sender(conn: Connection, tenant_id: UUID, phone_number_id: str | None) -> Sender | None:
-    """The named sender, or the tenant's default when ``phone_number_id`` is None."""
-    if phone_number_id is None:
-        row = await conn.fetchrow(
-            f"SELECT {_SENDER_COLS} FROM senders WHERE tenant_id = $1 AND status = 'active' "
-            "ORDER BY is_default DESC, created_at LIMIT 1",
-            tenant_id,
+async def resolve_route(
+    conn: Connection, tenant_id: UUID, phone_number_id: str | None, template_name: str | None, language: str | None
+) -> tuple[Sender, Template | None] | None:
+    """The sender (named, or the default) and, when asked, its WABA's template: one round trip."""
+    row = await conn.fetchrow(ROUTE, tenant_id, phone_number_id, template_name, language)
+    if row is None:
+        return None
+    sender = Sender(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        credential_id=row["credential_id"],
+        phone_number_id=row["phone_number_id"],
+        display_phone_number=row["display_phone_number"],
+        waba_id=row["waba_id"],
+        is_default=row["is_default"],
+    )
+    template = None
+    if row["t_id"] is not None:
+        template = Template(
+            id=row["t_id"],
+            tenant_id=row["tenant_id"],
+            waba_id=row["waba_id"],
+            name=row["t_name"],
+            language=row["t_language"],
+            category=row["t_category"],
+            status=row["t_status"],
+            components=row["t_components"],
         )
-    else:
-        row = await conn.fetchrow(
-            f"SELECT {_SENDER_COLS} FROM senders WHERE tenant_id = $1 AND phone_number_id = $2",
-            tenant_id,
-            phone_number_id,
-        )
-    return None if row is None else _sender(row)
+    return sender, template
 
 
 async def get_sender_by_id(conn: Connection, tenant_id: UUID, sender_id: UUID) -> Sender | None:
@@ -238,17 +260,6 @@ async def upsert_template(
     )
     assert row is not None
     return _template(row)
-
-
-async def get_template(conn: Connection, tenant_id: UUID, waba_id: str, name: str, language: str) -> Template | None:
-    row = await conn.fetchrow(
-        f"SELECT {_TEMPLATE_COLS} FROM templates WHERE tenant_id = $1 AND waba_id = $2 AND name = $3 AND language = $4",
-        tenant_id,
-        waba_id,
-        name,
-        language,
-    )
-    return None if row is None else _template(row)
 
 
 async def template_languages(conn: Connection, tenant_id: UUID, waba_id: str, name: str) -> list[str]:
