@@ -12,8 +12,10 @@ import re
 from typing import Any
 
 from litestar import Request, Response
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import BaseRouteHandler
 from litestar.types import ExceptionHandlersMap
 
 from kernel.db import Pool
@@ -22,7 +24,16 @@ from tenants.auth import authenticate
 from tenants.domain import Principal
 from tenants.vault import Vault
 
-__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "problem", "provide_pool", "provide_principal", "provide_vault"]
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "PROBLEM_JSON",
+    "pool",
+    "principal",
+    "problem",
+    "provide_pool",
+    "provide_vault",
+    "require_api_key",
+]
 
 log = logging.getLogger("switchboard.http")
 
@@ -139,5 +150,19 @@ def provide_vault(state: State) -> Vault:
     return vault
 
 
-async def provide_principal(request: Request[Any, Any, State]) -> Principal:
-    return await authenticate(request.app.state.pool, request.headers.get("authorization"))
+async def require_api_key(connection: ASGIConnection[Any, Any, Any, State], _: BaseRouteHandler) -> None:
+    """Guard: authenticate before anything else, so a caller without a valid key learns nothing
+    about its request body. The principal is kept in the request state (see :func:`principal`)."""
+    connection.state.principal = await authenticate(connection.app.state.pool, connection.headers.get("authorization"))
+
+
+def principal(request: Request[Any, Any, State]) -> Principal:
+    """The caller authenticated by :func:`require_api_key`."""
+    found: Principal = request.state.principal
+    return found
+
+
+def pool(request: Request[Any, Any, State]) -> Pool:
+    """The process's database pool (created in the app's lifespan)."""
+    found: Pool = request.app.state.pool
+    return found

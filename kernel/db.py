@@ -38,9 +38,18 @@ async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
         await conn.set_type_codec(name, encoder=_encode_json, decoder=msgspec.json.decode, schema="pg_catalog")
 
 
+async def _release(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    # asyncpg's default reset (advisory unlock, CLOSE ALL, UNLISTEN *, RESET ALL) is a round trip
+    # on every release. Pooled connections here never carry session state (no SET, LISTEN or
+    # advisory locks; the relay listens on its own connection), so only an abandoned transaction
+    # needs undoing, and checking for one is free.
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_release, command_timeout=30
     )
     assert pool is not None
     return pool

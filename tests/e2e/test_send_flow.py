@@ -186,9 +186,12 @@ async def test_grpc_bad_input_has_bad_request_field_violations(stack: Stack, ten
 @pytest.mark.parametrize("header", [None, "Bearer nope", "Basic abc", "Bearer sb_000000000000_wrong"])
 async def test_missing_or_invalid_key_is_401(client: httpx.AsyncClient, header: str | None) -> None:
     headers = {"Authorization": header} if header else {}
-    response = await client.post("/v1/messages", json={"to": "+14155550123", "text": {"body": "hi"}}, headers=headers)
-    assert response.status_code == 401
-    assert response.json()["type"] == "https://switchboard.dev/problems/unauthenticated"
+    for body in ({"to": "+14155550123", "text": {"body": "hi"}}, {"to": 5, "colour": "red"}):
+        # Authentication comes first: without a valid key, even a bad body learns nothing.
+        response = await client.post("/v1/messages", json=body, headers=headers)
+        assert response.status_code == 401
+        assert response.json()["type"] == "https://switchboard.dev/problems/unauthenticated"
+        assert response.headers["www-authenticate"] == "Bearer"
 
 
 async def test_revoked_key_is_401_over_rest_and_grpc(
