@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -34,12 +35,53 @@ from tests.fixtures.services import recreate_database
 from tests.fixtures.stack import Stack
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by each part of the stack (process trees read from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    procs: dict[int, tuple[int, float, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        procs[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick, cmdline)
+
+    def part(pid: int) -> str:
+        seen = pid
+        while seen in procs:
+            command = procs[seen][2]
+            if "dramatiq entrypoints.worker_app" in command:
+                return "worker"
+            for name in ("api", "grpc", "worker", "relay", "sandbox"):
+                if f"entrypoints.cli {name}" in command:
+                    return name
+            if "bench.e2e" in command:
+                return "load generator"
+            seen = procs[seen][0]
+        command = procs[pid][2]
+        if command.startswith("postgres"):
+            return "postgres"
+        if "redis-server" in command:
+            return "redis"
+        return "other"
+
+    totals: dict[str, float] = {}
+    for pid, (_, seconds, _) in procs.items():
+        totals[part(pid)] = totals.get(part(pid), 0.0) + seconds
+    return totals
+
+
 async def measure(
     stack: Stack, facts: dict[str, object], dsn: str, duration: float, concurrency: int, drain_timeout: float
 ) -> dict[str, float]:
     tenant_id = uuid.UUID(str(facts["tenant_id"]))
     headers = {"Authorization": f"Bearer {facts['api_key']}"}
     pool = await db.create_pool(dsn, min_size=1, max_size=2)
+    cpu_before = cpu_seconds()
     started = time.time()
     load = await rest_load(f"{stack.rest_url}/v1/messages", headers, BODY, concurrency, 0.0, duration)
     accepted = await pool.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", tenant_id)
@@ -57,7 +99,8 @@ async def measure(
         "FROM messages WHERE tenant_id = $1",
         tenant_id,
     )
-    await asyncio.sleep(2)  # let trailing duplicate-free bookkeeping settle before counting leftovers
+    cpu_after = cpu_seconds()
+    await asyncio.sleep(2)  # let trailing bookkeeping settle before counting leftovers
     unpublished = await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
     unreconciled = await pool.fetchval("SELECT count(*) FROM raw_events WHERE state = 'received'")
     attempts = await pool.fetchval(
@@ -66,6 +109,10 @@ async def measure(
     await pool.close()
     async with aiohttp.ClientSession() as session, session.get(f"{stack.sandbox_url}/_sandbox/stats") as response:
         sandbox = await response.json()
+    cpu = {
+        f"cpu_ms_per_message[{name}]": (cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0)) * 1000 / max(1, accepted)
+        for name in ("api", "relay", "worker", "sandbox", "postgres", "redis", "load generator")
+    }
     return {
         "submitted_per_s": load.rate,
         "submit_errors": load.errors,
@@ -81,6 +128,7 @@ async def measure(
         "accepted_attempts": attempts,
         "webhook_posts": sandbox["webhook_posts"],
         "statuses_per_post": sandbox["webhook_statuses"] / max(1, sandbox["webhook_posts"]),
+        **cpu,
     }
 
 

@@ -31,6 +31,9 @@ outbox = Table(
     Column("payload", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True), nullable=True),
+    # Set when the row could never be published (e.g. no actor has its topic): the row is set
+    # aside, marked published, and kept for operators instead of blocking every row behind it.
+    Column("error", Text, nullable=True),
     # The relay's claim query reads only unpublished rows; keep that index tiny.
     Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
 )

@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 import dramatiq
 from dramatiq.broker import Broker
+from dramatiq.errors import ActorNotFound
 
 from kernel.db import Pool
 from kernel.outbox import CHANNEL
@@ -34,7 +35,8 @@ log = logging.getLogger("switchboard.relay")
 
 _CLAIM = "SELECT id, topic, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
 _MARK = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
-_PURGE = "DELETE FROM outbox WHERE published_at < now() - interval '1 hour'"
+_SET_ASIDE = "UPDATE outbox SET published_at = now(), error = $2 WHERE id = $1"
+_PURGE = "DELETE FROM outbox WHERE published_at < now() - interval '1 hour' AND error IS NULL"
 
 
 class Relay:
@@ -59,9 +61,21 @@ class Relay:
             message_id=f"outbox-{row['id']}",
         )
 
-    def _publish(self, rows: list[asyncpg.Record]) -> None:
+    def _publish(self, rows: list[asyncpg.Record]) -> dict[int, str]:
+        """Enqueue every row; returns the rows that can never be published, with the reason.
+
+        Broker failures raise (the whole batch is retried later); a row that names no known actor
+        is reported instead, so one bad row cannot hold up the others.
+        """
+        unpublishable: dict[int, str] = {}
         for row in rows:
-            self._broker.enqueue(self._message(row))
+            try:
+                message = self._message(row)
+            except ActorNotFound:
+                unpublishable[row["id"]] = f"no actor named {row['topic']!r}"
+                continue
+            self._broker.enqueue(message)
+        return unpublishable
 
     async def drain_once(self) -> int:
         """Publish one batch; returns how many rows it published."""
@@ -70,8 +84,11 @@ class Relay:
             if not rows:
                 return 0
             # The broker client is synchronous; keep the loop free to receive notifications.
-            await asyncio.to_thread(self._publish, rows)
-            await conn.execute(_MARK, [r["id"] for r in rows])
+            unpublishable = await asyncio.to_thread(self._publish, rows)
+            await conn.execute(_MARK, [r["id"] for r in rows if r["id"] not in unpublishable])
+            for row_id, reason in unpublishable.items():
+                log.error("outbox row set aside", extra={"fields": {"outbox_id": row_id, "reason": reason}})
+                await conn.execute(_SET_ASIDE, row_id, reason)
         self.published += len(rows)
         return len(rows)
 

@@ -29,7 +29,6 @@ from messaging import repository
 from messaging.service import record_status
 from messaging.states import Status
 from messaging.whatsapp import Outcome, SendResult, WhatsAppClients, send
-from tenants import repository as tenants_repository
 from tenants import service as tenants_service
 from tenants.vault import Vault
 
@@ -58,63 +57,58 @@ async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
     clients: WhatsAppClients = res.extra("whatsapp", lambda: WhatsAppClients(settings.graph_url))
 
     async with unit_of_work(pool) as conn:
-        message = await repository.lock_message(conn, tenant_id, message_id)
-        if message is None:
+        claim = await repository.claim_for_delivery(conn, tenant_id, message_id, CHANNEL)
+        if claim is None:
             log.warning("message to deliver does not exist")
             return
-        last = await repository.latest_attempt(conn, tenant_id, message_id, CHANNEL)
-        if message["status"] != Status.QUEUED:
-            if last is not None and last["state"] == "pending":
+        pending = claim["attempt_state"] == "pending"
+        if claim["status"] != Status.QUEUED:
+            if pending:
                 # A worker died mid-call, and the provider's status webhook has since shown that
                 # the send went through: settle the attempt instead of sending again.
                 await repository.finish_attempt(
                     conn,
                     tenant_id,
-                    last["id"],
+                    claim["attempt_id"],
                     state="accepted",
-                    provider_message_id=message["provider_message_id"],
+                    provider_message_id=claim["provider_message_id"],
                     error_detail="outcome settled by the provider's status webhook",
                 )
             return
-        number = 1
-        if last is not None:
-            if last["state"] == "pending":
-                wait = settings.delivery_hold_seconds - last["age"].total_seconds()
-                if wait > 0:
-                    raise dramatiq.Retry(delay=int(wait * 1000) + 250)
-                await repository.finish_attempt(
-                    conn,
-                    tenant_id,
-                    last["id"],
-                    state="ambiguous",
-                    error_detail="no outcome recorded and no status webhook within the hold period",
-                )
-            number = last["attempt_number"] + 1
+        if pending:
+            wait = settings.delivery_hold_seconds - claim["attempt_age"].total_seconds()
+            if wait > 0:
+                raise dramatiq.Retry(delay=int(wait * 1000) + 250)
+            await repository.finish_attempt(
+                conn,
+                tenant_id,
+                claim["attempt_id"],
+                state="ambiguous",
+                error_detail="no outcome recorded and no status webhook within the hold period",
+            )
+        number = (claim["attempt_number"] or 0) + 1
         if number > settings.max_attempts:
             await record_status(
-                conn, message, Status.FAILED, source="worker", detail=f"gave up after {settings.max_attempts} attempts"
+                conn, claim, Status.FAILED, source="worker", detail=f"gave up after {settings.max_attempts} attempts"
             )
             return
-        sender = await tenants_repository.get_sender_by_id(conn, tenant_id, message["sender_id"])
-        assert sender is not None, "messages.sender_id references senders"
-        found = await tenants_repository.get_credential(conn, tenant_id, sender.credential_id)
-        assert found is not None, "senders.credential_id references credentials"
-        credential, sealed = found
-        secrets = await tenants_service.whatsapp_secrets(conn, vault, credential, sealed)
+        secrets = await tenants_service.open_whatsapp_secrets(
+            conn, vault, tenant_id, claim["credential_id"], claim["sealed_secrets"]
+        )
         attempt_id = await repository.start_attempt(conn, tenant_id, message_id, CHANNEL, number)
 
-    client = clients.get(secrets.access_token, str(credential.config.get("graph_api_version", "v23.0")))
+    client = clients.get(secrets.access_token, str(claim["credential_config"].get("graph_api_version", "v23.0")))
     result = await send(
         client,
-        sender=sender.phone_number_id,
-        to=message["to_number"],
-        content=message["content"],
+        sender=claim["phone_number_id"],
+        to=claim["to_number"],
+        content=claim["content"],
         tracker=str(message_id),
     )
 
     retry_in: int | None = None
     async with unit_of_work(pool) as conn:
-        message = await repository.lock_message(conn, tenant_id, message_id)
+        message = await repository.lock_status(conn, tenant_id, message_id)
         assert message is not None
         if result.outcome is Outcome.AMBIGUOUS:
             # Leave the attempt pending: the status webhook or the hold period settles it.
@@ -134,8 +128,15 @@ async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
             )
         if result.outcome is Outcome.ACCEPTED:
             assert result.wamid is not None
-            await repository.set_provider_message_id(conn, tenant_id, message_id, result.wamid)
-            await record_status(conn, message, Status.SUBMITTED, source="worker", detail=f"accepted as {result.wamid}")
+            await record_status(
+                conn,
+                message,
+                Status.SUBMITTED,
+                source="worker",
+                detail=f"accepted as {result.wamid}",
+                provider_message_id=result.wamid,
+                replace_provider_message_id=True,
+            )
         elif result.outcome is Outcome.PERMANENT or (
             result.outcome is Outcome.RETRYABLE and number >= settings.max_attempts
         ):

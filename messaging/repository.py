@@ -12,15 +12,18 @@ from kernel.db import Connection
 from kernel.outbox import CHANNEL
 
 __all__ = [
+    "claim_for_delivery",
     "finish_attempt",
+    "get_by_idempotency_key",
     "get_message",
     "insert_message",
-    "latest_attempt",
     "list_events",
     "list_messages",
     "lock_message",
+    "lock_message_by_provider_id",
+    "lock_status",
+    "record_event",
     "start_attempt",
-    "update_status",
 ]
 
 MESSAGE_COLS = (
@@ -146,39 +149,32 @@ async def list_messages(
     return await conn.fetch(sql, *args)
 
 
-async def update_status(
-    conn: Connection,
-    tenant_id: UUID,
-    message_id: UUID,
-    *,
-    status: str,
-    error_code: int | None,
-    error_reason: str | None,
-) -> None:
-    await conn.execute(
-        "UPDATE messages SET status = $3, error_code = $4, error_reason = $5, updated_at = now() "
-        "WHERE tenant_id = $1 AND id = $2",
-        tenant_id,
-        message_id,
-        status,
-        error_code,
-        error_reason,
-    )
+# The audit event and the status change it causes, in one statement. A duplicate fact (same
+# dedupe key) inserts nothing and therefore updates nothing.
+_RECORD = """
+WITH e AS (
+    INSERT INTO message_events (tenant_id, message_id, reported_status, from_status, to_status, applied, outcome,
+                                source, detail, error_code, raw_event_id, dedupe_key, occurred_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    ON CONFLICT (message_id, dedupe_key) DO NOTHING
+    RETURNING id
+), u AS (
+    UPDATE messages SET
+        status = CASE WHEN $6 THEN $5 ELSE status END,
+        error_code = CASE WHEN $6 THEN $14 ELSE error_code END,
+        error_reason = CASE WHEN $6 THEN $15 ELSE error_reason END,
+        provider_message_id = CASE WHEN $17 THEN coalesce($16, provider_message_id)
+                                   ELSE coalesce(provider_message_id, $16) END,
+        updated_at = now()
+    WHERE tenant_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM e)
+      AND ($6 OR $16::text IS DISTINCT FROM provider_message_id)
+    RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM e)
+"""
 
 
-async def set_provider_message_id(
-    conn: Connection, tenant_id: UUID, message_id: UUID, provider_message_id: str
-) -> None:
-    await conn.execute(
-        "UPDATE messages SET provider_message_id = $3, updated_at = now() "
-        "WHERE tenant_id = $1 AND id = $2 AND provider_message_id IS DISTINCT FROM $3",
-        tenant_id,
-        message_id,
-        provider_message_id,
-    )
-
-
-async def insert_event(
+async def record_event(
     conn: Connection,
     *,
     tenant_id: UUID,
@@ -194,13 +190,17 @@ async def insert_event(
     raw_event_id: int | None,
     dedupe_key: str | None,
     occurred_at: datetime | None,
+    message_error_code: int | None,
+    message_error_reason: str | None,
+    provider_message_id: str | None,
+    replace_provider_message_id: bool,
 ) -> bool:
-    """Record one event; False when an event with the same dedupe key is already recorded."""
-    row = await conn.fetchval(
-        "INSERT INTO message_events (tenant_id, message_id, reported_status, from_status, to_status, applied, "
-        "outcome, source, detail, error_code, raw_event_id, dedupe_key, occurred_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
-        "ON CONFLICT (message_id, dedupe_key) DO NOTHING RETURNING id",
+    """Record one event and, when ``applied``, move the message to ``to_status`` (and set the
+    error fields to the given values). ``provider_message_id`` fills in the wamid when the message
+    has none, or replaces it when ``replace_provider_message_id``. False: a duplicate, nothing done.
+    """
+    recorded: bool = await conn.fetchval(
+        _RECORD,
         tenant_id,
         message_id,
         reported_status,
@@ -214,17 +214,44 @@ async def insert_event(
         raw_event_id,
         dedupe_key,
         occurred_at,
+        message_error_code,
+        message_error_reason,
+        provider_message_id,
+        replace_provider_message_id,
     )
-    return row is not None
+    return recorded
 
 
-async def event_recorded(conn: Connection, message_id: UUID, dedupe_key: str) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM message_events WHERE message_id = $1 AND dedupe_key = $2)",
-            message_id,
-            dedupe_key,
-        )
+# Everything a delivery needs, in one round trip: the message (locked), its last WhatsApp attempt,
+# its sender and the sender's sealed credential.
+_CLAIM = """
+SELECT m.id, m.tenant_id, m.status, m.to_number, m.content, m.provider_message_id,
+       s.phone_number_id, s.credential_id, c.config AS credential_config, c.sealed_secrets,
+       a.id AS attempt_id, a.attempt_number, a.state AS attempt_state, now() - a.started_at AS attempt_age
+FROM messages m
+JOIN senders s ON s.id = m.sender_id AND s.tenant_id = m.tenant_id
+JOIN credentials c ON c.id = s.credential_id AND c.tenant_id = m.tenant_id
+LEFT JOIN LATERAL (
+    SELECT id, attempt_number, state, started_at FROM delivery_attempts
+    WHERE message_id = m.id AND channel = $3 ORDER BY attempt_number DESC LIMIT 1
+) a ON true
+WHERE m.tenant_id = $1 AND m.id = $2
+FOR UPDATE OF m
+"""
+
+
+async def claim_for_delivery(
+    conn: Connection, tenant_id: UUID, message_id: UUID, channel: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(_CLAIM, tenant_id, message_id, channel)
+
+
+async def lock_status(conn: Connection, tenant_id: UUID, message_id: UUID) -> asyncpg.Record | None:
+    """The message's id, tenant and status, locked until the transaction ends."""
+    return await conn.fetchrow(
+        "SELECT id, tenant_id, status, provider_message_id FROM messages WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        tenant_id,
+        message_id,
     )
 
 
@@ -235,16 +262,6 @@ async def list_events(conn: Connection, tenant_id: UUID, message_id: UUID) -> li
         "WHERE tenant_id = $1 AND message_id = $2 ORDER BY id",
         tenant_id,
         message_id,
-    )
-
-
-async def latest_attempt(conn: Connection, tenant_id: UUID, message_id: UUID, channel: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT id, attempt_number, state, started_at, now() - started_at AS age FROM delivery_attempts "
-        "WHERE tenant_id = $1 AND message_id = $2 AND channel = $3 ORDER BY attempt_number DESC LIMIT 1",
-        tenant_id,
-        message_id,
-        channel,
     )
 
 

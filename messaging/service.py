@@ -9,6 +9,7 @@ import base64
 import binascii
 import hashlib
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -220,7 +221,7 @@ async def list_messages(
 
 async def record_status(
     conn: Connection,
-    message: asyncpg.Record,
+    message: Mapping[str, Any] | asyncpg.Record,
     reported: Status,
     *,
     source: str,
@@ -229,14 +230,18 @@ async def record_status(
     raw_event_id: int | None = None,
     dedupe_key: str | None = None,
     occurred_at: datetime | None = None,
+    provider_message_id: str | None = None,
+    replace_provider_message_id: bool = False,
 ) -> Transition | None:
-    """Apply a reported status to a message locked by the caller, and audit it.
+    """Apply a reported status to a message the caller has locked (``id``, ``tenant_id``,
+    ``status``), and audit it, in one statement.
 
     Returns None when the same fact (``dedupe_key``) was already recorded: nothing changes.
     """
     current = Status(message["status"])
     transition = apply(current, reported)
-    recorded = await repository.insert_event(
+    failed = transition.current is Status.FAILED
+    recorded = await repository.record_event(
         conn,
         tenant_id=message["tenant_id"],
         message_id=message["id"],
@@ -251,17 +256,9 @@ async def record_status(
         raw_event_id=raw_event_id,
         dedupe_key=dedupe_key,
         occurred_at=occurred_at,
+        message_error_code=error_code if failed else None,
+        message_error_reason=detail if failed else None,
+        provider_message_id=provider_message_id,
+        replace_provider_message_id=replace_provider_message_id,
     )
-    if not recorded:
-        return None
-    if transition.changed:
-        failed = transition.current is Status.FAILED
-        await repository.update_status(
-            conn,
-            message["tenant_id"],
-            message["id"],
-            status=transition.current,
-            error_code=error_code if failed else None,
-            error_reason=detail if failed else None,
-        )
-    return transition
+    return transition if recorded else None

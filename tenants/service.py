@@ -92,7 +92,13 @@ async def add_whatsapp_credential(
 
 
 async def whatsapp_secrets(conn: Connection, vault: Vault, credential: Credential, sealed: bytes) -> WhatsAppSecrets:
-    opened = await vault.open(conn, credential.tenant_id, credential.kind, credential.id, sealed)
+    return await open_whatsapp_secrets(conn, vault, credential.tenant_id, credential.id, sealed)
+
+
+async def open_whatsapp_secrets(
+    conn: Connection, vault: Vault, tenant_id: UUID, credential_id: UUID, sealed: bytes
+) -> WhatsAppSecrets:
+    opened = await vault.open(conn, tenant_id, WHATSAPP, credential_id, sealed)
     return WhatsAppSecrets(
         access_token=opened["access_token"], app_secret=opened["app_secret"], verify_token=opened["verify_token"]
     )

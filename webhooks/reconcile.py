@@ -10,6 +10,7 @@ notification changes nothing either.
 from __future__ import annotations
 
 import logging
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -36,7 +37,7 @@ async def _find_message(conn: Connection, tenant_id: UUID, status: meta.MetaStat
         except ValueError:
             pass
         else:
-            found = await messages.lock_message(conn, tenant_id, message_id)
+            found = await messages.lock_status(conn, tenant_id, message_id)
             if found is not None:
                 return found
     return await messages.lock_message_by_provider_id(conn, tenant_id, status.id)
@@ -47,7 +48,7 @@ async def _apply(
 ) -> list[str]:
     """Apply each status; returns notes on what could not be applied."""
     notes: list[str] = []
-    pending: list[tuple[str, meta.MetaStatus]] = []
+    pending: list[meta.MetaStatus] = []
     for entry in body.entry:
         for change in entry.changes:
             if change.field != "messages" or change.value.metadata is None:
@@ -56,23 +57,26 @@ async def _apply(
             if phone_number_id not in owned:
                 notes.append(f"unknown phone_number_id {phone_number_id}")
                 continue
-            pending.extend((phone_number_id, s) for s in change.value.statuses)
+            pending.extend(change.value.statuses)
     # Lock messages in one global order so concurrent reconcilers cannot deadlock.
-    pending.sort(key=lambda item: item[1].biz_opaque_callback_data or item[1].id)
-    for _, status in pending:
+    pending.sort(key=lambda status: status.biz_opaque_callback_data or status.id)
+    # Each message is locked once per transaction; its status is then tracked here.
+    locked: dict[str, dict[str, Any]] = {}
+    for status in pending:
         reported = _REPORTABLE.get(status.status)
         if reported is None:
             notes.append(f"status {status.status!r} of {status.id} not tracked")
             continue
-        message = await _find_message(conn, tenant_id, status)
+        key = status.biz_opaque_callback_data or status.id
+        message = locked.get(key)
         if message is None:
-            notes.append(f"unknown message {status.id}")
-            continue
-        if message["provider_message_id"] is None:
-            # The status overtook the worker's own commit of the wamid.
-            await messages.set_provider_message_id(conn, tenant_id, message["id"], status.id)
+            row = await _find_message(conn, tenant_id, status)
+            if row is None:
+                notes.append(f"unknown message {status.id}")
+                continue
+            message = locked[key] = {"id": row["id"], "tenant_id": row["tenant_id"], "status": row["status"]}
         error = status.errors[0] if status.errors else None
-        await record_status(
+        transition = await record_status(
             conn,
             message,
             reported,
@@ -82,7 +86,11 @@ async def _apply(
             raw_event_id=raw_event_id,
             dedupe_key=status.dedupe_key,
             occurred_at=status.occurred_at,
+            # The status may overtake the worker's own commit of the wamid.
+            provider_message_id=status.id,
         )
+        if transition is not None:
+            message["status"] = transition.current
     return notes
 
 

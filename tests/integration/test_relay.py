@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import dramatiq
 import pytest
@@ -44,6 +44,26 @@ def queued(topic_filter: str = "test.noop") -> list[dict[str, object]]:
 
 async def clear_outbox(pool: Pool) -> None:
     await pool.execute("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")
+
+
+@pytest.fixture(autouse=True)
+async def leave_no_rows(pool: Pool) -> AsyncIterator[None]:
+    yield
+    await pool.execute("DELETE FROM outbox WHERE topic LIKE 'test.%'")
+
+
+async def test_a_row_for_an_unknown_actor_is_set_aside_without_blocking_others(
+    pool: Pool, database_dsn: str, broker: RedisBroker
+) -> None:
+    await clear_outbox(pool)
+    async with pool.acquire() as conn, conn.transaction():
+        poison = await outbox.enqueue(conn, "test.nobody_listens", n=0)
+        await outbox.enqueue(conn, "test.noop", n=1)
+    assert await Relay(pool, database_dsn, broker).drain_once() == 2
+    assert [m["kwargs"]["n"] for m in queued()] == [1]  # type: ignore[index]
+    row = await pool.fetchrow("SELECT published_at, error FROM outbox WHERE id = $1", poison)
+    assert row["published_at"] is not None
+    assert row["error"] == "no actor named 'test.nobody_listens'"
 
 
 async def test_rows_committed_late_are_still_published(pool: Pool, database_dsn: str, broker: RedisBroker) -> None:
