@@ -137,6 +137,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--drain-timeout", type=float, default=180.0)
+    parser.add_argument("--worker-processes", type=int, default=2)
+    parser.add_argument("--worker-threads", type=int, default=16)
     args = parser.parse_args()
 
     dsn = asyncio.run(recreate_database("switchboard_bench_e2e"))
@@ -152,8 +154,8 @@ def main() -> int:
         logs,
         {
             "SWITCHBOARD_API_WORKERS": "2",
-            "SWITCHBOARD_WORKER_PROCESSES": "2",
-            "SWITCHBOARD_WORKER_THREADS": "16",
+            "SWITCHBOARD_WORKER_PROCESSES": str(args.worker_processes),
+            "SWITCHBOARD_WORKER_THREADS": str(args.worker_threads),
             "SWITCHBOARD_SANDBOX_STATUS_DELAYS_MS": "100,300,600",
             "SWITCHBOARD_LOG_LEVEL": "WARNING",
         },

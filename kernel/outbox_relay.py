@@ -28,6 +28,7 @@ from dramatiq.errors import ActorNotFound
 
 from kernel.db import Pool
 from kernel.outbox import CHANNEL
+from kernel.worker import BATCH
 
 __all__ = ["Relay"]
 
@@ -40,25 +41,73 @@ _PURGE = "DELETE FROM outbox WHERE published_at < now() - interval '1 hour' AND 
 
 
 class Relay:
-    def __init__(self, pool: Pool, dsn: str, broker: Broker, *, batch: int = 500, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        dsn: str,
+        broker: Broker,
+        *,
+        batch: int = 500,
+        poll_interval: float = 1.0,
+        linger: float = 0.01,
+    ) -> None:
         self._pool = pool
         self._dsn = dsn
         self._broker = broker
         self._batch = batch
         self._poll_interval = poll_interval
+        # After a wake-up, wait this long for more rows: under load one claim then carries many
+        # rows (and one Dramatiq message many deliveries) instead of one each.
+        self._linger = linger
         self._wake = asyncio.Event()
         self.published = 0
 
-    def _message(self, row: asyncpg.Record) -> dramatiq.Message[Any]:
-        actor = self._broker.get_actor(row["topic"])
-        # The outbox id is the Dramatiq message id: re-publications of one row are recognisable.
+    def _messages(self, rows: list[asyncpg.Record]) -> tuple[list[dramatiq.Message[Any]], dict[int, str]]:
+        """Dramatiq messages for the rows, and the rows that can never be published (with why).
+
+        The outbox id is the Dramatiq message id, so re-publications of a row are recognisable;
+        consecutive rows of a batch actor (``max_batch`` option) share one message.
+        """
+        messages: list[dramatiq.Message[Any]] = []
+        unpublishable: dict[int, str] = {}
+        open_batch: tuple[str, list[dict[str, Any]], int] | None = None  # (topic, items, first id)
+
+        def close_batch() -> None:
+            nonlocal open_batch
+            if open_batch is not None:
+                topic, items, first = open_batch
+                actor = self._broker.get_actor(topic)
+                messages.append(self._message(actor, {BATCH: items}, f"outbox-{first}+{len(items) - 1}"))
+                open_batch = None
+
+        for row in rows:
+            try:
+                actor = self._broker.get_actor(row["topic"])
+            except ActorNotFound:
+                unpublishable[row["id"]] = f"no actor named {row['topic']!r}"
+                continue
+            max_batch = actor.options.get("max_batch")
+            if not max_batch:
+                close_batch()
+                messages.append(self._message(actor, row["payload"], f"outbox-{row['id']}"))
+                continue
+            if open_batch is not None and (open_batch[0] != row["topic"] or len(open_batch[1]) >= max_batch):
+                close_batch()
+            if open_batch is None:
+                open_batch = (row["topic"], [], row["id"])
+            open_batch[1].append(row["payload"])
+        close_batch()
+        return messages, unpublishable
+
+    @staticmethod
+    def _message(actor: Any, kwargs: dict[str, Any], message_id: str) -> dramatiq.Message[Any]:
         return dramatiq.Message(
             queue_name=actor.queue_name,
             actor_name=actor.actor_name,
             args=(),
-            kwargs=row["payload"],
+            kwargs=kwargs,
             options={},
-            message_id=f"outbox-{row['id']}",
+            message_id=message_id,
         )
 
     def _publish(self, rows: list[asyncpg.Record]) -> dict[int, str]:
@@ -67,13 +116,8 @@ class Relay:
         Broker failures raise (the whole batch is retried later); a row that names no known actor
         is reported instead, so one bad row cannot hold up the others.
         """
-        unpublishable: dict[int, str] = {}
-        for row in rows:
-            try:
-                message = self._message(row)
-            except ActorNotFound:
-                unpublishable[row["id"]] = f"no actor named {row['topic']!r}"
-                continue
+        messages, unpublishable = self._messages(rows)
+        for message in messages:
             self._broker.enqueue(message)
         return unpublishable
 
@@ -131,6 +175,8 @@ class Relay:
                 await asyncio.wait({wake, halt}, timeout=self._poll_interval, return_when=asyncio.FIRST_COMPLETED)
                 wake.cancel()
                 halt.cancel()
+                if self._wake.is_set() and not stop.is_set():
+                    await asyncio.sleep(self._linger)
         finally:
             if listener is not None and not listener.is_closed():
                 with contextlib.suppress(Exception):

@@ -19,14 +19,14 @@ from typing import Any, ParamSpec, TypeVar
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import AsyncIO, CurrentMessage
+from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 
 from kernel import db
 from kernel.crypto import MasterKey
 from kernel.logging import log_context
 from kernel.settings import Settings
 
-__all__ = ["QUEUE", "Resources", "resources", "setup_broker", "task"]
+__all__ = ["BATCH", "QUEUE", "Batching", "Resources", "batch_task", "resources", "setup_broker", "task"]
 
 log = logging.getLogger("switchboard.worker")
 
@@ -41,6 +41,14 @@ MAINTENANCE_CHANCE = 50_000  # per million broker commands
 _settings: Settings | None = None
 
 
+class Batching(Middleware):
+    """Declares the ``max_batch`` actor option read by the outbox relay (see :func:`batch_task`)."""
+
+    @property
+    def actor_options(self) -> set[str]:
+        return {"max_batch"}
+
+
 def setup_broker(settings: Settings) -> RedisBroker:
     """Create the Redis broker, make it Dramatiq's global broker, and remember the settings."""
     global _settings
@@ -53,6 +61,7 @@ def setup_broker(settings: Settings) -> RedisBroker:
     )
     broker.add_middleware(AsyncIO())
     broker.add_middleware(CurrentMessage())
+    broker.add_middleware(Batching())
     dramatiq.set_broker(broker)
     return broker
 
@@ -129,6 +138,58 @@ def task(
             time_limit=time_limit_ms,
         )
         actor: dramatiq.Actor[P, Awaitable[None]] = declare(run)
+        return actor
+
+    return decorate
+
+
+BATCH = "batch"  # the keyword argument a batch task receives
+
+
+def batch_task(
+    name: str, *, queue: str = QUEUE, max_batch: int = 50, time_limit_ms: int = 120_000
+) -> Callable[[Callable[..., Awaitable[None]]], dramatiq.Actor[..., Awaitable[None]]]:
+    """Declare an actor whose idempotent coroutine handles one item (keyword arguments), but whose
+    Dramatiq messages carry up to ``max_batch`` items (``batch=[{...}, ...]``).
+
+    The relay packs consecutive outbox rows of such a topic into one message, which spares each
+    item the broker's per-message cost (fetch, ack, bookkeeping: about a quarter of a worker's CPU
+    when one message carries one item). Items run concurrently; an item that fails or asks to be
+    retried is sent again on its own, with its own delay, so one item never holds back another.
+    """
+
+    def decorate(fn: Callable[..., Awaitable[None]]) -> dramatiq.Actor[..., Awaitable[None]]:
+        async def one(item: dict[str, Any]) -> int | None:
+            """Run one item; None when done, else the delay (ms) before it should run again."""
+            ids = {k: v for k, v in item.items() if k.endswith("_id")}
+            with log_context(task=name, **ids):
+                try:
+                    await fn(**item)
+                except dramatiq.Retry as retry:
+                    return int(retry.delay or 0)
+                except Exception:
+                    log.exception("task item failed; retrying it alone")
+                    return 5_000
+            return None
+
+        async def run(batch: list[dict[str, Any]]) -> None:
+            delays = await asyncio.gather(*(one(item) for item in batch))
+            for item, delay in zip(batch, delays, strict=True):
+                if delay is not None:
+                    # If this enqueue fails the whole batch is retried by Dramatiq; items already
+                    # done are no-ops the second time (the coroutine is idempotent).
+                    actor.send_with_options(kwargs={BATCH: [item]}, delay=delay)
+
+        declare = dramatiq.actor(
+            actor_name=name,
+            queue_name=queue,
+            max_retries=10_000,
+            min_backoff=500,
+            max_backoff=60_000,
+            time_limit=time_limit_ms,
+            max_batch=max_batch,
+        )
+        actor: dramatiq.Actor[..., Awaitable[None]] = declare(run)
         return actor
 
     return decorate

@@ -21,9 +21,11 @@ import logging
 import random
 from uuid import UUID
 
+import asyncpg
 import dramatiq
 
-from kernel.db import unit_of_work
+from kernel.db import Pool, unit_of_work
+from kernel.settings import Settings
 from kernel.worker import Resources
 from messaging import repository
 from messaging.service import record_status
@@ -50,17 +52,15 @@ def _failure_detail(result: SendResult) -> str:
     return prefix + (result.detail or result.outcome.value)
 
 
-async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
-    settings = res.settings
-    pool = await res.pool()
-    vault: Vault = res.extra("vault", lambda: Vault(res.master_key))
-    clients: WhatsAppClients = res.extra("whatsapp", lambda: WhatsAppClients(settings.graph_url))
-
+async def _claim_carefully(
+    pool: Pool, settings: Settings, tenant_id: UUID, message_id: UUID
+) -> tuple[asyncpg.Record, int, int] | None:
+    """The slow path, under the message's row lock: an attempt in flight, a message already past
+    ``queued``, or attempts used up. Returns the claim with a new attempt, or None (nothing to send)."""
     async with unit_of_work(pool) as conn:
         claim = await repository.claim_for_delivery(conn, tenant_id, message_id, CHANNEL)
         if claim is None:
-            log.warning("message to deliver does not exist")
-            return
+            return None
         pending = claim["attempt_state"] == "pending"
         if claim["status"] != Status.QUEUED:
             if pending:
@@ -74,7 +74,7 @@ async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
                     provider_message_id=claim["provider_message_id"],
                     error_detail="outcome settled by the provider's status webhook",
                 )
-            return
+            return None
         if pending:
             wait = settings.delivery_hold_seconds - claim["attempt_age"].total_seconds()
             if wait > 0:
@@ -91,11 +91,32 @@ async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
             await record_status(
                 conn, claim, Status.FAILED, source="worker", detail=f"gave up after {settings.max_attempts} attempts"
             )
+            return None
+        attempt_id = await repository.start_attempt(conn, tenant_id, message_id, CHANNEL, number)
+    return claim, attempt_id, number
+
+
+async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
+    settings = res.settings
+    pool = await res.pool()
+    vault: Vault = res.extra("vault", lambda: Vault(res.master_key))
+    clients: WhatsAppClients = res.extra("whatsapp", lambda: WhatsAppClients(settings.graph_url))
+
+    claim = await repository.try_claim(pool, tenant_id, message_id, CHANNEL, settings.max_attempts)
+    if claim is None:
+        log.warning("message to deliver does not exist")
+        return
+    if claim["new_attempt_id"] is not None:
+        attempt_id, number = claim["new_attempt_id"], claim["new_attempt_number"]
+    else:
+        claimed = await _claim_carefully(pool, settings, tenant_id, message_id)
+        if claimed is None:
             return
+        claim, attempt_id, number = claimed
+    async with pool.acquire() as conn:
         secrets = await tenants_service.open_whatsapp_secrets(
             conn, vault, tenant_id, claim["credential_id"], claim["sealed_secrets"]
         )
-        attempt_id = await repository.start_attempt(conn, tenant_id, message_id, CHANNEL, number)
 
     client = clients.get(secrets.access_token, str(claim["credential_config"].get("graph_api_version", "v23.0")))
     result = await send(

@@ -24,6 +24,7 @@ __all__ = [
     "lock_status",
     "record_event",
     "start_attempt",
+    "try_claim",
 ]
 
 MESSAGE_COLS = (
@@ -238,6 +239,29 @@ LEFT JOIN LATERAL (
 WHERE m.tenant_id = $1 AND m.id = $2
 FOR UPDATE OF m
 """
+
+
+# The common case in one statement: a queued message with no attempt in flight gets its next
+# attempt recorded. The unique (message_id, channel, attempt_number) makes it safe without a
+# lock: of two concurrent claimers, one inserts attempt N and the other gets nothing.
+_FAST_CLAIM = f"""
+WITH c AS ({_CLAIM.replace("FOR UPDATE OF m", "")}),
+a AS (
+    INSERT INTO delivery_attempts (tenant_id, message_id, channel, attempt_number, state)
+    SELECT tenant_id, id, $3, coalesce(attempt_number, 0) + 1, 'pending' FROM c
+    WHERE status = 'queued' AND attempt_state IS DISTINCT FROM 'pending' AND coalesce(attempt_number, 0) < $4
+    ON CONFLICT (message_id, channel, attempt_number) DO NOTHING
+    RETURNING id, attempt_number
+)
+SELECT c.*, a.id AS new_attempt_id, a.attempt_number AS new_attempt_number FROM c LEFT JOIN a ON true
+"""
+
+
+async def try_claim(
+    conn: Connection | asyncpg.Pool[asyncpg.Record], tenant_id: UUID, message_id: UUID, channel: str, max_attempts: int
+) -> asyncpg.Record | None:
+    """The delivery facts, with ``new_attempt_id`` set when this caller now owns a new attempt."""
+    return await conn.fetchrow(_FAST_CLAIM, tenant_id, message_id, channel, max_attempts)
 
 
 async def claim_for_delivery(

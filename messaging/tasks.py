@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from kernel.worker import resources, task
+from kernel.worker import batch_task, resources
 from messaging import delivery
 
 __all__ = ["deliver"]
 
 
-@task("messaging.deliver", queue="messaging")
+@batch_task("messaging.deliver", queue="messaging")
 async def deliver(message_id: str, tenant_id: str) -> None:
     await delivery.deliver(resources(), UUID(tenant_id), UUID(message_id))

@@ -16,6 +16,7 @@ from redis.retry import Retry
 from kernel import outbox
 from kernel.db import Pool
 from kernel.outbox_relay import Relay
+from kernel.worker import Batching
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 
@@ -25,10 +26,15 @@ def broker() -> Iterator[RedisBroker]:
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
     test_broker = RedisBroker(url=REDIS_URL, namespace="relaytest")
+    test_broker.add_middleware(Batching())
 
     @dramatiq.actor(broker=test_broker, actor_name="test.noop", queue_name="relaytest")
     def noop(**kwargs: object) -> None:
         """Only its name and queue matter here."""
+
+    @dramatiq.actor(broker=test_broker, actor_name="test.batch", queue_name="relaytest", max_batch=3)
+    def batch(**kwargs: object) -> None:
+        """Only its name, queue and batch size matter here."""
 
     yield test_broker
     test_broker.close()
@@ -81,6 +87,24 @@ async def test_rows_committed_late_are_still_published(pool: Pool, database_dsn:
     assert await relay.drain_once() == 1
     assert sorted(m["kwargs"]["n"] for m in queued()) == [1, 2]  # type: ignore[index]
     assert {m["message_id"] for m in queued()} == {f"outbox-{early_id}", f"outbox-{late_id}"}
+
+
+async def test_rows_of_a_batch_actor_share_messages_up_to_its_batch_size(
+    pool: Pool, database_dsn: str, broker: RedisBroker
+) -> None:
+    await clear_outbox(pool)
+    async with pool.acquire() as conn, conn.transaction():
+        ids = [await outbox.enqueue(conn, "test.batch", n=n) for n in range(7)]
+        await outbox.enqueue(conn, "test.noop", n=99)
+    assert await Relay(pool, database_dsn, broker).drain_once() == 8
+    batches = [m["kwargs"]["batch"] for m in queued("test.batch")]  # type: ignore[index]
+    assert batches == [[{"n": 0}, {"n": 1}, {"n": 2}], [{"n": 3}, {"n": 4}, {"n": 5}], [{"n": 6}]]
+    assert {m["message_id"] for m in queued("test.batch")} == {
+        f"outbox-{ids[0]}+2",
+        f"outbox-{ids[3]}+2",
+        f"outbox-{ids[6]}+0",
+    }
+    assert [m["kwargs"]["n"] for m in queued()] == [99]  # type: ignore[index]
 
 
 async def test_two_relays_never_publish_the_same_row(pool: Pool, database_dsn: str, broker: RedisBroker) -> None:
