@@ -16,15 +16,17 @@ __all__ = [
     "finish_attempt",
     "get_by_idempotency_key",
     "get_message",
+    "insert_events",
     "insert_message",
     "list_events",
     "list_messages",
-    "lock_message",
-    "lock_message_by_provider_id",
+    "lock_messages",
     "lock_status",
     "record_event",
+    "recorded_facts",
     "start_attempt",
     "try_claim",
+    "update_messages",
 ]
 
 MESSAGE_COLS = (
@@ -93,25 +95,6 @@ async def get_by_idempotency_key(conn: Connection, tenant_id: UUID, key: str) ->
 async def get_message(conn: Connection, tenant_id: UUID, message_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT {MESSAGE_COLS} FROM {_FROM} WHERE m.tenant_id = $1 AND m.id = $2", tenant_id, message_id
-    )
-
-
-async def lock_message(conn: Connection, tenant_id: UUID, message_id: UUID) -> asyncpg.Record | None:
-    """The message row, locked until the transaction ends (serialises status changes)."""
-    return await conn.fetchrow(
-        f"SELECT {MESSAGE_COLS} FROM {_FROM} WHERE m.tenant_id = $1 AND m.id = $2 FOR UPDATE OF m",
-        tenant_id,
-        message_id,
-    )
-
-
-async def lock_message_by_provider_id(
-    conn: Connection, tenant_id: UUID, provider_message_id: str
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        f"SELECT {MESSAGE_COLS} FROM {_FROM} WHERE m.tenant_id = $1 AND m.provider_message_id = $2 FOR UPDATE OF m",
-        tenant_id,
-        provider_message_id,
     )
 
 
@@ -324,4 +307,69 @@ async def finish_attempt(
         error_code,
         error_detail,
         latency_ms,
+    )
+
+
+async def lock_messages(
+    conn: Connection, tenant_id: UUID, message_ids: list[UUID], provider_message_ids: list[str]
+) -> list[asyncpg.Record]:
+    """The tenant's messages with any of these ids or wamids, locked in id order (one global lock
+    order, so concurrent reconcilers cannot deadlock)."""
+    return await conn.fetch(
+        "SELECT id, tenant_id, status, provider_message_id, error_code, error_reason FROM messages "
+        "WHERE tenant_id = $1 AND (id = ANY($2::uuid[]) OR provider_message_id = ANY($3::text[])) "
+        "ORDER BY id FOR UPDATE",
+        tenant_id,
+        message_ids,
+        provider_message_ids,
+    )
+
+
+async def recorded_facts(conn: Connection, message_ids: list[UUID], dedupe_keys: list[str]) -> set[tuple[UUID, str]]:
+    rows = await conn.fetch(
+        "SELECT message_id, dedupe_key FROM message_events "
+        "WHERE message_id = ANY($1::uuid[]) AND dedupe_key = ANY($2::text[])",
+        message_ids,
+        dedupe_keys,
+    )
+    return {(r["message_id"], r["dedupe_key"]) for r in rows}
+
+
+_EVENT_COLUMNS = (
+    "tenant_id, message_id, reported_status, from_status, to_status, applied, outcome, source, detail, "
+    "error_code, raw_event_id, dedupe_key, occurred_at"
+)
+
+
+async def insert_events(conn: Connection, events: list[tuple[Any, ...]]) -> None:
+    """Many audit events in one statement (tuples in the order of ``_EVENT_COLUMNS``)."""
+    if not events:
+        return
+    columns = list(zip(*events, strict=True))
+    await conn.execute(
+        f"INSERT INTO message_events ({_EVENT_COLUMNS}) "
+        "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], "
+        "$8::text[], $9::text[], $10::int[], $11::bigint[], $12::text[], $13::timestamptz[]) "
+        "ON CONFLICT (message_id, dedupe_key) DO NOTHING",
+        *columns,
+    )
+
+
+async def update_messages(conn: Connection, tenant_id: UUID, updates: list[tuple[Any, ...]]) -> None:
+    """Many messages' (id, status, error_code, error_reason, provider_message_id) in one statement."""
+    if not updates:
+        return
+    ids, statuses, codes, reasons, provider_ids = (list(c) for c in zip(*updates, strict=True))
+    await conn.execute(
+        "UPDATE messages m SET status = u.status, error_code = u.error_code, error_reason = u.error_reason, "
+        "provider_message_id = coalesce(m.provider_message_id, u.provider_message_id), updated_at = now() "
+        "FROM unnest($2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[]) "
+        "AS u(id, status, error_code, error_reason, provider_message_id) "
+        "WHERE m.tenant_id = $1 AND m.id = u.id",
+        tenant_id,
+        ids,
+        statuses,
+        codes,
+        reasons,
+        provider_ids,
     )

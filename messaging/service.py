@@ -10,6 +10,7 @@ import binascii
 import hashlib
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -25,7 +26,16 @@ from messaging.states import Status, Transition, apply
 from tenants import repository as tenants_repository
 from tenants.domain import Sender
 
-__all__ = ["get_message", "list_events", "list_messages", "record_status", "submit", "view"]
+__all__ = [
+    "Report",
+    "apply_reports",
+    "get_message",
+    "list_events",
+    "list_messages",
+    "record_status",
+    "submit",
+    "view",
+]
 
 MAX_PAGE = 100
 
@@ -262,3 +272,91 @@ async def record_status(
         replace_provider_message_id=replace_provider_message_id,
     )
     return transition if recorded else None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One status a provider reported about one of our messages."""
+
+    message_id: UUID | None  # ours, when the provider echoed it back
+    provider_message_id: str
+    status: Status
+    source: str
+    dedupe_key: str
+    detail: str | None = None
+    error_code: int | None = None
+    raw_event_id: int | None = None
+    occurred_at: datetime | None = None
+
+
+async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]) -> list[Report]:
+    """Apply many reports in four statements, whatever their number; returns those that match no
+    message of this tenant (the caller keeps them as orphans).
+
+    The messages are locked for the caller's transaction. Each message's reports go through the
+    state machine one by one, in the order given; a fact already recorded (same dedupe key) is
+    skipped, so replays and duplicates change nothing.
+    """
+    if not reports:
+        return []
+    locked = await repository.lock_messages(
+        conn,
+        tenant_id,
+        [r.message_id for r in reports if r.message_id is not None],
+        [r.provider_message_id for r in reports],
+    )
+    by_id = {row["id"]: dict(row) for row in locked}
+    by_wamid = {row["provider_message_id"]: by_id[row["id"]] for row in locked if row["provider_message_id"]}
+    seen = await repository.recorded_facts(conn, list(by_id), [r.dedupe_key for r in reports])
+    events: list[tuple[Any, ...]] = []
+    changed: dict[UUID, dict[str, Any]] = {}
+    orphans: list[Report] = []
+    for report in reports:
+        message = by_id.get(report.message_id) if report.message_id else None
+        message = message or by_wamid.get(report.provider_message_id)
+        if message is None:
+            orphans.append(report)
+            continue
+        fact = (message["id"], report.dedupe_key)
+        if fact in seen:
+            continue
+        seen.add(fact)
+        current = Status(message["status"])
+        transition = apply(current, report.status)
+        events.append(
+            (
+                tenant_id,
+                message["id"],
+                report.status.value,
+                current.value,
+                transition.current.value,
+                transition.changed,
+                transition.outcome.value,
+                report.source,
+                report.detail,
+                report.error_code,
+                report.raw_event_id,
+                report.dedupe_key,
+                report.occurred_at,
+            )
+        )
+        # The status may overtake the worker's own commit of the wamid.
+        needs_wamid = message["provider_message_id"] is None
+        if transition.changed or needs_wamid:
+            if transition.changed:
+                failed = transition.current is Status.FAILED
+                message["status"] = transition.current.value
+                message["error_code"] = report.error_code if failed else None
+                message["error_reason"] = report.detail if failed else None
+            message["provider_message_id"] = message["provider_message_id"] or report.provider_message_id
+            changed[message["id"]] = message
+    await repository.insert_events(conn, events)
+    await repository.update_messages(
+        conn,
+        tenant_id,
+        [
+            (m["id"], m["status"], m["error_code"], m["error_reason"], m["provider_message_id"])
+            for m in changed.values()
+        ],
+    )
+    return orphans

@@ -10,15 +10,12 @@ notification changes nothing either.
 from __future__ import annotations
 
 import logging
-from typing import Any
 from uuid import UUID
 
-import asyncpg
 import msgspec
 
 from kernel.db import Connection, Pool, unit_of_work
-from messaging import repository as messages
-from messaging.service import record_status
+from messaging.service import Report, apply_reports
 from messaging.states import Status
 from webhooks import meta, repository
 
@@ -30,25 +27,19 @@ SOURCE = "webhook:whatsapp"
 _REPORTABLE = {s.value: s for s in (Status.SENT, Status.DELIVERED, Status.READ, Status.FAILED)}
 
 
-async def _find_message(conn: Connection, tenant_id: UUID, status: meta.MetaStatus) -> asyncpg.Record | None:
-    if status.biz_opaque_callback_data:
-        try:
-            message_id = UUID(status.biz_opaque_callback_data)
-        except ValueError:
-            pass
-        else:
-            found = await messages.lock_status(conn, tenant_id, message_id)
-            if found is not None:
-                return found
-    return await messages.lock_message_by_provider_id(conn, tenant_id, status.id)
+def _message_id(status: meta.MetaStatus) -> UUID | None:
+    try:
+        return UUID(status.biz_opaque_callback_data) if status.biz_opaque_callback_data else None
+    except ValueError:
+        return None
 
 
 async def _apply(
     conn: Connection, tenant_id: UUID, raw_event_id: int, owned: set[str], body: meta.Notification
 ) -> list[str]:
-    """Apply each status; returns notes on what could not be applied."""
+    """Apply every status of the notification; returns notes on what could not be applied."""
     notes: list[str] = []
-    pending: list[meta.MetaStatus] = []
+    reports: list[Report] = []
     for entry in body.entry:
         for change in entry.changes:
             if change.field != "messages" or change.value.metadata is None:
@@ -57,40 +48,27 @@ async def _apply(
             if phone_number_id not in owned:
                 notes.append(f"unknown phone_number_id {phone_number_id}")
                 continue
-            pending.extend(change.value.statuses)
-    # Lock messages in one global order so concurrent reconcilers cannot deadlock.
-    pending.sort(key=lambda status: status.biz_opaque_callback_data or status.id)
-    # Each message is locked once per transaction; its status is then tracked here.
-    locked: dict[str, dict[str, Any]] = {}
-    for status in pending:
-        reported = _REPORTABLE.get(status.status)
-        if reported is None:
-            notes.append(f"status {status.status!r} of {status.id} not tracked")
-            continue
-        key = status.biz_opaque_callback_data or status.id
-        message = locked.get(key)
-        if message is None:
-            row = await _find_message(conn, tenant_id, status)
-            if row is None:
-                notes.append(f"unknown message {status.id}")
-                continue
-            message = locked[key] = {"id": row["id"], "tenant_id": row["tenant_id"], "status": row["status"]}
-        error = status.errors[0] if status.errors else None
-        transition = await record_status(
-            conn,
-            message,
-            reported,
-            source=SOURCE,
-            detail=error.describe() if error else None,
-            error_code=error.code if error else None,
-            raw_event_id=raw_event_id,
-            dedupe_key=status.dedupe_key,
-            occurred_at=status.occurred_at,
-            # The status may overtake the worker's own commit of the wamid.
-            provider_message_id=status.id,
-        )
-        if transition is not None:
-            message["status"] = transition.current
+            for status in change.value.statuses:
+                reported = _REPORTABLE.get(status.status)
+                if reported is None:
+                    notes.append(f"status {status.status!r} of {status.id} not tracked")
+                    continue
+                error = status.errors[0] if status.errors else None
+                reports.append(
+                    Report(
+                        message_id=_message_id(status),
+                        provider_message_id=status.id,
+                        status=reported,
+                        source=SOURCE,
+                        dedupe_key=status.dedupe_key,
+                        detail=error.describe() if error else None,
+                        error_code=error.code if error else None,
+                        raw_event_id=raw_event_id,
+                        occurred_at=status.occurred_at,
+                    )
+                )
+    orphans = await apply_reports(conn, tenant_id, reports)
+    notes.extend(f"unknown message {report.provider_message_id}" for report in orphans)
     return notes
 
 

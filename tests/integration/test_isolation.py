@@ -43,7 +43,9 @@ async def test_another_tenants_message_is_not_found_at_every_entry(conn: Connect
     stranger = await tenant_with_sender(conn, vault, "stranger")
     message, _ = await service.submit(conn, owner, SendMessage(to="+14155550123", text=TextContent(body="hi")))
     assert await repository.get_message(conn, stranger, message.id) is None
-    assert await repository.lock_message(conn, stranger, message.id) is None
+    assert await repository.lock_status(conn, stranger, message.id) is None
+    assert await repository.lock_messages(conn, stranger, [message.id], []) == []
+    assert await repository.try_claim(conn, stranger, message.id, "whatsapp", 6) is None
     with pytest.raises(NotFound):
         await service.get_message(conn, stranger, message.id)
     with pytest.raises(NotFound):
