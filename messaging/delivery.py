@@ -29,7 +29,7 @@ from kernel.settings import Settings
 from kernel.worker import Resources
 from messaging import repository
 from messaging.service import record_status
-from messaging.states import Status
+from messaging.states import Status, apply
 from messaging.whatsapp import Outcome, SendResult, WhatsAppClients, send
 from tenants import service as tenants_service
 from tenants.vault import Vault
@@ -39,6 +39,9 @@ __all__ = ["deliver"]
 log = logging.getLogger("switchboard.delivery")
 
 CHANNEL = "whatsapp"
+# What an accepted send does to a message that is still queued, as the state machine says; the
+# one-statement fast path writes exactly this (and only when the message is indeed still queued).
+ACCEPTANCE = apply(Status.QUEUED, Status.SUBMITTED)
 MAX_BACKOFF_MS = 60_000
 
 
@@ -126,6 +129,23 @@ async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
         content=claim["content"],
         tracker=str(message_id),
     )
+
+    if result.outcome is Outcome.ACCEPTED:
+        assert result.wamid is not None
+        if await repository.record_acceptance(
+            pool,
+            tenant_id=tenant_id,
+            message_id=message_id,
+            attempt_id=attempt_id,
+            provider_message_id=result.wamid,
+            from_status=ACCEPTANCE.previous,
+            to_status=ACCEPTANCE.current,
+            outcome=ACCEPTANCE.outcome,
+            http_status=result.http_status,
+            latency_ms=result.latency_ms,
+        ):
+            return
+        # A status webhook moved the message first: apply the state machine under the lock.
 
     retry_in: int | None = None
     async with unit_of_work(pool) as conn:

@@ -22,6 +22,7 @@ __all__ = [
     "list_messages",
     "lock_messages",
     "lock_status",
+    "record_acceptance",
     "record_event",
     "recorded_facts",
     "start_attempt",
@@ -373,3 +374,53 @@ async def update_messages(conn: Connection, tenant_id: UUID, updates: list[tuple
         reasons,
         provider_ids,
     )
+
+
+# A send the provider accepted, recorded in one statement when the message is still `queued`:
+# the attempt, the wamid, the new status and its audit event. Returns false (nothing written to the
+# message) when something else moved the message first; the caller then takes the locked path.
+_ACCEPTED = """
+WITH u AS (
+    UPDATE messages SET status = $5, provider_message_id = $4, error_code = NULL, error_reason = NULL,
+                        updated_at = now()
+    WHERE tenant_id = $1 AND id = $2 AND status = $6
+    RETURNING tenant_id, id
+), a AS (
+    UPDATE delivery_attempts SET state = 'accepted', provider_message_id = $4, http_status = $8, latency_ms = $9,
+                                 finished_at = now()
+    WHERE tenant_id = $1 AND id = $3
+), e AS (
+    INSERT INTO message_events (tenant_id, message_id, reported_status, from_status, to_status, applied, outcome,
+                                source, detail)
+    SELECT tenant_id, id, $5, $6, $5, true, $7, 'worker', 'accepted as ' || $4 FROM u
+)
+SELECT EXISTS (SELECT 1 FROM u)
+"""
+
+
+async def record_acceptance(
+    conn: Connection | asyncpg.Pool[asyncpg.Record],
+    *,
+    tenant_id: UUID,
+    message_id: UUID,
+    attempt_id: int,
+    provider_message_id: str,
+    from_status: str,
+    to_status: str,
+    outcome: str,
+    http_status: int | None,
+    latency_ms: int | None,
+) -> bool:
+    recorded: bool = await conn.fetchval(
+        _ACCEPTED,
+        tenant_id,
+        message_id,
+        attempt_id,
+        provider_message_id,
+        to_status,
+        from_status,
+        outcome,
+        http_status,
+        latency_ms,
+    )
+    return recorded
