@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from kernel.db import Connection
 from kernel.models import metadata
 
-__all__ = ["CHANNEL", "INSERT_CTE", "enqueue", "outbox"]
+__all__ = ["CHANNEL", "enqueue", "outbox"]
 
 CHANNEL = "switchboard_outbox"
 
@@ -37,10 +37,6 @@ outbox = Table(
     # The relay's claim query reads only unpublished rows; keep that index tiny.
     Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
 )
-
-# For hot paths that write their change and its outbox row in one statement: a CTE fragment
-# ``outbox_row AS (INSERT ...)`` that callers splice into a WITH clause.
-INSERT_CTE = "INSERT INTO outbox (topic, payload) VALUES ({topic}, {payload}) RETURNING id"
 
 
 async def enqueue(conn: Connection, topic: str, **payload: Any) -> int:

@@ -225,13 +225,6 @@ async def resolve_route(
     return sender, template
 
 
-async def get_sender_by_id(conn: Connection, tenant_id: UUID, sender_id: UUID) -> Sender | None:
-    row = await conn.fetchrow(
-        f"SELECT {_SENDER_COLS} FROM senders WHERE tenant_id = $1 AND id = $2", tenant_id, sender_id
-    )
-    return None if row is None else _sender(row)
-
-
 async def upsert_template(
     conn: Connection,
     *,

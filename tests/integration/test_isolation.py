@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 
@@ -15,27 +14,12 @@ from messaging.schemas import SendMessage, TextContent
 from tenants import service as tenants_service
 from tenants.auth import authenticate
 from tenants.vault import Vault
+from tests.fixtures.builders import tenant_with_sender
 
 
 @pytest.fixture
 def vault() -> Vault:
     return Vault(MasterKey(os.urandom(32)))
-
-
-async def tenant_with_sender(conn: Connection, vault: Vault, name: str) -> uuid.UUID:
-    tenant = await tenants_service.create_tenant(conn, vault, name)
-    credential = await tenants_service.add_whatsapp_credential(
-        conn, vault, tenant.id, name="wa", access_token="t", app_secret="s", verify_token="v", waba_id="w"
-    )
-    await tenants_service.add_sender(
-        conn,
-        tenant.id,
-        credential.id,
-        phone_number_id=uuid.uuid4().hex[:15],
-        display_phone_number="+15550100001",
-        waba_id="w",
-    )
-    return tenant.id
 
 
 async def test_another_tenants_message_is_not_found_at_every_entry(conn: Connection, vault: Vault) -> None:

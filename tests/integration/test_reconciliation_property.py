@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import uuid
 
 import asyncpg
 from hypothesis import HealthCheck, given, settings
@@ -23,8 +22,8 @@ from messaging import service
 from messaging.schemas import SendMessage, TextContent
 from messaging.service import Report
 from messaging.states import Status, settle
-from tenants import service as tenants_service
 from tenants.vault import Vault
+from tests.fixtures.builders import tenant_with_sender
 
 FACTS = st.tuples(st.sampled_from([Status.SENT, Status.DELIVERED, Status.READ, Status.FAILED]), st.integers(0, 3))
 
@@ -34,22 +33,9 @@ async def scenario(dsn: str, facts: list[tuple[Status, int]], cuts: list[int], b
     await db._init_connection(conn)
     try:
         async with conn.transaction():
-            vault = Vault(MasterKey(os.urandom(32)))
-            tenant = await tenants_service.create_tenant(conn, vault, "property")
-            credential = await tenants_service.add_whatsapp_credential(
-                conn, vault, tenant.id, name="wa", access_token="t", app_secret="s", verify_token="v", waba_id="w"
-            )
-            await tenants_service.add_sender(
-                conn,
-                tenant.id,
-                credential.id,
-                phone_number_id=uuid.uuid4().hex,
-                display_phone_number="+1555",
-                waba_id="w",
-            )
-            message, _ = await service.submit(
-                conn, tenant.id, SendMessage(to="+14155550123", text=TextContent(body="x"))
-            )
+            tenant_id = await tenant_with_sender(conn, Vault(MasterKey(os.urandom(32))), "property")
+            request = SendMessage(to="+14155550123", text=TextContent(body="x"))
+            message, _ = await service.submit(conn, tenant_id, request)
         wamid = f"wamid.{message.id.hex}"
         if by_wamid:  # routed by wamid alone (the worker recorded it), not by our id
             await conn.execute("UPDATE messages SET provider_message_id = $1 WHERE id = $2", wamid, message.id)
@@ -68,11 +54,11 @@ async def scenario(dsn: str, facts: list[tuple[Status, int]], cuts: list[int], b
         bounds = sorted({0, len(reports), *(c % (len(reports) + 1) for c in cuts)})
         for start, end in itertools.pairwise(bounds):
             async with conn.transaction():
-                assert await service.apply_reports(conn, tenant.id, reports[start:end]) == []
-        final = await service.get_message(conn, tenant.id, message.id)
+                assert await service.apply_reports(conn, tenant_id, reports[start:end]) == []
+        final = await service.get_message(conn, tenant_id, message.id)
         assert final.status == settle(status for status, _ in facts)
         assert (final.error is not None) == (final.status == Status.FAILED)
-        events = await service.list_events(conn, tenant.id, message.id)
+        events = await service.list_events(conn, tenant_id, message.id)
         webhook_facts = [(e.reported_status, e.occurred_at) for e in events.data if e.source == "webhook:whatsapp"]
         assert len(webhook_facts) == len(set(facts))
     finally:
