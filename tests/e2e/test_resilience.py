@@ -15,9 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from migrations import upgrade
 from tests.conftest import auth, new_tenant, wait_for_status
-from tests.fixtures.services import RedisServer, recreate_database
+from tests.fixtures.services import RedisServer, own_database
 from tests.fixtures.stack import Stack
 
 
@@ -31,9 +30,9 @@ def private_redis() -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="module")
 def own_stack(private_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    dsn = asyncio.run(recreate_database("switchboard_test_resilience"))
-    upgrade(dsn)
-    running = Stack(dsn, private_redis.url, tmp_path_factory.mktemp("resilience-logs"))
+    running = Stack(
+        own_database("switchboard_test_resilience"), private_redis.url, tmp_path_factory.mktemp("resilience-logs")
+    )
     running.start()
     yield running
     running.stop()

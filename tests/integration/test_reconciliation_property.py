@@ -13,6 +13,7 @@ import itertools
 import os
 
 import asyncpg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,14 @@ from messaging.service import Report
 from messaging.states import Status, settle
 from tenants.vault import Vault
 from tests.fixtures.builders import tenant_with_sender
+from tests.fixtures.services import own_database
+
+
+@pytest.fixture(scope="module")
+def database_dsn() -> str:
+    """Its own database: a running stack's workers would otherwise deliver these messages."""
+    return own_database("switchboard_test_reconcile")
+
 
 FACTS = st.tuples(st.sampled_from([Status.SENT, Status.DELIVERED, Status.READ, Status.FAILED]), st.integers(0, 3))
 

@@ -13,12 +13,26 @@ from dramatiq.brokers.redis import RedisBroker
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from kernel import outbox
+from kernel import db, outbox
 from kernel.db import Pool
 from kernel.outbox_relay import Relay
 from kernel.worker import Batching
+from tests.fixtures.services import own_database
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
+
+
+@pytest.fixture(scope="module")
+def database_dsn() -> str:
+    """A database of its own: a running stack's relay would otherwise claim these tests' rows."""
+    return own_database("switchboard_test_relay")
+
+
+@pytest.fixture(scope="module")
+async def pool(database_dsn: str) -> AsyncIterator[Pool]:
+    created = await db.create_pool(database_dsn, min_size=1, max_size=4)
+    yield created
+    await created.close()
 
 
 @pytest.fixture
