@@ -139,9 +139,20 @@ def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
     from tenants import service
 
-    _, key = _run(_with_connection(settings, lambda conn: service.create_api_key(conn, args.tenant, args.name)))
+    record, key = _run(_with_connection(settings, lambda conn: service.create_api_key(conn, args.tenant, args.name)))
     print(key)
-    print("Store this key now: it is shown only once.", file=sys.stderr)
+    print(
+        f"key id {record.id} (for `switchboard apikey revoke`). Store the key now: it is shown only once.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_apikey_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from tenants import service
+
+    _run(_with_connection(settings, lambda conn: service.revoke_api_key(conn, args.tenant, args.key_id)))
+    print(f"revoked {args.key_id}")
     return 0
 
 
@@ -191,6 +202,10 @@ def _parser() -> argparse.ArgumentParser:
     key.add_argument("--tenant", required=True, type=UUID, help="tenant id")
     key.add_argument("--name", default="", help="a label for the key")
     key.set_defaults(fn=cmd_apikey_create)
+    revoke = apikey.add_parser("revoke", help="Revoke an API key: it stops working at once.")
+    revoke.add_argument("--tenant", required=True, type=UUID, help="tenant id")
+    revoke.add_argument("key_id", type=UUID, help="the key id printed by `apikey create`")
+    revoke.set_defaults(fn=cmd_apikey_revoke)
     return parser
 
 
