@@ -10,7 +10,11 @@ It never reads ``WHERE id > last_seen``: ids are assigned at insert, not at comm
 transaction that commits late would have its rows skipped forever.
 
 The relay wakes on ``NOTIFY`` from writers and also polls, so a lost notification (or a listener
-reconnect) delays publication by at most ``poll_interval`` seconds.
+reconnect) delays publication by at most ``poll_interval`` seconds. After a wake-up it lingers a
+few milliseconds so that, under load, one pass carries many rows; consecutive rows for a batch
+actor (:func:`kernel.worker.batch_task`) then share one Dramatiq message. A row that can never be
+published (its topic names no actor) is set aside with an ``error`` rather than retried forever
+in front of every row behind it.
 """
 
 from __future__ import annotations

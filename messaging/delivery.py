@@ -2,11 +2,14 @@
 
 Three steps, each safe to repeat:
 
-1. **Claim** (transaction, message row locked): only a ``queued`` message is delivered. The attempt
-   is recorded *before* the provider call, so a worker that dies mid-call leaves a ``pending``
-   attempt behind.
+1. **Claim**: only a ``queued`` message is delivered, and the attempt is recorded *before* the
+   provider call, so a worker that dies mid-call leaves a ``pending`` attempt behind. The common
+   case (no attempt in flight) is one statement, made safe without a lock by the unique attempt
+   number; anything else takes the message's row lock (:func:`_claim_carefully`).
 2. **Call** the provider, outside any transaction.
-3. **Record** the outcome (transaction): wamid and ``submitted``, or a retry, or ``failed``.
+3. **Record** the outcome: an accepted send on a still-``queued`` message in one statement;
+   otherwise, under the row lock, through the state machine (a status webhook got there first, a
+   retry, or ``failed``).
 
 A redelivered task for a message that is no longer ``queued`` does nothing. A ``pending`` attempt
 found at claim time means an earlier worker may have reached Meta (which has no idempotency key):
@@ -46,7 +49,8 @@ MAX_BACKOFF_MS = 60_000
 
 
 def backoff_ms(base_ms: int, attempt: int) -> int:
-    """Exponential backoff with full jitter (attempt 1 is the first retry)."""
+    """Exponential backoff, jittered between half the base and the exponential bound, capped at a
+    minute (attempt 1 is the first retry)."""
     return int(random.uniform(base_ms / 2, min(MAX_BACKOFF_MS, base_ms * 2 ** (attempt - 1))))
 
 
