@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, get
-from litestar.di import Provide
+from litestar import Litestar, Request, get
+from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from edge.rest import EXCEPTION_HANDLERS, provide_pool, provide_vault
+from edge.rest import EXCEPTION_HANDLERS, pool
 from kernel import db
 from kernel import settings as settings_module
 from kernel.crypto import MasterKey
@@ -32,8 +32,8 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", tags=["health"], summary="Readiness: the database answers")
-async def readyz(pool: db.Pool) -> dict[str, str]:
-    await pool.fetchval("SELECT 1")
+async def readyz(request: Request[Any, Any, State]) -> dict[str, str]:
+    await pool(request).fetchval("SELECT 1")
     return {"status": "ready"}
 
 
@@ -65,10 +65,6 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
-        dependencies={
-            "pool": Provide(provide_pool, sync_to_thread=False),
-            "vault": Provide(provide_vault, sync_to_thread=False),
-        },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
         request_max_body_size=MAX_API_BODY,

@@ -109,6 +109,27 @@ def resources() -> Resources:
     return _resources
 
 
+def _declare(
+    fn: Callable[..., Awaitable[None]],
+    name: str,
+    queue: str,
+    *,
+    time_limit_ms: int,
+    min_backoff_ms: int,
+    **options: Any,
+) -> Any:
+    """The one place actors are declared, with the retry policy they share."""
+    return dramatiq.actor(
+        actor_name=name,
+        queue_name=queue,
+        max_retries=10_000,  # our own attempt counts decide when to give up
+        min_backoff=min_backoff_ms,
+        max_backoff=60_000,
+        time_limit=time_limit_ms,
+        **options,
+    )(fn)
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -129,15 +150,9 @@ def task(
             with log_context(task=name, **ids):
                 await fn(*args, **kwargs)
 
-        declare = dramatiq.actor(
-            actor_name=name,
-            queue_name=queue,
-            max_retries=10_000,  # our own attempt counts decide when to give up
-            min_backoff=min_backoff_ms,
-            max_backoff=60_000,
-            time_limit=time_limit_ms,
+        actor: dramatiq.Actor[P, Awaitable[None]] = _declare(
+            run, name, queue, time_limit_ms=time_limit_ms, min_backoff_ms=min_backoff_ms
         )
-        actor: dramatiq.Actor[P, Awaitable[None]] = declare(run)
         return actor
 
     return decorate
@@ -180,16 +195,9 @@ def batch_task(
                     # done are no-ops the second time (the coroutine is idempotent).
                     actor.send_with_options(kwargs={BATCH: [item]}, delay=delay)
 
-        declare = dramatiq.actor(
-            actor_name=name,
-            queue_name=queue,
-            max_retries=10_000,
-            min_backoff=500,
-            max_backoff=60_000,
-            time_limit=time_limit_ms,
-            max_batch=max_batch,
+        actor: dramatiq.Actor[..., Awaitable[None]] = _declare(
+            run, name, queue, time_limit_ms=time_limit_ms, min_backoff_ms=500, max_batch=max_batch
         )
-        actor: dramatiq.Actor[..., Awaitable[None]] = declare(run)
         return actor
 
     return decorate
