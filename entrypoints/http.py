@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import redis.asyncio as redis
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
@@ -17,9 +18,13 @@ from kernel import db
 from kernel import settings as settings_module
 from kernel.crypto import MasterKey
 from kernel.logging import configure
-from messaging.controllers import MessageController
+from kernel.metrics import Counters, render
+from messaging.controllers import InboundController, MessageController
 from tenants.vault import Vault
 from webhooks.controllers import WhatsAppWebhookController
+from webhooks.endpoints import Endpoints
+from webhooks.ingest import Ingestor
+from webhooks.raw_log import RawLog
 
 __all__ = ["create_app"]
 
@@ -37,6 +42,12 @@ async def readyz(request: Request[Any, Any, State]) -> dict[str, str]:
     return {"status": "ready"}
 
 
+@get("/metrics", tags=["health"], summary="Counters, in Prometheus' text format", media_type="text/plain")
+async def metrics(request: Request[Any, Any, State]) -> str:
+    counters: Counters = request.app.state.counters
+    return render(await counters.read())
+
+
 def create_app(config: settings_module.Settings | None = None) -> Litestar:
     config = config or settings_module.load()
     master = MasterKey(config.require_master_key())
@@ -46,10 +57,16 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(config.asyncpg_dsn, min_size=2, max_size=16)
         app.state.vault = Vault(master)
+        app.state.redis = redis.from_url(config.redis_url)
+        app.state.counters = Counters(app.state.redis)
+        app.state.ingestor = Ingestor(
+            Endpoints(app.state.pool, app.state.vault), RawLog(app.state.pool), app.state.counters
+        )
         try:
             yield
         finally:
             await app.state.pool.close()
+            await app.state.redis.aclose()
 
     openapi = OpenAPIConfig(
         title="Switchboard",
@@ -61,7 +78,15 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
             security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer", description="sb_… API key")}
         ),
     )
-    handlers: list[Any] = [MessageController, WhatsAppWebhookController, healthz, readyz, _docs]
+    handlers: list[Any] = [
+        MessageController,
+        InboundController,
+        WhatsAppWebhookController,
+        healthz,
+        readyz,
+        metrics,
+        _docs,
+    ]
     return Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],

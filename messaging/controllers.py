@@ -10,13 +10,20 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from edge.rest import pool, principal, require_api_key
-from messaging import service
-from messaging.schemas import EventList, MessageList, MessageView, SendMessage
+from messaging import inbox, service
+from messaging.schemas import (
+    ConversationList,
+    EventList,
+    InboundMessageList,
+    MessageList,
+    MessageView,
+    SendMessage,
+)
 
 # Handlers reach the principal and the pool through the request (see edge.rest).
 AnyRequest = Request[Any, Any, State]
 
-__all__ = ["MessageController"]
+__all__ = ["InboundController", "MessageController"]
 
 
 class MessageController(Controller):
@@ -80,3 +87,41 @@ class MessageController(Controller):
     async def list_events(self, request: AnyRequest, message_id: str) -> EventList:
         async with pool(request).acquire() as conn:
             return await service.list_events(conn, principal(request).tenant_id, service.parse_id(message_id))
+
+
+class InboundController(Controller):
+    path = "/v1"
+    tags = ["inbound"]
+    guards = [require_api_key]
+    security = [{"apiKey": []}]
+
+    @get(
+        "/inbound-messages",
+        summary="List messages customers sent to the tenant's numbers, newest first",
+        description="Each provider message appears once, however often the provider delivered it.",
+    )
+    async def list_inbound(
+        self,
+        request: AnyRequest,
+        from_: Annotated[str | None, Parameter(query="from", required=False)] = None,
+        since: datetime | None = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 50,
+    ) -> InboundMessageList:
+        async with pool(request).acquire() as conn:
+            return await inbox.list_inbound(
+                conn, principal(request).tenant_id, from_number=from_, since=since, cursor=cursor, limit=limit
+            )
+
+    @get(
+        "/conversations",
+        summary="Contacts who wrote to the tenant's numbers, most recent first, with their 24-hour window",
+    )
+    async def list_conversations(
+        self,
+        request: AnyRequest,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 50,
+    ) -> ConversationList:
+        async with pool(request).acquire() as conn:
+            return await inbox.list_conversations(conn, principal(request).tenant_id, cursor=cursor, limit=limit)

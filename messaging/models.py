@@ -1,4 +1,4 @@
-"""Messages, their audit trail (events) and their delivery attempts."""
+"""Messages, their audit trail (events) and delivery attempts; inbound messages and conversations."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from kernel.models import metadata
 
-__all__ = ["delivery_attempts", "message_events", "messages"]
+__all__ = ["conversations", "delivery_attempts", "inbound_messages", "message_events", "messages"]
 
 messages = Table(
     "messages",
@@ -92,4 +92,42 @@ delivery_attempts = Table(
     Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("finished_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("message_id", "channel", "attempt_number"),
+)
+
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("sender_id", UUID(as_uuid=True), ForeignKey("senders.id"), nullable=False),
+    Column("channel", Text, nullable=False, server_default="whatsapp"),
+    Column("provider_message_id", Text, nullable=False),
+    Column("from_number", Text, nullable=False),  # E.164
+    Column("type", Text, nullable=False),  # text | image | ... | interactive | reaction | location | unsupported
+    Column("text", Text, nullable=True),  # body, caption, reply title, emoji: whatever reads as text
+    Column("media_id", Text, nullable=True),  # fetched lazily from the provider, never at ingest
+    Column("reply_to", Text, nullable=True),  # the provider id of the message this one answers
+    Column("payload", JSONB, nullable=False),  # the provider's message object, as received
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("raw_event_id", BigInteger, nullable=True),
+    # Providers deliver at least once: each provider message is stored once per tenant.
+    UniqueConstraint("tenant_id", "provider_message_id"),
+    Index("ix_inbound_messages_tenant_id_occurred_at", "tenant_id", text("occurred_at DESC"), text("id DESC")),
+)
+
+# One row per (sender, contact): who wrote to which of the tenant's numbers, and when last. The
+# last inbound message opens the 24-hour customer service window for free-form replies.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("sender_id", UUID(as_uuid=True), ForeignKey("senders.id", ondelete="CASCADE"), primary_key=True),
+    Column("contact", Text, primary_key=True),  # E.164
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("profile_name", Text, nullable=True),
+    Column("wa_id", Text, nullable=True),
+    Column("first_inbound_at", DateTime(timezone=True), nullable=False),
+    Column("last_inbound_at", DateTime(timezone=True), nullable=False),
+    Column("inbound_count", Integer, nullable=False, server_default="0"),
+    Index("ix_conversations_tenant_id_last_inbound_at", "tenant_id", text("last_inbound_at DESC")),
 )

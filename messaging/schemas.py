@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from msgspec import Meta
 
 __all__ = [
+    "ConversationList",
+    "ConversationView",
     "EmailFallback",
     "EventList",
     "EventView",
     "Fallback",
+    "InboundMessageList",
+    "InboundMessageView",
     "MessageError",
     "MessageList",
     "MessageView",
@@ -118,3 +122,50 @@ class EventView(msgspec.Struct):
 
 class EventList(msgspec.Struct):
     data: list[EventView]
+
+
+class InboundMessageView(msgspec.Struct):
+    id: UUID
+    sender: Annotated[str, Meta(description="phone_number_id of the tenant's number the message was sent to")]
+    from_: Annotated[str, Meta(description="The customer's number, E.164")] = msgspec.field(name="from")
+    type: Annotated[
+        str,
+        Meta(
+            description="text, image, audio, video, document, sticker, interactive, button, reaction, "
+            "location, contacts, or the provider's type name for anything else (unsupported, order, ...)"
+        ),
+    ] = ""
+    text: Annotated[
+        str | None, Meta(description="The text, caption, chosen reply title, reaction emoji or place name")
+    ] = None
+    media_id: Annotated[str | None, Meta(description="Provider media id; fetch it from the provider when needed")] = (
+        None
+    )
+    reply_to: Annotated[str | None, Meta(description="Provider id of the message this one replies or reacts to")] = None
+    provider_message_id: str = ""
+    payload: Annotated[dict[str, Any], Meta(description="The provider's message object, as received")] = {}
+    occurred_at: datetime | None = None
+    received_at: datetime | None = None
+
+
+class InboundMessageList(msgspec.Struct):
+    data: list[InboundMessageView]
+    next_cursor: str | None
+
+
+class ConversationView(msgspec.Struct):
+    sender: Annotated[str, Meta(description="phone_number_id of the tenant's number")]
+    contact: Annotated[str, Meta(description="The customer's number, E.164")]
+    profile_name: str | None
+    first_inbound_at: datetime
+    last_inbound_at: datetime
+    inbound_count: int
+    window_open: Annotated[
+        bool, Meta(description="Free-form messages are allowed: the last inbound message is under 24 hours old")
+    ]
+    window_expires_at: datetime
+
+
+class ConversationList(msgspec.Struct):
+    data: list[ConversationView]
+    next_cursor: str | None

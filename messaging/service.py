@@ -5,8 +5,6 @@ Functions take the connection and the tenant id explicitly and never commit.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import uuid
 from collections.abc import Mapping
@@ -20,6 +18,7 @@ import msgspec
 
 from kernel.db import Connection
 from kernel.errors import FieldViolation, InvalidInput, NotFound
+from kernel.pagination import decode_cursor, encode_cursor
 from messaging import repository, validation
 from messaging.schemas import EventList, EventView, MessageError, MessageList, MessageView, SendMessage
 from messaging.states import Status, Transition, apply
@@ -180,18 +179,9 @@ async def list_events(conn: Connection, tenant_id: UUID, message_id: UUID) -> Ev
     return EventList(data=[EventView(**dict(r)) for r in rows])
 
 
-def _encode_cursor(row: asyncpg.Record) -> str:
-    raw = f"{row['created_at'].isoformat()}|{row['id']}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, ident = raw.split("|")
-        return datetime.fromisoformat(created), UUID(ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("cursor", "format", "not a cursor returned by this API") from None
+def _before(cursor: str) -> tuple[datetime, UUID]:
+    at, (ident,) = decode_cursor(cursor, UUID)
+    return at, ident
 
 
 async def list_messages(
@@ -221,11 +211,11 @@ async def list_messages(
         channel=channel,
         to_number=to_number,
         since=since,
-        before=_decode_cursor(cursor) if cursor else None,
+        before=_before(cursor) if cursor else None,
         limit=limit + 1,
     )
     page = rows[:limit]
-    next_cursor = _encode_cursor(page[-1]) if len(rows) > limit else None
+    next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
     return MessageList(data=[view(r) for r in page], next_cursor=next_cursor)
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     Table,
     Text,
@@ -32,6 +33,8 @@ tenants = Table(
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("name", Text, nullable=False),
     Column("status", Text, nullable=False, server_default="active"),
+    # Provider callbacks are kept raw this long, then purged (their audit events stay).
+    Column("raw_retention_days", Integer, nullable=False, server_default="30"),
     _created(),
 )
 

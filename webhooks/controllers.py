@@ -9,10 +9,15 @@ from litestar.datastructures import State
 from litestar.enums import MediaType
 from litestar.params import Parameter
 
-from edge.rest import pool, vault
-from webhooks import ingest
+from webhooks.ingest import MAX_BODY, Ingestor
 
-__all__ = ["WhatsAppWebhookController"]
+__all__ = ["WhatsAppWebhookController", "ingestor"]
+
+
+def ingestor(request: Request[Any, Any, State]) -> Ingestor:
+    """The process's ingestor (created in the app's lifespan)."""
+    found: Ingestor = request.app.state.ingestor
+    return found
 
 
 class WhatsAppWebhookController(Controller):
@@ -28,16 +33,18 @@ class WhatsAppWebhookController(Controller):
         token: Annotated[str | None, Parameter(query="hub.verify_token", required=False)] = None,
         challenge: Annotated[str | None, Parameter(query="hub.challenge", required=False)] = None,
     ) -> str:
-        return await ingest.verify_subscription(pool(request), vault(request), channel_key, mode, token, challenge)
+        return await ingestor(request).verify_subscription(channel_key, mode, token, challenge)
 
     @post(
         "/{channel_key:str}",
         status_code=200,
-        request_max_body_size=ingest.MAX_BODY,
+        request_max_body_size=MAX_BODY,
         summary="Meta's event notifications (signed with X-Hub-Signature-256)",
+        description="Verified over the raw bytes, stored raw, answered 200; reconciled later. "
+        f"Bodies over {MAX_BODY} bytes are refused with 413.",
     )
     async def receive(self, channel_key: str, request: Request[Any, Any, State]) -> Response[dict[str, Any]]:
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
-        raw_event_id = await ingest.receive_whatsapp(pool(request), vault(request), channel_key, body, headers)
+        raw_event_id = await ingestor(request).receive_whatsapp(channel_key, body, headers)
         return Response({"received": raw_event_id})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, LargeBinary, Table, Text, func
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, LargeBinary, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from kernel.models import metadata
@@ -25,4 +25,6 @@ raw_events = Table(
     Column("note", Text, nullable=True),
     Column("processed_at", DateTime(timezone=True), nullable=True),
     Index("ix_raw_events_tenant_id_received_at", "tenant_id", "received_at"),
+    # What operators look at (orphaned, unparseable, not yet reconciled) stays a small index.
+    Index("ix_raw_events_attention", "tenant_id", "state", postgresql_where=text("state <> 'processed'")),
 )

@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from kernel.db import Connection
-from kernel.outbox import CHANNEL
 
-__all__ = ["insert_raw_event", "lock_raw_event", "mark_raw_event"]
-
-# Stored and queued for reconciliation in one statement (one implicit transaction).
-_INSERT = f"""
-WITH r AS (
-    INSERT INTO raw_events (tenant_id, credential_id, provider, headers, body, body_sha256)
-    VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
-), o AS (
-    INSERT INTO outbox (topic, payload)
-    SELECT 'webhooks.reconcile', jsonb_build_object('raw_event_id', id, 'tenant_id', $1::uuid) FROM r
-)
-SELECT id FROM r, pg_notify('{CHANNEL}', '')
-"""
-
-
-async def insert_raw_event(
-    conn: Connection | asyncpg.Pool[asyncpg.Record],
-    *,
-    tenant_id: UUID,
-    credential_id: UUID,
-    provider: str,
-    headers: dict[str, Any],
-    body: bytes,
-    body_sha256: bytes,
-) -> int:
-    raw_id: int = await conn.fetchval(_INSERT, tenant_id, credential_id, provider, headers, body, body_sha256)
-    return raw_id
+__all__ = ["lock_raw_event", "mark_raw_event", "tenant_senders"]
 
 
 async def lock_raw_event(conn: Connection, tenant_id: UUID, raw_event_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT id, tenant_id, credential_id, provider, body, state FROM raw_events "
+        "SELECT id, tenant_id, credential_id, provider, body, state, received_at FROM raw_events "
         "WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
         tenant_id,
         raw_event_id,
@@ -58,6 +30,7 @@ async def mark_raw_event(conn: Connection, tenant_id: UUID, raw_event_id: int, s
     )
 
 
-async def tenant_phone_number_ids(conn: Connection, tenant_id: UUID) -> set[str]:
-    rows = await conn.fetch("SELECT phone_number_id FROM senders WHERE tenant_id = $1", tenant_id)
-    return {r["phone_number_id"] for r in rows}
+async def tenant_senders(conn: Connection, tenant_id: UUID) -> dict[str, UUID]:
+    """The tenant's WhatsApp numbers: phone_number_id → sender id."""
+    rows = await conn.fetch("SELECT phone_number_id, id FROM senders WHERE tenant_id = $1", tenant_id)
+    return {r["phone_number_id"]: r["id"] for r in rows}

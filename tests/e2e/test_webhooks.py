@@ -8,11 +8,7 @@ test chose, in the order the test chose.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import json
 import time
-import uuid
 from typing import Any
 
 import httpx
@@ -21,6 +17,7 @@ import pytest
 from kernel.db import Pool
 from tests.conftest import auth, new_tenant, register_sender, wait_for_status
 from tests.fixtures.stack import Stack
+from tests.fixtures.webhooks import notification, post_signed, raw_event_states, settled, status
 
 
 @pytest.fixture
@@ -30,73 +27,6 @@ async def quiet_tenant(stack: Stack) -> dict[str, Any]:
     # sends, but its status webhooks go nowhere.
     register_sender(stack, {**facts, "verify_token": None, "webhook_url": "http://127.0.0.1:9/nowhere"})
     return facts
-
-
-def notification(facts: dict[str, Any], *statuses: dict[str, Any], phone_number_id: str | None = None) -> bytes:
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": facts["waba_id"],
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": "15550100001",
-                                "phone_number_id": phone_number_id or facts["phone_number_id"],
-                            },
-                            "statuses": list(statuses),
-                        },
-                    }
-                ],
-            }
-        ],
-    }
-    return json.dumps(body).encode()
-
-
-def status(wamid: str, name: str, timestamp: int, message_id: str | None = None, **extra: Any) -> dict[str, Any]:
-    value: dict[str, Any] = {
-        "id": wamid,
-        "status": name,
-        "timestamp": str(timestamp),
-        "recipient_id": "14155550123",
-        **extra,
-    }
-    if message_id:
-        value["biz_opaque_callback_data"] = message_id
-    return value
-
-
-async def post_signed(
-    client: httpx.AsyncClient, facts: dict[str, Any], body: bytes, secret: str | None = None
-) -> httpx.Response:
-    signature = "sha256=" + hmac.new((secret or facts["app_secret"]).encode(), body, hashlib.sha256).hexdigest()
-    return await client.post(
-        f"/webhooks/whatsapp/{facts['channel_key']}",
-        content=body,
-        headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
-    )
-
-
-async def raw_event_states(pool: Pool, facts: dict[str, Any]) -> list[str]:
-    rows = await pool.fetch(
-        "SELECT state FROM raw_events WHERE tenant_id = $1 ORDER BY id", uuid.UUID(facts["tenant_id"])
-    )
-    return [r["state"] for r in rows]
-
-
-async def settled(pool: Pool, facts: dict[str, Any], count: int, timeout: float = 15) -> list[str]:
-    """Wait until ``count`` raw events of the tenant are reconciled."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        states = await raw_event_states(pool, facts)
-        if len(states) >= count and "received" not in states:
-            return states
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"raw events not reconciled: {await raw_event_states(pool, facts)}")
 
 
 async def submitted_message(client: httpx.AsyncClient, facts: dict[str, Any]) -> dict[str, Any]:
