@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -156,6 +157,78 @@ def cmd_apikey_revoke(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(value: str) -> datetime:
+    """An ISO 8601 time (UTC when no offset is given) or an age: 90m, 48h, 7d."""
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if value[:-1].isdigit() and value[-1:] in units:
+        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time: {value!r} (try 2026-11-20T00:00:00Z or 48h)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _progress(verb: str) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        print(f"{verb} {done}/{total} raw events" if total else f"{verb} {done} raw events", file=sys.stderr)
+
+    return report
+
+
+async def _with_pool(settings: Settings, fn: Callable[[Any], Coroutine[Any, Any, Any]]) -> Any:
+    from kernel import db
+
+    pool = await db.create_pool(settings.asyncpg_dsn, min_size=1, max_size=2)
+    try:
+        return await fn(pool)
+    finally:
+        await pool.close()
+
+
+def cmd_webhooks_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from webhooks import operations
+
+    done = _run(
+        _with_pool(
+            settings,
+            lambda pool: operations.replay(pool, args.tenant, args.since, args.until, _progress("replayed")),
+        )
+    )
+    print(f"replayed {done.events} raw events: {done.statuses} statuses, {done.inbound} inbound messages")
+    return 0
+
+
+def cmd_webhooks_check(settings: Settings, args: argparse.Namespace) -> int:
+    from webhooks import operations
+
+    checked, differences = _run(
+        _with_pool(settings, lambda pool: operations.check(pool, args.tenant, _progress("read")))
+    )
+    for d in differences:
+        print(f"{d.message_id}: live {d.live}, rebuilt from its events {d.rebuilt}")
+    print(f"checked {checked} messages: {len(differences)} differ")
+    return 1 if differences else 0
+
+
+def cmd_webhooks_purge(settings: Settings, args: argparse.Namespace) -> int:
+    from webhooks import operations
+
+    deleted = _run(_with_pool(settings, lambda pool: operations.purge(pool, _progress("purged"))))
+    print(f"purged {deleted} raw events past their tenant's retention")
+    return 0
+
+
+def cmd_webhooks_status(settings: Settings, args: argparse.Namespace) -> int:
+    from webhooks import operations
+
+    rows = _run(_with_pool(settings, lambda pool: operations.summary(pool, args.tenant)))
+    print(f"{'tenant':36}  {'state':12}  {'count':>8}  oldest")
+    for r in rows:
+        print(f"{r['tenant_id']!s:36}  {r['state']!s:12}  {r['count']:>8}  {r['oldest']:%Y-%m-%d %H:%M:%S}")
+    return 0
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.dev import run_dev
 
@@ -206,6 +279,33 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("--tenant", required=True, type=UUID, help="tenant id")
     revoke.add_argument("key_id", type=UUID, help="the key id printed by `apikey create`")
     revoke.set_defaults(fn=cmd_apikey_revoke)
+
+    webhooks = sub.add_parser("webhooks", help="Operate on the raw log of provider callbacks.").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    replay = webhooks.add_parser(
+        "replay",
+        help="Reconcile a tenant's stored callbacks again (idempotent: recorded facts are skipped).",
+        description="Reconcile a tenant's stored callbacks again, oldest first. Idempotent: recorded facts "
+        "are skipped. Example: switchboard webhooks replay --tenant 0b6f... --since 48h",
+    )
+    replay.add_argument("--tenant", required=True, type=UUID, help="tenant id")
+    replay.add_argument("--since", required=True, type=_when, help="ISO 8601 time or an age (90m, 48h, 7d)")
+    replay.add_argument("--until", type=_when, default=None, help="ISO 8601 time or an age (default: now)")
+    replay.set_defaults(fn=cmd_webhooks_replay)
+    check = webhooks.add_parser(
+        "check",
+        help="Rebuild each message's status from its stored events and list any that differ (exit 1 if any).",
+    )
+    check.add_argument("--tenant", required=True, type=UUID, help="tenant id")
+    check.set_defaults(fn=cmd_webhooks_check)
+    purge = webhooks.add_parser(
+        "purge", help="Delete reconciled callbacks older than each tenant's retention (default 30 days)."
+    )
+    purge.set_defaults(fn=cmd_webhooks_purge)
+    status = webhooks.add_parser("status", help="Count stored callbacks by tenant and state (orphaned, unparseable).")
+    status.add_argument("--tenant", type=UUID, default=None, help="only this tenant")
+    status.set_defaults(fn=cmd_webhooks_status)
     return parser
 
 

@@ -93,6 +93,8 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
         request_max_body_size=MAX_API_BODY,
+        # Ours (JSON lines, see kernel.logging), not Litestar's default, which would replace it.
+        logging_config=None,
         debug=False,
     )
 

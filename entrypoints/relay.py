@@ -1,10 +1,12 @@
-"""The outbox relay process."""
+"""The outbox relay process, which also runs the periodic housekeeping jobs."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 
 from kernel import db
 from kernel.outbox_relay import Relay
@@ -13,6 +15,42 @@ from kernel.settings import Settings
 __all__ = ["run"]
 
 log = logging.getLogger("switchboard.relay")
+
+# Housekeeping: (name, first run after, then every, job). Each job is idempotent, and takes a
+# PostgreSQL advisory lock so that when several relays run, one of them does the work.
+Job = Callable[[db.Pool], Awaitable[int]]
+
+
+async def _purge_raw_events(pool: db.Pool) -> int:
+    from webhooks import operations
+
+    return await operations.purge(pool)
+
+
+JOBS: list[tuple[str, float, float, Job]] = [("purge raw events", 60.0, 3600.0, _purge_raw_events)]
+_LOCK_BASE = 0x5B0A_0000
+
+
+async def _scheduled(
+    pool: db.Pool, stop: asyncio.Event, index: int, name: str, first: float, every: float, job: Job
+) -> None:
+    delay = first
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+            return
+        delay = every
+        try:
+            async with pool.acquire() as conn:
+                if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_BASE + index):
+                    continue
+                try:
+                    done = await job(pool)
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_BASE + index)
+            log.info("job done", extra={"fields": {"job": name, "count": done}})
+        except Exception:
+            log.exception("job failed; it runs again at its next time", extra={"fields": {"job": name}})
 
 
 async def run(settings: Settings) -> None:
@@ -27,9 +65,12 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    jobs = [asyncio.create_task(_scheduled(pool, stop, i, *job)) for i, job in enumerate(JOBS)]
     log.info("relay started")
     try:
         await relay.run(stop)
     finally:
+        stop.set()
+        await asyncio.gather(*jobs, return_exceptions=True)
         await pool.close()
         log.info("relay stopped", extra={"fields": {"published": relay.published}})

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from kernel.db import Connection
+from kernel.db import Connection, Pool
 
-__all__ = ["lock_raw_event", "mark_raw_event", "tenant_senders"]
+__all__ = [
+    "count_raw_events",
+    "facts_without_raw_event",
+    "lock_raw_event",
+    "mark_raw_event",
+    "message_statuses",
+    "purge_expired",
+    "raw_event_bodies",
+    "raw_event_ids",
+    "resolve_messages",
+    "state_counts",
+    "tenant_senders",
+    "tenant_senders_pool",
+]
 
 
 async def lock_raw_event(conn: Connection, tenant_id: UUID, raw_event_id: int) -> asyncpg.Record | None:
@@ -34,3 +49,98 @@ async def tenant_senders(conn: Connection, tenant_id: UUID) -> dict[str, UUID]:
     """The tenant's WhatsApp numbers: phone_number_id → sender id."""
     rows = await conn.fetch("SELECT phone_number_id, id FROM senders WHERE tenant_id = $1", tenant_id)
     return {r["phone_number_id"]: r["id"] for r in rows}
+
+
+def _window(since: datetime | None, until: datetime | None, args: list[Any]) -> str:
+    clauses = ""
+    if since is not None:
+        args.append(since)
+        clauses += f" AND received_at >= ${len(args)}"
+    if until is not None:
+        args.append(until)
+        clauses += f" AND received_at < ${len(args)}"
+    return clauses
+
+
+async def count_raw_events(pool: Pool, tenant_id: UUID, since: datetime | None, until: datetime | None) -> int:
+    args: list[Any] = [tenant_id]
+    count: int = await pool.fetchval(
+        f"SELECT count(*) FROM raw_events WHERE tenant_id = $1{_window(since, until, args)}", *args
+    )
+    return count
+
+
+async def raw_event_ids(
+    pool: Pool, tenant_id: UUID, since: datetime | None, until: datetime | None, *, after: int, limit: int
+) -> list[int]:
+    args: list[Any] = [tenant_id, after, limit]
+    rows = await pool.fetch(
+        f"SELECT id FROM raw_events WHERE tenant_id = $1 AND id > $2{_window(since, until, args)} ORDER BY id LIMIT $3",
+        *args,
+    )
+    return [r["id"] for r in rows]
+
+
+async def raw_event_bodies(pool: Pool, tenant_id: UUID, *, after: int, limit: int) -> list[tuple[int, bytes]]:
+    rows = await pool.fetch(
+        "SELECT id, body FROM raw_events WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        tenant_id,
+        after,
+        limit,
+    )
+    return [(r["id"], r["body"]) for r in rows]
+
+
+async def tenant_senders_pool(pool: Pool, tenant_id: UUID) -> dict[str, UUID]:
+    async with pool.acquire() as conn:
+        return await tenant_senders(conn, tenant_id)
+
+
+async def facts_without_raw_event(pool: Pool, tenant_id: UUID) -> list[tuple[UUID, str]]:
+    """Reported statuses in the audit trail that no retained raw event stands behind."""
+    rows = await pool.fetch(
+        "SELECT e.message_id, e.reported_status FROM message_events e WHERE e.tenant_id = $1 "
+        "AND (e.raw_event_id IS NULL OR NOT EXISTS (SELECT 1 FROM raw_events r WHERE r.id = e.raw_event_id))",
+        tenant_id,
+    )
+    return [(r["message_id"], r["reported_status"]) for r in rows]
+
+
+async def resolve_messages(
+    pool: Pool, tenant_id: UUID, ids: list[UUID], wamids: list[str]
+) -> tuple[set[UUID], dict[str, UUID]]:
+    rows = await pool.fetch(
+        "SELECT id, provider_message_id FROM messages WHERE tenant_id = $1 "
+        "AND (id = ANY($2::uuid[]) OR provider_message_id = ANY($3::text[]))",
+        tenant_id,
+        ids,
+        wamids,
+    )
+    return {r["id"] for r in rows}, {r["provider_message_id"]: r["id"] for r in rows if r["provider_message_id"]}
+
+
+async def message_statuses(pool: Pool, tenant_id: UUID, ids: list[UUID]) -> dict[UUID, str]:
+    rows = await pool.fetch(
+        "SELECT id, status FROM messages WHERE tenant_id = $1 AND id = ANY($2::uuid[])", tenant_id, ids
+    )
+    return {r["id"]: r["status"] for r in rows}
+
+
+async def purge_expired(pool: Pool, *, limit: int) -> int:
+    status: str = await pool.execute(
+        "DELETE FROM raw_events WHERE id IN ("
+        "  SELECT r.id FROM raw_events r JOIN tenants t ON t.id = r.tenant_id"
+        "  WHERE r.received_at < now() - make_interval(days => t.raw_retention_days) AND r.state <> 'received'"
+        "  LIMIT $1)",
+        limit,
+    )
+    return int(status.split()[-1])
+
+
+async def state_counts(pool: Pool, tenant_id: UUID | None) -> list[dict[str, object]]:
+    rows = await pool.fetch(
+        "SELECT tenant_id, state, count(*) AS count, min(received_at) AS oldest FROM raw_events "
+        "WHERE ($1::uuid IS NULL OR tenant_id = $1) GROUP BY tenant_id, state ORDER BY tenant_id, state",
+        tenant_id,
+    )
+    return [dict(r) for r in rows]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -267,24 +265,18 @@ async def test_list_messages_filters_and_paginates(client: httpx.AsyncClient, te
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "status"
 
 
-def switchboard(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "entrypoints.cli", *args], env=stack.env, capture_output=True, text=True, timeout=60
-    )
-
-
 async def test_operator_cli_creates_a_tenant_and_a_key_then_revokes_it(client: httpx.AsyncClient, stack: Stack) -> None:
-    created = switchboard(stack, "tenant", "create", "Acme")
+    created = stack.cli("tenant", "create", "Acme")
     assert created.returncode == 0, created.stderr
     tenant_id = created.stdout.strip()
-    issued = switchboard(stack, "apikey", "create", "--tenant", tenant_id, "--name", "ci")
+    issued = stack.cli("apikey", "create", "--tenant", tenant_id, "--name", "ci")
     assert issued.returncode == 0, issued.stderr
     key = issued.stdout.strip()
     key_id = issued.stderr.split("key id ")[1].split()[0]
     headers = {"Authorization": f"Bearer {key}"}
     assert (await client.get("/v1/messages", headers=headers)).status_code == 200
-    revoked = switchboard(stack, "apikey", "revoke", "--tenant", tenant_id, key_id)
+    revoked = stack.cli("apikey", "revoke", "--tenant", tenant_id, key_id)
     assert revoked.returncode == 0, revoked.stderr
     assert (await client.get("/v1/messages", headers=headers)).status_code == 401
-    unknown = switchboard(stack, "apikey", "revoke", "--tenant", tenant_id, key_id)
+    unknown = stack.cli("apikey", "revoke", "--tenant", tenant_id, key_id)
     assert unknown.returncode == 1 and unknown.stderr.strip() == f"switchboard: API key {key_id} not found"

@@ -8,7 +8,9 @@ test chose, in the order the test chose.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -176,3 +178,37 @@ async def test_correctly_signed_garbage_is_stored_as_unparseable_and_answered_20
 ) -> None:
     assert (await post_signed(client, quiet_tenant, b"not json at all")).status_code == 200
     assert await settled(pool, quiet_tenant, 1) == ["unparseable"]
+
+
+async def test_refused_signatures_are_counted_and_logged_without_the_body(
+    client: httpx.AsyncClient, pool: Pool, quiet_tenant: dict[str, Any], stack: Stack
+) -> None:
+    marker = f"secret-body-{uuid.uuid4().hex}"
+    body = notification(quiet_tenant, status("wamid.x", "read", int(time.time()), note=marker))
+    forged = "sha256=" + hashlib.sha256(marker.encode()).hexdigest()
+    for header in (forged, None):
+        headers = {"Content-Type": "application/json", **({"X-Hub-Signature-256": header} if header else {})}
+        response = await client.post(f"/webhooks/whatsapp/{quiet_tenant['channel_key']}", content=body, headers=headers)
+        assert response.status_code == 401
+    metrics = (await client.get("/metrics")).text
+    series = (
+        f'switchboard_webhook_signature_failures_total{{provider="whatsapp",tenant_id="{quiet_tenant["tenant_id"]}"}} 2'
+    )
+    assert series in metrics
+    await asyncio.sleep(0.2)
+    log = (stack.log_dir / "api.log").read_text()
+    refusals = [line for line in log.splitlines() if quiet_tenant["tenant_id"] in line and "signature" in line]
+    assert len(refusals) == 2
+    assert '"reason": "mismatch"' in refusals[0] or '"reason":"mismatch"' in refusals[0]
+    assert marker not in log and forged not in log
+
+
+async def test_oversized_notification_is_refused_before_it_is_read(
+    client: httpx.AsyncClient, pool: Pool, quiet_tenant: dict[str, Any]
+) -> None:
+    body = b'{"object":"whatsapp_business_account","pad":"' + b"x" * (4 * 1024 * 1024) + b'"}'
+    response = await post_signed(client, quiet_tenant, body)
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("application/problem+json")
+    await asyncio.sleep(0.3)
+    assert await raw_event_states(pool, quiet_tenant) == []

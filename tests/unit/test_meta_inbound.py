@@ -60,7 +60,12 @@ def message(kind: str, body: dict[str, Any] | list[Any], **extra: Any) -> dict[s
             None,
         ),
         (message("unsupported", {}, errors=[{"code": 131051, "title": "Unsupported"}]), None, None, None),
-        (message("text", {"body": "yes please"}, context={"from": "15550100001", "id": "wamid.ours"}), None, None, None),
+        (
+            message("text", {"body": "yes please"}, context={"from": "15550100001", "id": "wamid.ours"}),
+            None,
+            None,
+            None,
+        ),
     ],
 )
 def test_each_type_is_read_and_kept_whole(
