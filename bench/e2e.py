@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -24,14 +23,13 @@ from pathlib import Path
 import aiohttp
 
 from bench.load import rest_load
+from bench.stack import bench_stack
 from bench.submit import BODY
 from entrypoints.dev import provision_demo
 from kernel import db
 from kernel import settings as settings_module
 from kernel.crypto import MasterKey
-from migrations import upgrade
 from tests.conftest import register_sender
-from tests.fixtures.services import recreate_database
 from tests.fixtures.stack import Stack
 
 
@@ -59,7 +57,7 @@ def cpu_seconds() -> dict[str, float]:
             for name in ("api", "grpc", "worker", "relay", "sandbox"):
                 if f"entrypoints.cli {name}" in command:
                     return name
-            if "bench.e2e" in command:
+            if "bench." in command:
                 return "load generator"
             seen = procs[seen][0]
         command = procs[pid][2]
@@ -141,23 +139,14 @@ def main() -> int:
     parser.add_argument("--worker-threads", type=int, default=16)
     args = parser.parse_args()
 
-    dsn = asyncio.run(recreate_database("switchboard_bench_e2e"))
-    upgrade(dsn)
-    logs = Path(tempfile.mkdtemp(prefix="sb-bench-e2e-"))
-    redis_url = "redis://127.0.0.1:6379/10"
-    import redis
-
-    redis.Redis.from_url(redis_url).flushdb()
-    stack = Stack(
-        dsn,
-        redis_url,
-        logs,
+    stack, dsn, logs = bench_stack(
+        "e2e",
+        10,
         {
             "SWITCHBOARD_API_WORKERS": "2",
             "SWITCHBOARD_WORKER_PROCESSES": str(args.worker_processes),
             "SWITCHBOARD_WORKER_THREADS": str(args.worker_threads),
             "SWITCHBOARD_SANDBOX_STATUS_DELAYS_MS": "100,300,600",
-            "SWITCHBOARD_LOG_LEVEL": "WARNING",
         },
     )
     stack.start(("sandbox", "api", "worker", "relay"))

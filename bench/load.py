@@ -14,7 +14,7 @@ import grpc
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
-__all__ = ["Result", "grpc_load", "rest_load"]
+__all__ = ["Result", "grpc_load", "raw_http_load", "rest_load"]
 
 
 @dataclass
@@ -85,6 +85,60 @@ async def grpc_load(
             return True
 
         return await _drive(call, concurrency, warmup, duration)
+
+
+async def raw_http_load(
+    host: str,
+    port: int,
+    requests: list[bytes],
+    concurrency: int,
+    duration: float,
+    *,
+    rate: float | None = None,
+    expect: int = 200,
+) -> Result:
+    """Replay prebuilt HTTP/1.1 requests over ``concurrency`` keep-alive connections.
+
+    A lean client on purpose: at thousands of requests per second on a 2-core machine, a full
+    client library would take the CPU the server under test needs. Closed loop by default; with
+    ``rate``, requests start on a fixed schedule (open loop) and latency counts from that start.
+    """
+    result = Result(seconds=duration)
+    start = time.perf_counter()
+    stop_at = start + duration
+    issued = 0
+
+    async def connection() -> None:
+        nonlocal issued
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while True:
+                n = issued
+                issued += 1
+                began = start + n / rate if rate else time.perf_counter()
+                if began >= stop_at:
+                    return
+                if rate:
+                    await asyncio.sleep(max(0.0, began - time.perf_counter()))
+                writer.write(requests[n % len(requests)])
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                await reader.readexactly(length)
+                ended = time.perf_counter()
+                if status == expect:
+                    result.latencies.append(ended - began)
+                else:
+                    result.errors += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    result.seconds = max(duration, time.perf_counter() - start) if rate else duration
+    return result
 
 
 def median(values: list[float]) -> float:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from kernel.errors import InvalidInput
 
-__all__ = ["decode_cursor", "encode_cursor"]
+__all__ = ["Params", "decode_cursor", "encode_cursor", "page"]
 
 
 def encode_cursor(at: datetime, *key: object) -> str:
@@ -29,3 +29,24 @@ def decode_cursor(cursor: str, *key: Callable[[str], Any]) -> tuple[datetime, tu
         return datetime.fromisoformat(at), tuple(parse(part) for parse, part in zip(key, parts, strict=True))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("cursor", "format", "not a cursor returned by this API") from None
+
+
+R = TypeVar("R")
+
+
+def page(rows: Sequence[R], limit: int, position: Callable[[R], tuple[Any, ...]]) -> tuple[Sequence[R], str | None]:
+    """Cut ``limit + 1`` fetched rows to a page, with the cursor of the next page (None: last page).
+    ``position`` gives a row's (timestamp, *key) as :func:`encode_cursor` takes them."""
+    shown = rows[:limit]
+    return shown, encode_cursor(*position(shown[-1])) if len(rows) > limit else None
+
+
+class Params:
+    """Positional parameters (``$1``, ``$2``…) collected while a query's filters are built."""
+
+    def __init__(self, *values: Any) -> None:
+        self.values: list[Any] = list(values)
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"

@@ -26,7 +26,17 @@ from kernel.crypto import MasterKey
 from kernel.logging import log_context
 from kernel.settings import Settings
 
-__all__ = ["BATCH", "QUEUE", "Batching", "Resources", "batch_task", "resources", "setup_broker", "task"]
+__all__ = [
+    "BATCH",
+    "QUEUE",
+    "Batching",
+    "Resources",
+    "batch_task",
+    "bulk_task",
+    "resources",
+    "setup_broker",
+    "task",
+]
 
 log = logging.getLogger("switchboard.worker")
 
@@ -194,6 +204,43 @@ def batch_task(
                     # If this enqueue fails the whole batch is retried by Dramatiq; items already
                     # done are no-ops the second time (the coroutine is idempotent).
                     actor.send_with_options(kwargs={BATCH: [item]}, delay=delay)
+
+        actor: dramatiq.Actor[..., Awaitable[None]] = _declare(
+            run, name, queue, time_limit_ms=time_limit_ms, min_backoff_ms=500, max_batch=max_batch
+        )
+        return actor
+
+    return decorate
+
+
+def bulk_task(
+    name: str, *, queue: str = QUEUE, max_batch: int = 50, time_limit_ms: int = 120_000
+) -> Callable[[Callable[[list[dict[str, Any]]], Awaitable[dict[int, int]]]], dramatiq.Actor[..., Awaitable[None]]]:
+    """Like :func:`batch_task`, but the coroutine takes the whole batch of items at once (to do
+    the work of all of them in a few statements), and returns ``{index: delay_ms}`` for the items
+    that should run again, alone, after a delay.
+
+    If the coroutine fails, each item of a batch of several is sent again on its own, so that an
+    item that cannot succeed never takes the others down with it; a lone item is retried by
+    Dramatiq with backoff.
+    """
+
+    def decorate(
+        fn: Callable[[list[dict[str, Any]]], Awaitable[dict[int, int]]],
+    ) -> dramatiq.Actor[..., Awaitable[None]]:
+        async def run(batch: list[dict[str, Any]]) -> None:
+            with log_context(task=name):
+                try:
+                    again = await fn(batch)
+                except Exception:
+                    if len(batch) == 1:
+                        raise
+                    log.exception(
+                        "batch failed; retrying its items one by one", extra={"fields": {"items": len(batch)}}
+                    )
+                    again = dict.fromkeys(range(len(batch)), 0)
+            for index, delay in again.items():
+                actor.send_with_options(kwargs={BATCH: [batch[index]]}, delay=delay)
 
         actor: dramatiq.Actor[..., Awaitable[None]] = _declare(
             run, name, queue, time_limit_ms=time_limit_ms, min_backoff_ms=500, max_batch=max_batch

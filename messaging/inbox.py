@@ -16,7 +16,7 @@ from uuid import UUID
 import msgspec
 
 from kernel.db import Connection
-from kernel.pagination import decode_cursor, encode_cursor
+from kernel.pagination import decode_cursor, page
 from messaging import inbox_repository as repository
 from messaging.schemas import ConversationList, ConversationView, InboundMessageList, InboundMessageView
 
@@ -83,8 +83,7 @@ async def list_inbound(
     rows = await repository.list_inbound(
         conn, tenant_id, from_number=from_number, since=since, before=before, limit=limit + 1
     )
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1]["occurred_at"], page[-1]["id"]) if len(rows) > limit else None
+    shown, next_cursor = page(rows, limit, lambda r: (r["occurred_at"], r["id"]))
     return InboundMessageList(
         data=[
             InboundMessageView(
@@ -100,7 +99,7 @@ async def list_inbound(
                 occurred_at=r["occurred_at"],
                 received_at=r["received_at"],
             )
-            for r in page
+            for r in shown
         ],
         next_cursor=next_cursor,
     )
@@ -114,13 +113,7 @@ async def list_conversations(
         at, (sender_id, contact) = decode_cursor(cursor, UUID, str)
         before = (at, sender_id, contact)
     rows = await repository.list_conversations(conn, tenant_id, before=before, limit=limit + 1)
-    page = rows[:limit]
-    last = page[-1] if page else None
-    next_cursor = (
-        encode_cursor(last["last_inbound_at"], last["sender_id"], last["contact"])
-        if last is not None and len(rows) > limit
-        else None
-    )
+    shown, next_cursor = page(rows, limit, lambda r: (r["last_inbound_at"], r["sender_id"], r["contact"]))
     now = now or datetime.now(UTC)
     return ConversationList(
         data=[
@@ -134,7 +127,7 @@ async def list_conversations(
                 window_open=now < r["last_inbound_at"] + WINDOW,
                 window_expires_at=r["last_inbound_at"] + WINDOW,
             )
-            for r in page
+            for r in shown
         ],
         next_cursor=next_cursor,
     )

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from kernel.db import Connection
+from kernel.pagination import Params
 
 __all__ = ["insert_inbound", "list_conversations", "list_inbound", "window"]
 
@@ -36,6 +37,7 @@ WITH input AS (
            max(i.occurred_at), count(*)
     FROM ins JOIN input i USING (provider_message_id)
     GROUP BY i.sender_id, i.from_number
+    ORDER BY i.sender_id, i.from_number  -- rows are locked in this order: no deadlock between reconcilers
     ON CONFLICT (sender_id, contact) DO UPDATE SET
         profile_name = COALESCE(EXCLUDED.profile_name, c.profile_name),
         wa_id = COALESCE(EXCLUDED.wa_id, c.wa_id),
@@ -73,23 +75,18 @@ async def list_inbound(
     before: tuple[datetime, UUID] | None,
     limit: int,
 ) -> list[asyncpg.Record]:
+    p = Params(tenant_id)
     clauses = ["i.tenant_id = $1"]
-    args: list[Any] = [tenant_id]
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
     if from_number is not None:
-        clauses.append(f"i.from_number = {arg(from_number)}")
+        clauses.append(f"i.from_number = {p(from_number)}")
     if since is not None:
-        clauses.append(f"i.occurred_at >= {arg(since)}")
+        clauses.append(f"i.occurred_at >= {p(since)}")
     if before is not None:
-        clauses.append(f"(i.occurred_at, i.id) < ({arg(before[0])}, {arg(before[1])})")
+        clauses.append(f"(i.occurred_at, i.id) < ({p(before[0])}, {p(before[1])})")
     return await conn.fetch(
         f"SELECT {_INBOUND_COLS} FROM inbound_messages i JOIN senders s ON s.id = i.sender_id "
-        f"WHERE {' AND '.join(clauses)} ORDER BY i.occurred_at DESC, i.id DESC LIMIT {arg(limit)}",
-        *args,
+        f"WHERE {' AND '.join(clauses)} ORDER BY i.occurred_at DESC, i.id DESC LIMIT {p(limit)}",
+        *p.values,
     )
 
 

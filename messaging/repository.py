@@ -10,6 +10,7 @@ import asyncpg
 
 from kernel.db import Connection
 from kernel.outbox import CHANNEL
+from kernel.pagination import Params
 
 __all__ = [
     "claim_for_delivery",
@@ -110,28 +111,23 @@ async def list_messages(
     before: tuple[datetime, UUID] | None,
     limit: int,
 ) -> list[asyncpg.Record]:
+    p = Params(tenant_id)
     clauses = ["m.tenant_id = $1"]
-    args: list[Any] = [tenant_id]
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
     if status is not None:
-        clauses.append(f"m.status = {arg(status)}")
+        clauses.append(f"m.status = {p(status)}")
     if channel is not None:
-        clauses.append(f"m.channel = {arg(channel)}")
+        clauses.append(f"m.channel = {p(channel)}")
     if to_number is not None:
-        clauses.append(f"m.to_number = {arg(to_number)}")
+        clauses.append(f"m.to_number = {p(to_number)}")
     if since is not None:
-        clauses.append(f"m.created_at >= {arg(since)}")
+        clauses.append(f"m.created_at >= {p(since)}")
     if before is not None:
-        clauses.append(f"(m.created_at, m.id) < ({arg(before[0])}, {arg(before[1])})")
+        clauses.append(f"(m.created_at, m.id) < ({p(before[0])}, {p(before[1])})")
     sql = (
         f"SELECT {MESSAGE_COLS} FROM {_FROM} WHERE {' AND '.join(clauses)} "
-        f"ORDER BY m.created_at DESC, m.id DESC LIMIT {arg(limit)}"
+        f"ORDER BY m.created_at DESC, m.id DESC LIMIT {p(limit)}"
     )
-    return await conn.fetch(sql, *args)
+    return await conn.fetch(sql, *p.values)
 
 
 # The audit event and the status change it causes, in one statement. A duplicate fact (same
@@ -326,12 +322,16 @@ async def lock_messages(
     )
 
 
-async def recorded_facts(conn: Connection, message_ids: list[UUID], dedupe_keys: list[str]) -> set[tuple[UUID, str]]:
+async def recorded_facts(conn: Connection, facts: list[tuple[UUID, str]]) -> set[tuple[UUID, str]]:
+    """Which (message id, dedupe key) pairs are already in the audit trail: one probe of the
+    unique index per pair (two ``= ANY`` lists would compare every pair with every row)."""
+    if not facts:
+        return set()
     rows = await conn.fetch(
-        "SELECT message_id, dedupe_key FROM message_events "
-        "WHERE message_id = ANY($1::uuid[]) AND dedupe_key = ANY($2::text[])",
-        message_ids,
-        dedupe_keys,
+        "SELECT e.message_id, e.dedupe_key FROM unnest($1::uuid[], $2::text[]) AS f(message_id, dedupe_key) "
+        "JOIN message_events e ON e.message_id = f.message_id AND e.dedupe_key = f.dedupe_key",
+        [f[0] for f in facts],
+        [f[1] for f in facts],
     )
     return {(r["message_id"], r["dedupe_key"]) for r in rows}
 

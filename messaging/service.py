@@ -18,7 +18,7 @@ import msgspec
 
 from kernel.db import Connection
 from kernel.errors import FieldViolation, InvalidInput, NotFound
-from kernel.pagination import decode_cursor, encode_cursor
+from kernel.pagination import decode_cursor, page
 from messaging import repository, validation
 from messaging.schemas import EventList, EventView, MessageError, MessageList, MessageView, SendMessage
 from messaging.states import Status, Transition, apply
@@ -214,9 +214,8 @@ async def list_messages(
         before=_before(cursor) if cursor else None,
         limit=limit + 1,
     )
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
-    return MessageList(data=[view(r) for r in page], next_cursor=next_cursor)
+    shown, next_cursor = page(rows, limit, lambda r: (r["created_at"], r["id"]))
+    return MessageList(data=[view(r) for r in shown], next_cursor=next_cursor)
 
 
 async def record_status(
@@ -297,13 +296,17 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
     )
     by_id = {row["id"]: dict(row) for row in locked}
     by_wamid = {row["provider_message_id"]: by_id[row["id"]] for row in locked if row["provider_message_id"]}
-    seen = await repository.recorded_facts(conn, list(by_id), [r.dedupe_key for r in reports])
+    matched: list[tuple[Report, dict[str, Any] | None]] = []
+    for report in reports:
+        message = by_id.get(report.message_id) if report.message_id else None
+        matched.append((report, message or by_wamid.get(report.provider_message_id)))
+    seen = await repository.recorded_facts(
+        conn, [(message["id"], report.dedupe_key) for report, message in matched if message is not None]
+    )
     events: list[tuple[Any, ...]] = []
     changed: dict[UUID, dict[str, Any]] = {}
     orphans: list[Report] = []
-    for report in reports:
-        message = by_id.get(report.message_id) if report.message_id else None
-        message = message or by_wamid.get(report.provider_message_id)
+    for report, message in matched:
         if message is None:
             orphans.append(report)
             continue

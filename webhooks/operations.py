@@ -18,12 +18,12 @@ import msgspec
 from kernel.db import Pool
 from messaging.states import Status, settle
 from webhooks import meta, repository
-from webhooks.reconcile import reconcile, reports
+from webhooks.reconcile import reconcile_batch, reports
 
 __all__ = ["Discrepancy", "check", "purge", "replay", "summary"]
 
 Progress = Callable[[int, int], None]
-_PAGE = 500
+_PAGE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +49,9 @@ async def replay(
         ids = await repository.raw_event_ids(pool, tenant_id, since, until, after=after, limit=_PAGE)
         if not ids:
             break
-        for raw_event_id in ids:
-            result = await reconcile(pool, tenant_id, raw_event_id, replay=True)
-            statuses += result.statuses
-            inbound += result.inbound
+        results = await reconcile_batch(pool, [(tenant_id, raw_event_id) for raw_event_id in ids], replay=True)
+        statuses += sum(r.statuses for r in results.values())
+        inbound += sum(r.inbound for r in results.values())
         done += len(ids)
         after = ids[-1]
         if progress:

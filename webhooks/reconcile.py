@@ -14,19 +14,21 @@ again for :data:`ORPHAN_RETRY_FOR` before it is left to operators.
 from __future__ import annotations
 
 import logging
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import msgspec
 
-from kernel.db import Connection, Pool, unit_of_work
+from kernel.db import Pool, unit_of_work
 from messaging import inbox
 from messaging.service import Report, apply_reports
 from messaging.states import Status
 from webhooks import meta, repository
 
-__all__ = ["ORPHAN_RETRY_FOR", "Reconciled", "reconcile", "reports"]
+__all__ = ["ORPHAN_RETRY_FOR", "Reconciled", "reconcile", "reconcile_batch", "reports"]
 
 log = logging.getLogger("switchboard.reconcile")
 
@@ -86,41 +88,73 @@ def _values(body: meta.Notification) -> list[meta.Value]:
     return [change.value for entry in body.entry for change in entry.changes if change.field == "messages"]
 
 
-async def _apply(
-    conn: Connection, tenant_id: UUID, raw_event_id: int, senders: dict[str, UUID], body: meta.Notification
-) -> tuple[int, int, list[str], bool]:
-    """Apply statuses and store inbound messages; returns (statuses, inbound, notes, orphans)."""
-    found, notes = reports(body, raw_event_id, set(senders))
-    arrived: list[inbox.Inbound] = []
-    for value in _values(body):
-        sender_id = senders.get(value.metadata.phone_number_id) if value.metadata else None
-        if sender_id is not None:
-            arrived.extend(meta.inbound(value, sender_id, raw_event_id))
-    orphans = await apply_reports(conn, tenant_id, found)
-    notes.extend(f"unknown message {report.provider_message_id}" for report in orphans)
-    await inbox.record(conn, tenant_id, arrived)
-    return len(found) - len(orphans), len(arrived), notes, bool(orphans)
+def _orphan_retry(received_at: datetime) -> timedelta | None:
+    """When to look again for the messages of orphaned statuses: soon at first, then rarely."""
+    age = datetime.now(UTC) - received_at
+    if age >= ORPHAN_RETRY_FOR:
+        return None
+    return min(max(age * 3, timedelta(seconds=5)), timedelta(minutes=5))
+
+
+async def reconcile_batch(pool: Pool, keys: list[tuple[UUID, int]], *, replay: bool = False) -> dict[int, Reconciled]:
+    """Reconcile raw events, named by (tenant id, raw event id), in one transaction: a handful of
+    statements whatever their number (per tenant: its senders, its statuses in four statements, its
+    inbound messages in one), so many small notifications cost about what one large one does.
+
+    Already reconciled events are skipped unless ``replay``: replaying is safe because every fact is
+    recorded once. Returns what happened to each raw event id.
+    """
+    done: dict[int, Reconciled] = {}
+    async with unit_of_work(pool) as conn:
+        rows = await repository.lock_raw_events(conn, keys)
+        marks: list[tuple[UUID, int, str, str | None]] = []
+        parsed: dict[UUID, list[tuple[Any, meta.Notification]]] = defaultdict(list)
+        for raw in rows:
+            if raw["state"] not in ("received", "orphaned") and not replay:
+                continue
+            try:
+                parsed[raw["tenant_id"]].append((raw, meta.decode(raw["body"])))
+            except msgspec.MsgspecError as error:
+                marks.append((raw["tenant_id"], raw["id"], "unparseable", str(error)[:500]))
+                done[raw["id"]] = Reconciled("unparseable")
+                log.warning("unparseable webhook body stored", extra={"fields": {"raw_event_id": raw["id"]}})
+        # Tenants in a fixed order, so concurrent reconcilers lock messages in one global order.
+        for tenant_id in sorted(parsed):
+            events = parsed[tenant_id]
+            senders = await repository.tenant_senders(conn, tenant_id)
+            found: list[Report] = []
+            notes: dict[int, list[str]] = {}
+            arrived: list[inbox.Inbound] = []
+            for raw, body in events:
+                statuses, notes[raw["id"]] = reports(body, raw["id"], set(senders))
+                found.extend(statuses)
+                for value in _values(body):
+                    sender_id = senders.get(value.metadata.phone_number_id) if value.metadata else None
+                    if sender_id is not None:
+                        arrived.extend(meta.inbound(value, sender_id, raw["id"]))
+            orphans = await apply_reports(conn, tenant_id, found)
+            await inbox.record(conn, tenant_id, arrived)
+            orphaned_by_event: dict[int, int] = defaultdict(int)
+            for report in orphans:
+                assert report.raw_event_id is not None
+                orphaned_by_event[report.raw_event_id] += 1
+                notes[report.raw_event_id].append(f"unknown message {report.provider_message_id}")
+            applied = Counter(r.raw_event_id for r in found)
+            received = Counter(m.raw_event_id for m in arrived)
+            for raw, _ in events:
+                raw_id = raw["id"]
+                state = "orphaned" if notes[raw_id] else "processed"
+                marks.append((tenant_id, raw_id, state, "; ".join(notes[raw_id])[:2000] or None))
+                retry_in = _orphan_retry(raw["received_at"]) if orphaned_by_event[raw_id] and not replay else None
+                done[raw_id] = Reconciled(
+                    state, applied[raw_id] - orphaned_by_event[raw_id], received[raw_id], retry_in
+                )
+        if marks:
+            await repository.mark_raw_events(conn, marks)
+    return done
 
 
 async def reconcile(pool: Pool, tenant_id: UUID, raw_event_id: int, *, replay: bool = False) -> Reconciled:
-    """Reconcile one raw event. Already processed ones are skipped unless ``replay``: replaying is
-    safe because every fact is recorded once."""
-    async with unit_of_work(pool) as conn:
-        raw = await repository.lock_raw_event(conn, tenant_id, raw_event_id)
-        if raw is None or (raw["state"] not in ("received", "orphaned") and not replay):
-            return Reconciled("skipped")
-        try:
-            body = meta.decode(raw["body"])
-        except msgspec.MsgspecError as error:
-            await repository.mark_raw_event(conn, tenant_id, raw_event_id, "unparseable", str(error)[:500])
-            log.warning("unparseable webhook body stored", extra={"fields": {"raw_event_id": raw_event_id}})
-            return Reconciled("unparseable")
-        senders = await repository.tenant_senders(conn, tenant_id)
-        statuses, arrived, notes, orphans = await _apply(conn, tenant_id, raw_event_id, senders, body)
-        state = "orphaned" if notes else "processed"
-        await repository.mark_raw_event(conn, tenant_id, raw_event_id, state, "; ".join(notes)[:2000] or None)
-    retry_in = None
-    age = datetime.now(UTC) - raw["received_at"]
-    if orphans and age < ORPHAN_RETRY_FOR and not replay:
-        retry_in = min(max(age, timedelta(seconds=2)), timedelta(minutes=2))
-    return Reconciled(state, statuses, arrived, retry_in)
+    """Reconcile one raw event (see :func:`reconcile_batch`)."""
+    done = await reconcile_batch(pool, [(tenant_id, raw_event_id)], replay=replay)
+    return done.get(raw_event_id, Reconciled("skipped"))

@@ -13,8 +13,8 @@ from kernel.db import Connection, Pool
 __all__ = [
     "count_raw_events",
     "facts_without_raw_event",
-    "lock_raw_event",
-    "mark_raw_event",
+    "lock_raw_events",
+    "mark_raw_events",
     "message_statuses",
     "purge_expired",
     "raw_event_bodies",
@@ -26,22 +26,25 @@ __all__ = [
 ]
 
 
-async def lock_raw_event(conn: Connection, tenant_id: UUID, raw_event_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT id, tenant_id, credential_id, provider, body, state, received_at FROM raw_events "
-        "WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-        tenant_id,
-        raw_event_id,
+async def lock_raw_events(conn: Connection, keys: list[tuple[UUID, int]]) -> list[asyncpg.Record]:
+    """Lock the raw events named by (tenant id, raw event id), in id order (so that concurrent
+    reconcilers never wait on each other in a cycle)."""
+    return await conn.fetch(
+        "SELECT r.id, r.tenant_id, r.body, r.state, r.received_at FROM raw_events r "
+        "JOIN unnest($1::uuid[], $2::bigint[]) AS k(tenant_id, id) ON r.tenant_id = k.tenant_id AND r.id = k.id "
+        "ORDER BY r.id FOR UPDATE OF r",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
     )
 
 
-async def mark_raw_event(conn: Connection, tenant_id: UUID, raw_event_id: int, state: str, note: str | None) -> None:
+async def mark_raw_events(conn: Connection, marks: list[tuple[UUID, int, str, str | None]]) -> None:
+    """Set (tenant id, raw event id, state, note) for each."""
     await conn.execute(
-        "UPDATE raw_events SET state = $3, note = $4, processed_at = now() WHERE tenant_id = $1 AND id = $2",
-        tenant_id,
-        raw_event_id,
-        state,
-        note,
+        "UPDATE raw_events r SET state = m.state, note = m.note, processed_at = now() "
+        "FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[]) AS m(tenant_id, id, state, note) "
+        "WHERE r.tenant_id = m.tenant_id AND r.id = m.id",
+        *(list(column) for column in zip(*marks, strict=True)),
     )
 
 

@@ -106,10 +106,9 @@ async def scenario(
                 break
             await asyncio.sleep(0.05)
         assert pending == 0, "callbacks not reconciled in time"
-        assert (
-            await conn.fetchval("SELECT count(*) FROM raw_events WHERE tenant_id = $1 AND id > $2", tenant_id, start)
-            == len(bodies)
-        )
+        assert await conn.fetchval(
+            "SELECT count(*) FROM raw_events WHERE tenant_id = $1 AND id > $2", tenant_id, start
+        ) == len(bodies)
 
         for i, message_id in enumerate(ids):
             mine = [(s, stamp) for j, s, stamp in reported if j == i]
