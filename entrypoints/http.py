@@ -21,7 +21,7 @@ from kernel.logging import configure
 from kernel.metrics import Counters, render
 from messaging.controllers import InboundController, MessageController
 from tenants.vault import Vault
-from webhooks.controllers import WhatsAppWebhookController
+from webhooks.controllers import TwilioWebhookController, WhatsAppWebhookController
 from webhooks.endpoints import Endpoints
 from webhooks.ingest import Ingestor
 from webhooks.raw_log import RawLog
@@ -60,7 +60,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         app.state.redis = redis.from_url(config.redis_url)
         app.state.counters = Counters(app.state.redis)
         app.state.ingestor = Ingestor(
-            Endpoints(app.state.pool, app.state.vault), RawLog(app.state.pool), app.state.counters
+            Endpoints(app.state.pool, app.state.vault), RawLog(app.state.pool), app.state.counters, config.public_url
         )
         try:
             yield
@@ -82,6 +82,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         MessageController,
         InboundController,
         WhatsAppWebhookController,
+        TwilioWebhookController,
         healthz,
         readyz,
         metrics,

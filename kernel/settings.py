@@ -46,6 +46,9 @@ class Settings:
     delivery_hold_seconds: float
     retry_base_ms: int
     max_attempts: int
+    # The API's URL as providers call it (scheme, host, optional path prefix), when a proxy stands
+    # in front: Twilio signs the URL it requested, so its callbacks are verified against this.
+    public_url: str | None = None
 
     @property
     def asyncpg_dsn(self) -> str:
@@ -132,4 +135,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         delivery_hold_seconds=_float(env, "SWITCHBOARD_DELIVERY_HOLD_SECONDS", 30.0, 0.0, 86400.0),
         retry_base_ms=_int(env, "SWITCHBOARD_RETRY_BASE_MS", 1000, 1, 3_600_000),
         max_attempts=_int(env, "SWITCHBOARD_MAX_ATTEMPTS", 6, 1, 100),
+        public_url=_url(env, "SWITCHBOARD_PUBLIC_URL", "", ("http", "https"))
+        if env.get("SWITCHBOARD_PUBLIC_URL")
+        else None,
     )

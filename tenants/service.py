@@ -22,15 +22,17 @@ from tenants.vault import Vault
 
 __all__ = [
     "add_sender",
+    "add_sms_credential",
     "add_whatsapp_credential",
     "create_api_key",
     "create_tenant",
     "put_template",
     "revoke_api_key",
-    "whatsapp_secrets",
+    "open_whatsapp_secrets",
 ]
 
 WHATSAPP = "whatsapp"
+SMS = "sms"
 DEFAULT_GRAPH_VERSION = "v23.0"
 
 
@@ -91,8 +93,39 @@ async def add_whatsapp_credential(
     )
 
 
-async def whatsapp_secrets(conn: Connection, vault: Vault, credential: Credential, sealed: bytes) -> WhatsAppSecrets:
-    return await open_whatsapp_secrets(conn, vault, credential.tenant_id, credential.id, sealed)
+async def add_sms_credential(
+    conn: Connection,
+    vault: Vault,
+    tenant_id: UUID,
+    *,
+    name: str,
+    account_sid: str,
+    auth_token: str,
+    from_number: str | None = None,
+    messaging_service_sid: str | None = None,
+    is_default: bool = True,
+) -> Credential:
+    """A Twilio account. Its status callbacks come to ``/webhooks/twilio/{channel_key}``."""
+    if not account_sid:
+        raise InvalidInput("account_sid", "required", "account_sid is required")
+    if not auth_token:
+        raise InvalidInput("auth_token", "required", "auth_token is required")
+    if not (from_number or messaging_service_sid):
+        raise InvalidInput("from_number", "required", "a from number or a messaging service SID is required")
+    credential_id = uuid.uuid4()
+    secret_values = {"auth_token": auth_token}
+    return await repository.insert_credential(
+        conn,
+        credential_id=credential_id,
+        tenant_id=tenant_id,
+        kind=SMS,
+        name=name,
+        is_default=is_default,
+        config={"account_sid": account_sid, "from_number": from_number, "messaging_service_sid": messaging_service_sid},
+        sealed_secrets=await vault.seal(conn, tenant_id, SMS, credential_id, secret_values),
+        fingerprints={k: fingerprint(v) for k, v in secret_values.items()},
+        channel_key=secrets.token_urlsafe(24),
+    )
 
 
 async def open_whatsapp_secrets(

@@ -11,7 +11,7 @@ from litestar.params import Parameter
 
 from webhooks.ingest import MAX_BODY, Ingestor
 
-__all__ = ["WhatsAppWebhookController", "ingestor"]
+__all__ = ["TwilioWebhookController", "WhatsAppWebhookController", "ingestor"]
 
 
 def ingestor(request: Request[Any, Any, State]) -> Ingestor:
@@ -47,4 +47,22 @@ class WhatsAppWebhookController(Controller):
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
         raw_event_id = await ingestor(request).receive_whatsapp(channel_key, body, headers)
+        return Response({"received": raw_event_id})
+
+
+class TwilioWebhookController(Controller):
+    path = "/webhooks/twilio"
+    tags = ["webhooks"]
+
+    @post(
+        "/{channel_key:str}",
+        status_code=200,
+        request_max_body_size=MAX_BODY,
+        summary="Twilio's message status callbacks (signed with X-Twilio-Signature)",
+        description="Verified over the URL and form parameters, stored raw, answered 200; reconciled later.",
+    )
+    async def receive(self, channel_key: str, request: Request[Any, Any, State]) -> Response[dict[str, Any]]:
+        body = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        raw_event_id = await ingestor(request).receive_twilio(channel_key, str(request.url), body, headers)
         return Response({"received": raw_event_id})

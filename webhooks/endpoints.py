@@ -14,8 +14,6 @@ from uuid import UUID
 from kernel.db import Pool
 from kernel.errors import NotFound
 from tenants import repository as tenants_repository
-from tenants import service as tenants_service
-from tenants.domain import WhatsAppSecrets
 from tenants.vault import Vault
 
 __all__ = ["Endpoint", "Endpoints"]
@@ -28,7 +26,8 @@ _MAX_ENTRIES = 10_000
 class Endpoint:
     tenant_id: UUID
     credential_id: UUID
-    secrets: WhatsAppSecrets = field(repr=False)
+    kind: str  # whatsapp | sms
+    secrets: dict[str, str] = field(repr=False)  # never in logs or tracebacks
     resolved_at: float = 0.0
 
     @property
@@ -43,25 +42,27 @@ class Endpoints:
         self._vault = vault
         self._cache: dict[str, Endpoint] = {}
 
-    async def get(self, channel_key: str, *, refresh: bool = False) -> Endpoint:
+    async def get(self, channel_key: str, kind: str, *, refresh: bool = False) -> Endpoint:
+        """The endpoint of a ``kind`` credential; any other key (unknown, or another kind's) is
+        :class:`NotFound`."""
         cached = self._cache.get(channel_key)
         if cached is not None and not refresh and time.monotonic() - cached.resolved_at < TTL_SECONDS:
-            return cached
-        endpoint = await self._resolve(channel_key)
-        if len(self._cache) >= _MAX_ENTRIES:
-            self._cache.clear()
-        self._cache[channel_key] = endpoint
+            endpoint = cached
+        else:
+            endpoint = await self._resolve(channel_key)
+            if len(self._cache) >= _MAX_ENTRIES:
+                self._cache.clear()
+            self._cache[channel_key] = endpoint
+        if endpoint.kind != kind:
+            raise NotFound("unknown webhook URL")
         return endpoint
-
-    def forget(self, channel_key: str) -> None:
-        self._cache.pop(channel_key, None)
 
     async def _resolve(self, channel_key: str) -> Endpoint:
         async with self._pool.acquire() as conn:
             found = await tenants_repository.find_credential_by_channel_key(conn, channel_key)
-            if found is None or found[0].kind != "whatsapp":
-                self.forget(channel_key)
+            if found is None:
+                self._cache.pop(channel_key, None)
                 raise NotFound("unknown webhook URL")
             credential, sealed = found
-            secrets = await tenants_service.whatsapp_secrets(conn, self._vault, credential, sealed)
-        return Endpoint(credential.tenant_id, credential.id, secrets, time.monotonic())
+            opened = await self._vault.open(conn, credential.tenant_id, credential.kind, credential.id, sealed)
+        return Endpoint(credential.tenant_id, credential.id, credential.kind, opened, time.monotonic())

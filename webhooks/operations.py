@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-import msgspec
-
 from kernel.db import Pool
 from messaging.states import Status, settle
-from webhooks import meta, repository
-from webhooks.reconcile import reconcile_batch, reports
+from webhooks import repository
+from webhooks.parsing import Unparseable, parse
+from webhooks.reconcile import reconcile_batch
 
 __all__ = ["Discrepancy", "check", "purge", "replay", "summary"]
 
@@ -76,7 +75,7 @@ async def check(pool: Pool, tenant_id: UUID, progress: Progress | None = None) -
     facts: dict[UUID, set[Status]] = defaultdict(set)
     for message_id, status in await repository.facts_without_raw_event(pool, tenant_id):
         facts[message_id].add(Status(status))
-    owned = set(await repository.tenant_senders_pool(pool, tenant_id))
+    senders = await repository.tenant_senders_pool(pool, tenant_id)
     by_key: dict[tuple[UUID | None, str], set[Status]] = defaultdict(set)
     total = await repository.count_raw_events(pool, tenant_id, None, None)
     done = after = 0
@@ -84,10 +83,10 @@ async def check(pool: Pool, tenant_id: UUID, progress: Progress | None = None) -
         page = await repository.raw_event_bodies(pool, tenant_id, after=after, limit=_PAGE)
         if not page:
             break
-        for raw_event_id, body in page:
+        for raw_event_id, provider, body in page:
             try:
-                found, _ = reports(meta.decode(body), raw_event_id, owned)
-            except msgspec.MsgspecError:
+                found = parse(provider, body, raw_event_id, senders).reports
+            except Unparseable:
                 continue
             for report in found:
                 by_key[(report.message_id, report.provider_message_id)].add(report.status)

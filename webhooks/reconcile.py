@@ -20,21 +20,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import msgspec
-
 from kernel.db import Pool, unit_of_work
 from messaging import inbox
 from messaging.service import Report, apply_reports
-from messaging.states import Status
-from webhooks import meta, repository
+from webhooks import repository
+from webhooks.parsing import Unparseable, parse
 
-__all__ = ["ORPHAN_RETRY_FOR", "Reconciled", "reconcile", "reconcile_batch", "reports"]
+__all__ = ["ORPHAN_RETRY_FOR", "Reconciled", "reconcile", "reconcile_batch"]
 
 log = logging.getLogger("switchboard.reconcile")
 
-SOURCE = "webhook:whatsapp"
 ORPHAN_RETRY_FOR = timedelta(minutes=10)
-_REPORTABLE = {s.value: s for s in (Status.SENT, Status.DELIVERED, Status.READ, Status.FAILED)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,49 +39,6 @@ class Reconciled:
     statuses: int = 0
     inbound: int = 0
     retry_in: timedelta | None = None  # orphans that may still find their message
-
-
-def _message_id(status: meta.MetaStatus) -> UUID | None:
-    try:
-        return UUID(status.biz_opaque_callback_data) if status.biz_opaque_callback_data else None
-    except ValueError:
-        return None
-
-
-def reports(body: meta.Notification, raw_event_id: int | None, owned: set[str]) -> tuple[list[Report], list[str]]:
-    """The statuses of a notification as reports, for the phone numbers in ``owned``; and notes
-    on what was not read."""
-    found: list[Report] = []
-    notes: list[str] = []
-    for value in _values(body):
-        phone_number_id = value.metadata.phone_number_id if value.metadata else None
-        if phone_number_id not in owned:
-            notes.append(f"unknown phone_number_id {phone_number_id}")
-            continue
-        for status in value.statuses:
-            reported = _REPORTABLE.get(status.status)
-            if reported is None:
-                notes.append(f"status {status.status!r} of {status.id} not tracked")
-                continue
-            error = status.errors[0] if status.errors else None
-            found.append(
-                Report(
-                    message_id=_message_id(status),
-                    provider_message_id=status.id,
-                    status=reported,
-                    source=SOURCE,
-                    dedupe_key=status.dedupe_key,
-                    detail=error.describe() if error else None,
-                    error_code=error.code if error else None,
-                    raw_event_id=raw_event_id,
-                    occurred_at=status.occurred_at,
-                )
-            )
-    return found, notes
-
-
-def _values(body: meta.Notification) -> list[meta.Value]:
-    return [change.value for entry in body.entry for change in entry.changes if change.field == "messages"]
 
 
 def _orphan_retry(received_at: datetime) -> timedelta | None:
@@ -108,40 +61,39 @@ async def reconcile_batch(pool: Pool, keys: list[tuple[UUID, int]], *, replay: b
     async with unit_of_work(pool) as conn:
         rows = await repository.lock_raw_events(conn, keys)
         marks: list[tuple[UUID, int, str, str | None]] = []
-        parsed: dict[UUID, list[tuple[Any, meta.Notification]]] = defaultdict(list)
+        by_tenant: dict[UUID, list[Any]] = defaultdict(list)
         for raw in rows:
-            if raw["state"] not in ("received", "orphaned") and not replay:
-                continue
-            try:
-                parsed[raw["tenant_id"]].append((raw, meta.decode(raw["body"])))
-            except msgspec.MsgspecError as error:
-                marks.append((raw["tenant_id"], raw["id"], "unparseable", str(error)[:500]))
-                done[raw["id"]] = Reconciled("unparseable")
-                log.warning("unparseable webhook body stored", extra={"fields": {"raw_event_id": raw["id"]}})
+            if raw["state"] in ("received", "orphaned") or replay:
+                by_tenant[raw["tenant_id"]].append(raw)
         # Tenants in a fixed order, so concurrent reconcilers lock messages in one global order.
-        for tenant_id in sorted(parsed):
-            events = parsed[tenant_id]
+        for tenant_id in sorted(by_tenant):
             senders = await repository.tenant_senders(conn, tenant_id)
             found: list[Report] = []
-            notes: dict[int, list[str]] = {}
             arrived: list[inbox.Inbound] = []
-            for raw, body in events:
-                statuses, notes[raw["id"]] = reports(body, raw["id"], set(senders))
-                found.extend(statuses)
-                for value in _values(body):
-                    sender_id = senders.get(value.metadata.phone_number_id) if value.metadata else None
-                    if sender_id is not None:
-                        arrived.extend(meta.inbound(value, sender_id, raw["id"]))
+            notes: dict[int, list[str]] = {}
+            parsed_events = []
+            for raw in by_tenant[tenant_id]:
+                try:
+                    parsed = parse(raw["provider"], raw["body"], raw["id"], senders)
+                except Unparseable as error:
+                    marks.append((tenant_id, raw["id"], "unparseable", str(error)[:500]))
+                    done[raw["id"]] = Reconciled("unparseable")
+                    log.warning("unparseable webhook body stored", extra={"fields": {"raw_event_id": raw["id"]}})
+                    continue
+                found.extend(parsed.reports)
+                arrived.extend(parsed.inbound)
+                notes[raw["id"]] = parsed.notes
+                parsed_events.append(raw)
             orphans = await apply_reports(conn, tenant_id, found)
             await inbox.record(conn, tenant_id, arrived)
             orphaned_by_event: dict[int, int] = defaultdict(int)
             for report in orphans:
-                assert report.raw_event_id is not None
-                orphaned_by_event[report.raw_event_id] += 1
-                notes[report.raw_event_id].append(f"unknown message {report.provider_message_id}")
+                raw_id = int(report.raw_event_id or 0)
+                orphaned_by_event[raw_id] += 1
+                notes[raw_id].append(f"unknown message {report.provider_message_id}")
             applied = Counter(r.raw_event_id for r in found)
             received = Counter(m.raw_event_id for m in arrived)
-            for raw, _ in events:
+            for raw in parsed_events:
                 raw_id = raw["id"]
                 state = "orphaned" if notes[raw_id] else "processed"
                 marks.append((tenant_id, raw_id, state, "; ".join(notes[raw_id])[:2000] or None))

@@ -1,0 +1,120 @@
+"""Twilio status callbacks: verified over URL and parameters, stored raw, reconciled by SID."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from kernel import db
+from kernel import settings as settings_module
+from kernel.crypto import MasterKey
+from kernel.db import Pool
+from tenants import service as tenants_service
+from tenants.vault import Vault
+from tests.conftest import auth
+from tests.fixtures.stack import Stack
+from tests.fixtures.webhooks import raw_event_states, settled
+from webhooks import twilio
+
+AUTH_TOKEN = "twilio-auth-token-" + uuid.uuid4().hex
+
+
+@pytest.fixture
+async def sms(stack: Stack, pool: Pool, tenant: dict[str, Any]) -> dict[str, Any]:
+    settings = settings_module.load(stack.env)
+    async with db.unit_of_work(pool) as conn:
+        credential = await tenants_service.add_sms_credential(
+            conn,
+            Vault(MasterKey(settings.require_master_key())),
+            uuid.UUID(tenant["tenant_id"]),
+            name="twilio",
+            account_sid="AC" + "0" * 32,
+            auth_token=AUTH_TOKEN,
+            from_number="+15550100002",
+        )
+    return {**tenant, "sms_channel_key": credential.channel_key}
+
+
+async def sms_message(pool: Pool, facts: dict[str, Any]) -> tuple[uuid.UUID, str]:
+    """A message Twilio accepted (as the SMS channel records it): its SID is the provider id."""
+    message_id, sid = uuid.uuid4(), "SM" + uuid.uuid4().hex
+    await pool.execute(
+        "INSERT INTO messages (id, tenant_id, request_hash, channel, to_number, content, status, provider_message_id) "
+        "VALUES ($1, $2, '\\x00', 'sms', '+14155550123', '{\"type\": \"text\"}', 'submitted', $3)",
+        message_id,
+        uuid.UUID(facts["tenant_id"]),
+        sid,
+    )
+    return message_id, sid
+
+
+async def post_callback(
+    client: httpx.AsyncClient, stack: Stack, facts: dict[str, Any], params: dict[str, str], token: str = AUTH_TOKEN
+) -> httpx.Response:
+    path = f"/webhooks/twilio/{facts['sms_channel_key']}"
+    signature = twilio.sign(token, stack.rest_url + path, {k: [v] for k, v in params.items()})
+    return await client.post(
+        path,
+        content=urlencode(params),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    )
+
+
+def callback(sid: str, status: str, **extra: str) -> dict[str, str]:
+    return {"AccountSid": "AC" + "0" * 32, "MessageSid": sid, "SmsSid": sid, "MessageStatus": status, **extra}
+
+
+async def test_status_callbacks_move_the_message_by_its_sid(
+    client: httpx.AsyncClient, pool: Pool, stack: Stack, sms: dict[str, Any]
+) -> None:
+    message_id, sid = await sms_message(pool, sms)
+    for status in ("sending", "sent", "delivered", "delivered"):
+        assert (await post_callback(client, stack, sms, callback(sid, status))).status_code == 200
+    await settled(pool, sms, 4)
+    message = (await client.get(f"/v1/messages/{message_id}", headers=auth(sms))).json()
+    assert message["status"] == "delivered"
+    trail = (await client.get(f"/v1/messages/{message_id}/events", headers=auth(sms))).json()["data"]
+    twilio_events = [(e["reported_status"], e["outcome"]) for e in trail if e["source"] == "webhook:twilio"]
+    assert twilio_events == [("sent", "advanced"), ("delivered", "advanced")]  # the repeat is recorded once
+
+
+async def test_undelivered_keeps_twilios_error_code(
+    client: httpx.AsyncClient, pool: Pool, stack: Stack, sms: dict[str, Any]
+) -> None:
+    message_id, sid = await sms_message(pool, sms)
+    assert (await post_callback(client, stack, sms, callback(sid, "undelivered", ErrorCode="30003"))).status_code == 200
+    await settled(pool, sms, 1)
+    message = (await client.get(f"/v1/messages/{message_id}", headers=auth(sms))).json()
+    assert message["status"] == "failed" and message["error"]["code"] == 30003
+
+
+async def test_a_bad_signature_is_refused_and_counted(
+    client: httpx.AsyncClient, pool: Pool, stack: Stack, sms: dict[str, Any]
+) -> None:
+    _, sid = await sms_message(pool, sms)
+    assert (await post_callback(client, stack, sms, callback(sid, "delivered"), token="guess")).status_code == 401
+    unsigned = await client.post(
+        f"/webhooks/twilio/{sms['sms_channel_key']}",
+        content=urlencode(callback(sid, "delivered")),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert unsigned.status_code == 401
+    await asyncio.sleep(0.2)
+    assert await raw_event_states(pool, sms) == []
+    metrics = (await client.get("/metrics")).text
+    assert (
+        f'switchboard_webhook_signature_failures_total{{provider="twilio",tenant_id="{sms["tenant_id"]}"}} 2' in metrics
+    )
+
+
+async def test_each_provider_path_accepts_only_its_own_keys(
+    client: httpx.AsyncClient, stack: Stack, sms: dict[str, Any]
+) -> None:
+    whatsapp_key_on_twilio = await client.post(f"/webhooks/twilio/{sms['channel_key']}", content=b"MessageSid=SM1")
+    sms_key_on_whatsapp = await client.post(f"/webhooks/whatsapp/{sms['sms_channel_key']}", content=b"{}")
+    assert whatsapp_key_on_twilio.status_code == 404 and sms_key_on_whatsapp.status_code == 404

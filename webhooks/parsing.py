@@ -1,0 +1,118 @@
+"""One stored callback → what it says, provider by provider: status reports about our messages,
+customer messages, and notes on whatever could not be used. Pure: routing to messages happens in
+:mod:`webhooks.reconcile`.
+
+Only the tenant's own numbers count: a WhatsApp change for a phone_number_id the tenant does not
+own yields nothing but a note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+import msgspec
+
+from messaging.inbox import Inbound
+from messaging.service import Report
+from messaging.states import Status
+from webhooks import meta, twilio
+
+__all__ = ["Parsed", "Unparseable", "parse"]
+
+_REPORTABLE = {s.value: s for s in (Status.SENT, Status.DELIVERED, Status.READ, Status.FAILED)}
+
+
+class Unparseable(ValueError):
+    """Signed correctly, but not a body this provider sends."""
+
+
+@dataclass(slots=True)
+class Parsed:
+    reports: list[Report] = field(default_factory=list)
+    inbound: list[Inbound] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def parse(provider: str, body: bytes, raw_event_id: int, senders: dict[str, UUID]) -> Parsed:
+    """``senders``: the tenant's WhatsApp numbers, phone_number_id → sender id."""
+    if provider == "whatsapp":
+        try:
+            return _whatsapp(meta.decode(body), raw_event_id, senders)
+        except msgspec.MsgspecError as error:
+            raise Unparseable(str(error)) from None
+    if provider == "twilio":
+        try:
+            return _twilio(twilio.form(body), raw_event_id)
+        except ValueError as error:
+            raise Unparseable(str(error)) from None
+    raise Unparseable(f"no parser for provider {provider!r}")
+
+
+def _our_id(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def _whatsapp(body: meta.Notification, raw_event_id: int, senders: dict[str, UUID]) -> Parsed:
+    parsed = Parsed()
+    for entry in body.entry:
+        for change in entry.changes:
+            if change.field != "messages":
+                continue
+            value = change.value
+            phone_number_id = value.metadata.phone_number_id if value.metadata else None
+            sender_id = senders.get(phone_number_id) if phone_number_id else None
+            if sender_id is None:
+                parsed.notes.append(f"unknown phone_number_id {phone_number_id}")
+                continue
+            for status in value.statuses:
+                reported = _REPORTABLE.get(status.status)
+                if reported is None:
+                    parsed.notes.append(f"status {status.status!r} of {status.id} not tracked")
+                    continue
+                error = status.errors[0] if status.errors else None
+                parsed.reports.append(
+                    Report(
+                        message_id=_our_id(status.biz_opaque_callback_data),
+                        provider_message_id=status.id,
+                        status=reported,
+                        source="webhook:whatsapp",
+                        dedupe_key=status.dedupe_key,
+                        detail=error.describe() if error else None,
+                        error_code=error.code if error else None,
+                        raw_event_id=raw_event_id,
+                        occurred_at=status.occurred_at,
+                    )
+                )
+            parsed.inbound.extend(meta.inbound(value, sender_id, raw_event_id))
+    return parsed
+
+
+def _twilio(params: dict[str, list[str]], raw_event_id: int) -> Parsed:
+    parsed = Parsed()
+    sid = (params.get("MessageSid") or params.get("SmsSid") or [""])[0]
+    status = (params.get("MessageStatus") or params.get("SmsStatus") or [""])[0]
+    if not sid or not status:
+        raise Unparseable("a Twilio status callback names MessageSid and MessageStatus")
+    ours = twilio.STATUSES.get(status)
+    if ours is None:
+        parsed.notes.append(f"status {status!r} of {sid} not tracked")
+        return parsed
+    code = (params.get("ErrorCode") or [""])[0]
+    parsed.reports.append(
+        Report(
+            message_id=None,
+            provider_message_id=sid,
+            status=Status(ours),
+            source="webhook:twilio",
+            # Twilio's callbacks carry no timestamp: one status per message is one fact.
+            dedupe_key=f"twilio:{sid}:{status}",
+            detail=f"({code}) {status}" if code else None,
+            error_code=int(code) if code.isdigit() else None,
+            raw_event_id=raw_event_id,
+        )
+    )
+    return parsed
