@@ -21,7 +21,7 @@ from kernel.logging import configure
 from kernel.metrics import Counters, render
 from messaging.controllers import InboundController, MessageController
 from tenants.vault import Vault
-from webhooks.controllers import TwilioWebhookController, WhatsAppWebhookController
+from webhooks.controllers import twilio_webhook, whatsapp_webhook
 from webhooks.endpoints import Endpoints
 from webhooks.ingest import Ingestor
 from webhooks.raw_log import RawLog
@@ -81,8 +81,8 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
     handlers: list[Any] = [
         MessageController,
         InboundController,
-        WhatsAppWebhookController,
-        TwilioWebhookController,
+        whatsapp_webhook,
+        twilio_webhook,
         healthz,
         readyz,
         metrics,

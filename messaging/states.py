@@ -12,6 +12,10 @@ Ranks: ``queued < submitted < sent < delivered < read``. ``failed`` sits beside 
 
 Because every rule is monotone in (delivery evidence, rank), the final status depends only on the
 *set* of reported statuses, never on their order or multiplicity: see :func:`settle`.
+
+The machine decides, it does not act: a transition names its :class:`Effect` (try the next channel;
+stop trying other channels), and whoever applies it performs the effect. Each is emitted at most
+once per message, whatever the reports, so acting on it needs no further bookkeeping.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Outcome", "Status", "Transition", "apply", "fold", "settle"]
+__all__ = ["Effect", "Outcome", "Status", "Transition", "apply", "fold", "settle"]
 
 
 class Status(StrEnum):
@@ -52,6 +56,11 @@ class Outcome(StrEnum):
     CONTRADICTED = "contradicted"  # failed, after delivery was reported
 
 
+class Effect(StrEnum):
+    FALL_BACK = "fall_back"  # this channel failed before delivery: the next channel may take over
+    DELIVERED = "delivered"  # delivery is proven: no further channel, a pending fallback is moot
+
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     previous: Status
@@ -62,6 +71,14 @@ class Transition:
     @property
     def changed(self) -> bool:
         return self.current != self.previous
+
+    @property
+    def effects(self) -> tuple[Effect, ...]:
+        if self.outcome is Outcome.FAILED:
+            return (Effect.FALL_BACK,)
+        if self.current in _DELIVERED and self.previous not in _DELIVERED:
+            return (Effect.DELIVERED,)
+        return ()
 
 
 def apply(current: Status, reported: Status) -> Transition:

@@ -26,9 +26,9 @@ __all__ = [
     "add_whatsapp_credential",
     "create_api_key",
     "create_tenant",
+    "open_whatsapp_secrets",
     "put_template",
     "revoke_api_key",
-    "open_whatsapp_secrets",
 ]
 
 WHATSAPP = "whatsapp"

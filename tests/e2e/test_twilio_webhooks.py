@@ -79,8 +79,10 @@ async def test_status_callbacks_move_the_message_by_its_sid(
     message = (await client.get(f"/v1/messages/{message_id}", headers=auth(sms))).json()
     assert message["status"] == "delivered"
     trail = (await client.get(f"/v1/messages/{message_id}/events", headers=auth(sms))).json()["data"]
-    twilio_events = [(e["reported_status"], e["outcome"]) for e in trail if e["source"] == "webhook:twilio"]
-    assert twilio_events == [("sent", "advanced"), ("delivered", "advanced")]  # the repeat is recorded once
+    # Each fact once (the repeated "delivered" too); "sending" says nothing about delivery. Callbacks
+    # may be reconciled in any order, so "sent" may come second and be stale.
+    reported = sorted(e["reported_status"] for e in trail if e["source"] == "webhook:twilio")
+    assert reported == ["delivered", "sent"]
 
 
 async def test_undelivered_keeps_twilios_error_code(

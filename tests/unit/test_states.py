@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from messaging.states import RANK, Outcome, Status, apply, fold, settle
+from messaging.states import RANK, Effect, Outcome, Status, apply, fold, settle
 
 REPORTS = st.sampled_from([Status.SUBMITTED, Status.SENT, Status.DELIVERED, Status.READ, Status.FAILED])
 STATES = st.sampled_from(list(Status))
@@ -68,6 +68,7 @@ class MessageLifecycle(RuleBasedStateMachine):
         self.status = Status.QUEUED
         self.seen: list[Status] = []
         self.delivered_seen = False
+        self.effects: list[Effect] = []
 
     @rule(reported=REPORTS)
     def report(self, reported: Status) -> None:
@@ -76,6 +77,7 @@ class MessageLifecycle(RuleBasedStateMachine):
         assert transition.previous is before and transition.reported is reported
         assert transition.changed == (transition.current != before)
         self.status = transition.current
+        self.effects.extend(transition.effects)
         self.seen.append(reported)
         self.delivered_seen |= reported in (Status.DELIVERED, Status.READ)
 
@@ -90,6 +92,15 @@ class MessageLifecycle(RuleBasedStateMachine):
     @invariant()
     def matches_the_order_free_specification(self) -> None:
         assert self.status == settle(self.seen)
+
+    @invariant()
+    def each_effect_is_emitted_at_most_once_and_agrees_with_the_status(self) -> None:
+        assert self.effects.count(Effect.FALL_BACK) <= 1
+        assert self.effects.count(Effect.DELIVERED) == (1 if self.status in (Status.DELIVERED, Status.READ) else 0)
+        if self.status is Status.FAILED:
+            assert self.effects == [Effect.FALL_BACK]  # fall back exactly once, from a failure
+        if Effect.FALL_BACK in self.effects and Effect.DELIVERED in self.effects:
+            assert self.effects == [Effect.FALL_BACK, Effect.DELIVERED]  # the failed channel delivered after all
 
     @invariant()
     def delivery_evidence_is_never_lost(self) -> None:
