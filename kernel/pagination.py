@@ -10,7 +10,20 @@ from typing import Any, TypeVar
 
 from kernel.errors import InvalidInput
 
-__all__ = ["Params", "decode_cursor", "encode_cursor", "page"]
+__all__ = ["DEFAULT_PAGE", "MAX_PAGE", "Params", "decode_cursor", "encode_cursor", "page", "page_size"]
+
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 100
+
+
+def page_size(requested: int, field: str = "page_size") -> int:
+    """A page size from a request where 0 means the default (gRPC's convention)."""
+    if requested == 0:
+        return DEFAULT_PAGE
+    if not 1 <= requested <= MAX_PAGE:
+        raise InvalidInput(field, "range", f"must be between 1 and {MAX_PAGE}")
+    return requested
 
 
 def encode_cursor(at: datetime, *key: object) -> str:

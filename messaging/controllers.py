@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from edge.rest import pool, principal, require_api_key
+from kernel.pagination import DEFAULT_PAGE, MAX_PAGE
 from messaging import inbox, service
 from messaging.schemas import (
     ConversationList,
@@ -64,7 +65,7 @@ class MessageController(Controller):
         to: str | None = None,
         since: datetime | None = None,
         cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 50,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> MessageList:
         async with pool(request).acquire() as conn:
             return await service.list_messages(
@@ -106,7 +107,7 @@ class InboundController(Controller):
         from_: Annotated[str | None, Parameter(query="from", required=False)] = None,
         since: datetime | None = None,
         cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 50,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> InboundMessageList:
         async with pool(request).acquire() as conn:
             return await inbox.list_inbound(
@@ -121,7 +122,7 @@ class InboundController(Controller):
         self,
         request: AnyRequest,
         cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 50,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> ConversationList:
         async with pool(request).acquire() as conn:
             return await inbox.list_conversations(conn, principal(request).tenant_id, cursor=cursor, limit=limit)

@@ -18,7 +18,7 @@ import msgspec
 
 from kernel.db import Connection
 from kernel.errors import FieldViolation, InvalidInput, NotFound
-from kernel.pagination import decode_cursor, page
+from kernel.pagination import MAX_PAGE, decode_cursor, page
 from messaging import repository, validation
 from messaging.schemas import EventList, EventView, MessageError, MessageList, MessageView, SendMessage
 from messaging.states import Status, Transition, apply
@@ -35,8 +35,6 @@ __all__ = [
     "submit",
     "view",
 ]
-
-MAX_PAGE = 100
 
 
 def view(row: asyncpg.Record) -> MessageView:

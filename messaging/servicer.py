@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
 from edge.rpc import authenticated, translate_errors
 from kernel.db import Pool
-from messaging import service
+from kernel.pagination import page_size
+from messaging import inbox, service
 from messaging.schemas import (
+    ConversationView,
     EmailFallback,
     EventView,
     Fallback,
+    InboundMessageView,
     MessageView,
     SendMessage,
     SmsFallback,
@@ -110,6 +114,37 @@ def to_event(event: EventView) -> pb.MessageEvent:
     )
 
 
+def to_inbound(view: InboundMessageView) -> pb.InboundMessage:
+    payload = Struct()
+    payload.update(view.payload)
+    return pb.InboundMessage(
+        id=str(view.id),
+        sender=view.sender,
+        from_number=view.from_,
+        type=view.type,
+        text=view.text or "",
+        media_id=view.media_id or "",
+        reply_to=view.reply_to or "",
+        provider_message_id=view.provider_message_id,
+        payload=payload,
+        occur_time=_timestamp(view.occurred_at),
+        receive_time=_timestamp(view.received_at),
+    )
+
+
+def to_conversation(view: ConversationView) -> pb.Conversation:
+    return pb.Conversation(
+        sender=view.sender,
+        contact=view.contact,
+        profile_name=view.profile_name or "",
+        first_inbound_time=_timestamp(view.first_inbound_at),
+        last_inbound_time=_timestamp(view.last_inbound_at),
+        inbound_count=view.inbound_count,
+        window_open=view.window_open,
+        window_expire_time=_timestamp(view.window_expires_at),
+    )
+
+
 class MessagingServicer(pb_grpc.MessagingServiceServicer):
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -142,3 +177,34 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         async with self._pool.acquire() as conn:
             events = await service.list_events(conn, principal.tenant_id, service.parse_id(request.message_id))
         return pb.ListMessageEventsResponse(events=[to_event(e) for e in events.data])
+
+    @translate_errors
+    async def ListInboundMessages(  # noqa: N802
+        self, request: pb.ListInboundMessagesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListInboundMessagesResponse:
+        principal = await authenticated(self._pool, context)
+        async with self._pool.acquire() as conn:
+            found = await inbox.list_inbound(
+                conn,
+                principal.tenant_id,
+                from_number=request.from_number or None,
+                since=request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None,
+                cursor=request.page_token or None,
+                limit=page_size(request.page_size),
+            )
+        return pb.ListInboundMessagesResponse(
+            inbound_messages=[to_inbound(m) for m in found.data], next_page_token=found.next_cursor or ""
+        )
+
+    @translate_errors
+    async def ListConversations(  # noqa: N802
+        self, request: pb.ListConversationsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListConversationsResponse:
+        principal = await authenticated(self._pool, context)
+        async with self._pool.acquire() as conn:
+            found = await inbox.list_conversations(
+                conn, principal.tenant_id, cursor=request.page_token or None, limit=page_size(request.page_size)
+            )
+        return pb.ListConversationsResponse(
+            conversations=[to_conversation(c) for c in found.data], next_page_token=found.next_cursor or ""
+        )

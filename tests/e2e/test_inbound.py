@@ -5,7 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import grpc
 import httpx
+import pytest
+from switchboard.messaging.v1 import messaging_pb2 as pb
+from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
 from kernel.db import Pool
 from tests.conftest import auth, new_tenant
@@ -113,3 +117,48 @@ async def test_another_tenant_sees_none_of_it_and_cannot_file_into_it(
     assert await settled(pool, other, 1) == ["orphaned"]
     assert [m["provider_message_id"] for m in await inbound(client, tenant)] == ["wamid.mine"]
     assert await inbound(client, other) == []
+
+
+async def test_grpc_lists_the_same_inbound_messages_and_conversations(
+    client: httpx.AsyncClient, pool: Pool, tenant: dict[str, Any], stack: Stack
+) -> None:
+    now = int(time.time())
+    reply = {
+        "from": "16315551181",
+        "id": "wamid.g-2",
+        "timestamp": str(now),
+        "type": "interactive",
+        "interactive": {"type": "button_reply", "button_reply": {"id": "yes", "title": "Yes"}},
+        "context": {"id": "wamid.ours"},
+    }
+    body = notification(
+        tenant,
+        messages=[text_message("wamid.g-1", "16315551181", "hello", now - 1), reply],
+        contacts=[contact("16315551181", "Ada")],
+    )
+    assert (await post_signed(client, tenant, body)).status_code == 200
+    await settled(pool, tenant, 1)
+    metadata = (("authorization", f"Bearer {tenant['api_key']}"),)
+    async with grpc.aio.insecure_channel(stack.grpc_target) as channel:
+        stub = pb_grpc.MessagingServiceStub(channel)
+        first = await stub.ListInboundMessages(pb.ListInboundMessagesRequest(page_size=1), metadata=metadata)
+        second = await stub.ListInboundMessages(
+            pb.ListInboundMessagesRequest(page_size=1, page_token=first.next_page_token), metadata=metadata
+        )
+        conversations = await stub.ListConversations(pb.ListConversationsRequest(), metadata=metadata)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.ListConversations(pb.ListConversationsRequest(page_size=101), metadata=metadata)
+    (latest,) = first.inbound_messages
+    assert (latest.type, latest.text, latest.reply_to, latest.from_number) == (
+        "interactive",
+        "Yes",
+        "wamid.ours",
+        "+16315551181",
+    )
+    assert latest.payload["interactive"]["button_reply"]["id"] == "yes"
+    assert [m.provider_message_id for m in second.inbound_messages] == ["wamid.g-1"]
+    assert second.next_page_token == ""
+    (conversation,) = conversations.conversations
+    assert (conversation.contact, conversation.profile_name, conversation.inbound_count) == ("+16315551181", "Ada", 2)
+    assert conversation.window_open
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -468,3 +469,217 @@ class ListMessageEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListMessageEventsResponse: _TypeAlias = ListMessageEventsResponse  # noqa: Y015
+
+@_typing.final
+class InboundMessage(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    SENDER_FIELD_NUMBER: _builtins.int
+    FROM_NUMBER_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    MEDIA_ID_FIELD_NUMBER: _builtins.int
+    REPLY_TO_FIELD_NUMBER: _builtins.int
+    PROVIDER_MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    PAYLOAD_FIELD_NUMBER: _builtins.int
+    OCCUR_TIME_FIELD_NUMBER: _builtins.int
+    RECEIVE_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    sender: _builtins.str
+    """phone_number_id of the tenant's number the message was sent to."""
+    from_number: _builtins.str
+    """The customer's number, E.164."""
+    type: _builtins.str
+    """text, image, audio, video, document, sticker, interactive, button, reaction, location,
+    contacts, or the provider's type name for anything else.
+    """
+    text: _builtins.str
+    """The text, caption, chosen reply title, reaction emoji or place name; empty if none."""
+    media_id: _builtins.str
+    """Provider media id; fetch the media from the provider when needed."""
+    reply_to: _builtins.str
+    """Provider id of the message this one replies or reacts to."""
+    provider_message_id: _builtins.str
+    @_builtins.property
+    def payload(self) -> _struct_pb2.Struct:
+        """The provider's message object, as received."""
+
+    @_builtins.property
+    def occur_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def receive_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        sender: _builtins.str = ...,
+        from_number: _builtins.str = ...,
+        type: _builtins.str = ...,
+        text: _builtins.str = ...,
+        media_id: _builtins.str = ...,
+        reply_to: _builtins.str = ...,
+        provider_message_id: _builtins.str = ...,
+        payload: _struct_pb2.Struct | None = ...,
+        occur_time: _timestamp_pb2.Timestamp | None = ...,
+        receive_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time", "payload", b"payload", "receive_time", b"receive_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_number", b"from_number", "id", b"id", "media_id", b"media_id", "occur_time", b"occur_time", "payload", b"payload", "provider_message_id", b"provider_message_id", "receive_time", b"receive_time", "reply_to", b"reply_to", "sender", b"sender", "text", b"text", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InboundMessage: _TypeAlias = InboundMessage  # noqa: Y015
+
+@_typing.final
+class ListInboundMessagesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FROM_NUMBER_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """1 to 100; 0 means 50."""
+    page_token: _builtins.str
+    """next_page_token of the previous page."""
+    from_number: _builtins.str
+    """Only messages from this number (E.164)."""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """Only messages sent at or after this time."""
+
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        from_number: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_number", b"from_number", "page_size", b"page_size", "page_token", b"page_token", "since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInboundMessagesRequest: _TypeAlias = ListInboundMessagesRequest  # noqa: Y015
+
+@_typing.final
+class ListInboundMessagesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INBOUND_MESSAGES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def inbound_messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___InboundMessage]: ...
+    def __init__(
+        self,
+        *,
+        inbound_messages: _abc.Iterable[Global___InboundMessage] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inbound_messages", b"inbound_messages", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInboundMessagesResponse: _TypeAlias = ListInboundMessagesResponse  # noqa: Y015
+
+@_typing.final
+class Conversation(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SENDER_FIELD_NUMBER: _builtins.int
+    CONTACT_FIELD_NUMBER: _builtins.int
+    PROFILE_NAME_FIELD_NUMBER: _builtins.int
+    FIRST_INBOUND_TIME_FIELD_NUMBER: _builtins.int
+    LAST_INBOUND_TIME_FIELD_NUMBER: _builtins.int
+    INBOUND_COUNT_FIELD_NUMBER: _builtins.int
+    WINDOW_OPEN_FIELD_NUMBER: _builtins.int
+    WINDOW_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    sender: _builtins.str
+    """phone_number_id of the tenant's number."""
+    contact: _builtins.str
+    """The customer's number, E.164."""
+    profile_name: _builtins.str
+    inbound_count: _builtins.int
+    window_open: _builtins.bool
+    """Free-form messages are allowed: the last inbound message is under 24 hours old."""
+    @_builtins.property
+    def first_inbound_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_inbound_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def window_expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        sender: _builtins.str = ...,
+        contact: _builtins.str = ...,
+        profile_name: _builtins.str = ...,
+        first_inbound_time: _timestamp_pb2.Timestamp | None = ...,
+        last_inbound_time: _timestamp_pb2.Timestamp | None = ...,
+        inbound_count: _builtins.int = ...,
+        window_open: _builtins.bool = ...,
+        window_expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_inbound_time", b"first_inbound_time", "last_inbound_time", b"last_inbound_time", "window_expire_time", b"window_expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "first_inbound_time", b"first_inbound_time", "inbound_count", b"inbound_count", "last_inbound_time", b"last_inbound_time", "profile_name", b"profile_name", "sender", b"sender", "window_expire_time", b"window_expire_time", "window_open", b"window_open"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Conversation: _TypeAlias = Conversation  # noqa: Y015
+
+@_typing.final
+class ListConversationsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """1 to 100; 0 means 50."""
+    page_token: _builtins.str
+    """next_page_token of the previous page."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListConversationsRequest: _TypeAlias = ListConversationsRequest  # noqa: Y015
+
+@_typing.final
+class ListConversationsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSATIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def conversations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Conversation]: ...
+    def __init__(
+        self,
+        *,
+        conversations: _abc.Iterable[Global___Conversation] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversations", b"conversations", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListConversationsResponse: _TypeAlias = ListConversationsResponse  # noqa: Y015

@@ -53,6 +53,16 @@ class MessagingServiceStub:
                 request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessageEventsRequest.SerializeToString,
                 response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessageEventsResponse.FromString,
                 _registered_method=True)
+        self.ListInboundMessages = channel.unary_unary(
+                '/switchboard.messaging.v1.MessagingService/ListInboundMessages',
+                request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListInboundMessagesRequest.SerializeToString,
+                response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListInboundMessagesResponse.FromString,
+                _registered_method=True)
+        self.ListConversations = channel.unary_unary(
+                '/switchboard.messaging.v1.MessagingService/ListConversations',
+                request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListConversationsRequest.SerializeToString,
+                response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListConversationsResponse.FromString,
+                _registered_method=True)
 
 
 class MessagingServiceServicer:
@@ -84,6 +94,21 @@ class MessagingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListInboundMessages(self, request, context):
+        """Messages customers sent to the tenant's numbers, newest first. Each provider message appears
+        once, however often the provider delivered it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConversations(self, request, context):
+        """Contacts who wrote to the tenant's numbers, most recent first, with their 24-hour window.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessagingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -101,6 +126,16 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     servicer.ListMessageEvents,
                     request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessageEventsRequest.FromString,
                     response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessageEventsResponse.SerializeToString,
+            ),
+            'ListInboundMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInboundMessages,
+                    request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListInboundMessagesRequest.FromString,
+                    response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListInboundMessagesResponse.SerializeToString,
+            ),
+            'ListConversations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConversations,
+                    request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListConversationsRequest.FromString,
+                    response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListConversationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -188,6 +223,60 @@ class MessagingService:
             '/switchboard.messaging.v1.MessagingService/ListMessageEvents',
             switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessageEventsRequest.SerializeToString,
             switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessageEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInboundMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.messaging.v1.MessagingService/ListInboundMessages',
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListInboundMessagesRequest.SerializeToString,
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListInboundMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConversations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.messaging.v1.MessagingService/ListConversations',
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListConversationsRequest.SerializeToString,
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListConversationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,12 @@ class MessagingServiceStub:
     """One message with its current status."""
     ListMessageEvents: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ListMessageEventsRequest, _messaging_pb2.ListMessageEventsResponse]
     """The message's audit trail: every reported status, applied or not, with its source."""
+    ListInboundMessages: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ListInboundMessagesRequest, _messaging_pb2.ListInboundMessagesResponse]
+    """Messages customers sent to the tenant's numbers, newest first. Each provider message appears
+    once, however often the provider delivered it.
+    """
+    ListConversations: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ListConversationsRequest, _messaging_pb2.ListConversationsResponse]
+    """Contacts who wrote to the tenant's numbers, most recent first, with their 24-hour window."""
 
 @_typing.type_check_only
 class MessagingServiceAsyncStub(MessagingServiceStub):
@@ -63,6 +69,12 @@ class MessagingServiceAsyncStub(MessagingServiceStub):
     """One message with its current status."""
     ListMessageEvents: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ListMessageEventsRequest, _messaging_pb2.ListMessageEventsResponse]  # type: ignore[assignment]
     """The message's audit trail: every reported status, applied or not, with its source."""
+    ListInboundMessages: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ListInboundMessagesRequest, _messaging_pb2.ListInboundMessagesResponse]  # type: ignore[assignment]
+    """Messages customers sent to the tenant's numbers, newest first. Each provider message appears
+    once, however often the provider delivered it.
+    """
+    ListConversations: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ListConversationsRequest, _messaging_pb2.ListConversationsResponse]  # type: ignore[assignment]
+    """Contacts who wrote to the tenant's numbers, most recent first, with their 24-hour window."""
 
 class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Send WhatsApp messages and follow them to delivery.
@@ -96,5 +108,23 @@ class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_messaging_pb2.ListMessageEventsResponse, _abc.Awaitable[_messaging_pb2.ListMessageEventsResponse]]:
         """The message's audit trail: every reported status, applied or not, with its source."""
+
+    @_abc_1.abstractmethod
+    def ListInboundMessages(
+        self,
+        request: _messaging_pb2.ListInboundMessagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.ListInboundMessagesResponse, _abc.Awaitable[_messaging_pb2.ListInboundMessagesResponse]]:
+        """Messages customers sent to the tenant's numbers, newest first. Each provider message appears
+        once, however often the provider delivered it.
+        """
+
+    @_abc_1.abstractmethod
+    def ListConversations(
+        self,
+        request: _messaging_pb2.ListConversationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.ListConversationsResponse, _abc.Awaitable[_messaging_pb2.ListConversationsResponse]]:
+        """Contacts who wrote to the tenant's numbers, most recent first, with their 24-hour window."""
 
 def add_MessagingServiceServicer_to_server(servicer: MessagingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
