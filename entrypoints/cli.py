@@ -219,6 +219,14 @@ def cmd_webhooks_purge(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webhooks_retention(settings: Settings, args: argparse.Namespace) -> int:
+    from tenants import service
+
+    _run(_with_connection(settings, lambda conn: service.set_raw_retention(conn, args.tenant, args.days)))
+    print(f"raw callbacks of {args.tenant} are kept {args.days} days")
+    return 0
+
+
 def cmd_webhooks_status(settings: Settings, args: argparse.Namespace) -> int:
     from webhooks import operations
 
@@ -303,6 +311,12 @@ def _parser() -> argparse.ArgumentParser:
         "purge", help="Delete reconciled callbacks older than each tenant's retention (default 30 days)."
     )
     purge.set_defaults(fn=cmd_webhooks_purge)
+    retention = webhooks.add_parser(
+        "retention", help="Set how many days a tenant's raw callbacks are kept (default 30; audit events stay)."
+    )
+    retention.add_argument("--tenant", required=True, type=UUID, help="tenant id")
+    retention.add_argument("--days", required=True, type=int, help="1 to 3650")
+    retention.set_defaults(fn=cmd_webhooks_retention)
     status = webhooks.add_parser("status", help="Count stored callbacks by tenant and state (orphaned, unparseable).")
     status.add_argument("--tenant", type=UUID, default=None, help="only this tenant")
     status.set_defaults(fn=cmd_webhooks_status)

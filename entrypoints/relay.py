@@ -12,7 +12,7 @@ from kernel import db
 from kernel.outbox_relay import Relay
 from kernel.settings import Settings
 
-__all__ = ["run"]
+__all__ = ["JOBS", "LOCK_BASE", "run", "run_job"]
 
 log = logging.getLogger("switchboard.relay")
 
@@ -28,10 +28,10 @@ async def _purge_raw_events(pool: db.Pool) -> int:
 
 
 JOBS: list[tuple[str, float, float, Job]] = [("purge raw events", 60.0, 3600.0, _purge_raw_events)]
-_LOCK_BASE = 0x5B0A_0000
+LOCK_BASE = 0x5B0A_0000  # + the job's index: its advisory lock key
 
 
-async def _scheduled(
+async def run_job(
     pool: db.Pool, stop: asyncio.Event, index: int, name: str, first: float, every: float, job: Job
 ) -> None:
     delay = first
@@ -42,12 +42,12 @@ async def _scheduled(
         delay = every
         try:
             async with pool.acquire() as conn:
-                if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_BASE + index):
+                if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_BASE + index):
                     continue
                 try:
                     done = await job(pool)
                 finally:
-                    await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_BASE + index)
+                    await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_BASE + index)
             log.info("job done", extra={"fields": {"job": name, "count": done}})
         except Exception:
             log.exception("job failed; it runs again at its next time", extra={"fields": {"job": name}})
@@ -65,7 +65,7 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    jobs = [asyncio.create_task(_scheduled(pool, stop, i, *job)) for i, job in enumerate(JOBS)]
+    jobs = [asyncio.create_task(run_job(pool, stop, i, *job)) for i, job in enumerate(JOBS)]
     log.info("relay started")
     try:
         await relay.run(stop)

@@ -71,6 +71,11 @@ async def insert_tenant(conn: Connection, tenant_id: UUID, name: str) -> Tenant:
     return _tenant(row)
 
 
+async def set_raw_retention(conn: Connection, tenant_id: UUID, days: int) -> bool:
+    status: str = await conn.execute("UPDATE tenants SET raw_retention_days = $2 WHERE id = $1", tenant_id, days)
+    return status.endswith(" 1")
+
+
 async def insert_data_key(conn: Connection, tenant_id: UUID, kek_id: str, wrapped: bytes) -> None:
     await conn.execute(
         "INSERT INTO tenant_keys (tenant_id, kek_id, wrapped_key) VALUES ($1, $2, $3)", tenant_id, kek_id, wrapped

@@ -29,6 +29,7 @@ __all__ = [
     "open_whatsapp_secrets",
     "put_template",
     "revoke_api_key",
+    "set_raw_retention",
 ]
 
 WHATSAPP = "whatsapp"
@@ -43,6 +44,17 @@ async def create_tenant(conn: Connection, vault: Vault, name: str) -> Tenant:
     tenant = await repository.insert_tenant(conn, uuid.uuid4(), name)
     await vault.create_data_key(conn, tenant.id)
     return tenant
+
+
+MAX_RETENTION_DAYS = 3650
+
+
+async def set_raw_retention(conn: Connection, tenant_id: UUID, days: int) -> None:
+    """How long the tenant's raw provider callbacks are kept (their audit events are kept anyway)."""
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        raise InvalidInput("days", "range", f"must be between 1 and {MAX_RETENTION_DAYS}")
+    if not await repository.set_raw_retention(conn, tenant_id, days):
+        raise NotFound(f"tenant {tenant_id} not found")
 
 
 async def create_api_key(conn: Connection, tenant_id: UUID, name: str = "") -> tuple[ApiKey, str]:

@@ -94,7 +94,12 @@ async def test_purge_keeps_recent_and_unreconciled_callbacks_and_every_audit_eve
     tid = uuid.UUID(tenant["tenant_id"])
     await settled(pool, tenant, 5)
     ids = [r["id"] for r in await pool.fetch("SELECT id FROM raw_events WHERE tenant_id = $1 ORDER BY id", tid)]
-    await pool.execute("UPDATE tenants SET raw_retention_days = 7 WHERE id = $1", tid)
+    kept = stack.cli("webhooks", "retention", "--tenant", tenant["tenant_id"], "--days", "7")
+    assert kept.returncode == 0, kept.stderr
+    refused = stack.cli("webhooks", "retention", "--tenant", tenant["tenant_id"], "--days", "0")
+    assert refused.returncode == 1 and refused.stderr.strip() == "switchboard: days: must be between 1 and 3650"
+    unknown = stack.cli("webhooks", "retention", "--tenant", str(uuid.uuid4()), "--days", "7")
+    assert unknown.returncode == 1 and "not found" in unknown.stderr
     # Two old enough to go; one old but never reconciled (must stay); the rest recent.
     await pool.execute(
         "UPDATE raw_events SET received_at = now() - interval '8 days' WHERE id = ANY($1::bigint[])", ids[:3]
