@@ -72,6 +72,37 @@ async def revoke_api_key(conn: Connection, tenant_id: UUID, key_id: UUID) -> Non
         raise NotFound(f"API key {key_id} not found")
 
 
+async def _store_credential(
+    conn: Connection,
+    vault: Vault,
+    tenant_id: UUID,
+    *,
+    kind: str,
+    name: str,
+    is_default: bool,
+    config: dict[str, Any],
+    secret_values: dict[str, str],
+) -> Credential:
+    """Seal the secrets (each required) under the tenant's data key, bound to this row, and store
+    them with a fingerprint each and an unguessable webhook key."""
+    for field, value in secret_values.items():
+        if not value:
+            raise InvalidInput(field, "required", f"{field} is required")
+    credential_id = uuid.uuid4()
+    return await repository.insert_credential(
+        conn,
+        credential_id=credential_id,
+        tenant_id=tenant_id,
+        kind=kind,
+        name=name,
+        is_default=is_default,
+        config=config,
+        sealed_secrets=await vault.seal(conn, tenant_id, kind, credential_id, secret_values),
+        fingerprints={k: fingerprint(v) for k, v in secret_values.items()},
+        channel_key=secrets.token_urlsafe(24),
+    )
+
+
 async def add_whatsapp_credential(
     conn: Connection,
     vault: Vault,
@@ -85,23 +116,16 @@ async def add_whatsapp_credential(
     graph_api_version: str = DEFAULT_GRAPH_VERSION,
     is_default: bool = True,
 ) -> Credential:
-    credential_id = uuid.uuid4()
-    secret_values = {"access_token": access_token, "app_secret": app_secret, "verify_token": verify_token}
-    for field, value in secret_values.items():
-        if not value:
-            raise InvalidInput(field, "required", f"{field} is required")
-    sealed = await vault.seal(conn, tenant_id, WHATSAPP, credential_id, secret_values)
-    return await repository.insert_credential(
+    """A WhatsApp Business app. Meta's callbacks come to ``/webhooks/whatsapp/{channel_key}``."""
+    return await _store_credential(
         conn,
-        credential_id=credential_id,
-        tenant_id=tenant_id,
+        vault,
+        tenant_id,
         kind=WHATSAPP,
         name=name,
         is_default=is_default,
         config={"waba_id": waba_id, "graph_api_version": graph_api_version},
-        sealed_secrets=sealed,
-        fingerprints={k: fingerprint(v) for k, v in secret_values.items()},
-        channel_key=secrets.token_urlsafe(24),
+        secret_values={"access_token": access_token, "app_secret": app_secret, "verify_token": verify_token},
     )
 
 
@@ -120,23 +144,17 @@ async def add_sms_credential(
     """A Twilio account. Its status callbacks come to ``/webhooks/twilio/{channel_key}``."""
     if not account_sid:
         raise InvalidInput("account_sid", "required", "account_sid is required")
-    if not auth_token:
-        raise InvalidInput("auth_token", "required", "auth_token is required")
     if not (from_number or messaging_service_sid):
         raise InvalidInput("from_number", "required", "a from number or a messaging service SID is required")
-    credential_id = uuid.uuid4()
-    secret_values = {"auth_token": auth_token}
-    return await repository.insert_credential(
+    return await _store_credential(
         conn,
-        credential_id=credential_id,
-        tenant_id=tenant_id,
+        vault,
+        tenant_id,
         kind=SMS,
         name=name,
         is_default=is_default,
         config={"account_sid": account_sid, "from_number": from_number, "messaging_service_sid": messaging_service_sid},
-        sealed_secrets=await vault.seal(conn, tenant_id, SMS, credential_id, secret_values),
-        fingerprints={k: fingerprint(v) for k, v in secret_values.items()},
-        channel_key=secrets.token_urlsafe(24),
+        secret_values={"auth_token": auth_token},
     )
 
 
