@@ -29,10 +29,26 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run(coro)
 
 
+def _require_keys(settings: Settings) -> None:
+    """Refuse to start with a master key that cannot unwrap the tenants' data keys: every request
+    that touches a secret would fail, long after the deploy looked healthy."""
+    from tenants.keys import missing_keys
+
+    keyring = settings.keyring()  # no key at all: say so before trying the database
+    missing = _run(_with_pool(settings, lambda pool: missing_keys(pool, keyring)))
+    if missing:
+        kek_id, count = next(iter(missing.items()))
+        raise SettingsError(
+            "SWITCHBOARD_MASTER_KEY",
+            f"is not the master key that wraps {count} tenants' data keys (key id {kek_id}); "
+            "during a rotation, put the old key in SWITCHBOARD_PREVIOUS_MASTER_KEYS",
+        )
+
+
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings.require_master_key()
+    _require_keys(settings)
     uvicorn.run(
         "entrypoints.http:create_app",
         factory=True,
@@ -51,7 +67,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_grpc(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.grpc_server import serve
 
-    settings.require_master_key()
+    _require_keys(settings)
     _run(serve(settings))
     return 0
 
@@ -59,7 +75,7 @@ def cmd_grpc(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.worker_app import QUEUES
 
-    settings.require_master_key()
+    _require_keys(settings)
     argv = [
         sys.executable,
         "-m",
@@ -127,11 +143,10 @@ async def _with_connection(settings: Settings, fn: Callable[..., Coroutine[Any, 
 
 
 def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> int:
-    from kernel.crypto import MasterKey
     from tenants import service
     from tenants.vault import Vault
 
-    vault = Vault(MasterKey(settings.require_master_key()))
+    vault = Vault(settings.keyring())
     tenant = _run(_with_connection(settings, lambda conn: service.create_tenant(conn, vault, args.name)))
     print(tenant.id)
     return 0
@@ -237,6 +252,49 @@ def cmd_webhooks_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    from tenants.keys import rotate
+
+    keyring = settings.keyring()
+
+    def progress(done: int, total: int) -> None:
+        print(f"re-wrapped {done}/{total} data keys", file=sys.stderr)
+
+    done = _run(_with_pool(settings, lambda pool: rotate(pool, keyring, progress)))
+    print(f"re-wrapped {done.rewrapped} data keys; {done.under_current} are under master key {keyring.current.key_id}")
+    if done.stuck:
+        for kek_id, count in done.stuck.items():
+            print(
+                f"{count} data keys are still under master key {kek_id}, which this run was not given", file=sys.stderr
+            )
+        return 1
+    if keyring.previous:
+        print("nothing is left under a previous key: SWITCHBOARD_PREVIOUS_MASTER_KEYS can be removed")
+    return 0
+
+
+def cmd_keys_status(settings: Settings, args: argparse.Namespace) -> int:
+    from kernel import db
+    from tenants import repository
+
+    keyring = settings.keyring()
+
+    async def usage(pool: db.Pool) -> dict[str, int]:
+        async with pool.acquire() as conn:
+            return await repository.data_key_usage(conn)
+
+    for kek_id, count in _run(_with_pool(settings, usage)).items():
+        role = (
+            "current"
+            if kek_id == keyring.current.key_id
+            else "previous"
+            if keyring.get(kek_id)
+            else "NOT GIVEN to this process"
+        )
+        print(f"master key {kek_id} ({role}): {count} data keys")
+    return 0
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.dev import run_dev
 
@@ -287,6 +345,20 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("--tenant", required=True, type=UUID, help="tenant id")
     revoke.add_argument("key_id", type=UUID, help="the key id printed by `apikey create`")
     revoke.set_defaults(fn=cmd_apikey_revoke)
+
+    keys = sub.add_parser("keys", help="Master key operations.").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    rotate = keys.add_parser(
+        "rotate",
+        help="Re-wrap every tenant data key under SWITCHBOARD_MASTER_KEY (safe to re-run).",
+        description="Re-wrap every tenant data key under the current master key (SWITCHBOARD_MASTER_KEY), "
+        "unwrapping with the old one given in SWITCHBOARD_PREVIOUS_MASTER_KEYS. Serving continues throughout; "
+        "an interrupted run is simply run again. See README, 'Rotating the master key'.",
+    )
+    rotate.set_defaults(fn=cmd_keys_rotate)
+    key_status = keys.add_parser("status", help="How many data keys each master key wraps.")
+    key_status.set_defaults(fn=cmd_keys_status)
 
     webhooks = sub.add_parser("webhooks", help="Operate on the raw log of provider callbacks.").add_subparsers(
         dest="action", required=True, metavar="ACTION"

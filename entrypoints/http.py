@@ -16,7 +16,6 @@ from litestar.openapi.spec import Components, SecurityScheme
 from edge.rest import EXCEPTION_HANDLERS, pool
 from kernel import db
 from kernel import settings as settings_module
-from kernel.crypto import MasterKey
 from kernel.logging import configure
 from kernel.metrics import Counters, render
 from messaging.controllers import InboundController, MessageController
@@ -50,13 +49,13 @@ async def metrics(request: Request[Any, Any, State]) -> str:
 
 def create_app(config: settings_module.Settings | None = None) -> Litestar:
     config = config or settings_module.load()
-    master = MasterKey(config.require_master_key())
+    keyring = config.keyring()
     configure(config.log_level, process="api")
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(config.asyncpg_dsn, min_size=2, max_size=16)
-        app.state.vault = Vault(master)
+        app.state.vault = Vault(keyring)
         app.state.redis = redis.from_url(config.redis_url)
         app.state.counters = Counters(app.state.redis)
         app.state.ingestor = Ingestor(

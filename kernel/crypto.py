@@ -18,7 +18,7 @@ from uuid import UUID
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["DecryptionError", "MasterKey", "fingerprint", "open_sealed", "seal", "secret_aad"]
+__all__ = ["DecryptionError", "Keyring", "MasterKey", "fingerprint", "open_sealed", "seal", "secret_aad"]
 
 _NONCE = 12
 
@@ -68,3 +68,19 @@ class MasterKey:
     @staticmethod
     def new_data_key() -> bytes:
         return AESGCM.generate_key(bit_length=256)
+
+
+@dataclass(frozen=True, slots=True)
+class Keyring:
+    """The current master key, which wraps every new data key, and previous ones, which only
+    unwrap (during a rotation). Each wrapped data key is stored with the id of its master key."""
+
+    current: MasterKey
+    previous: tuple[MasterKey, ...] = ()
+
+    def get(self, key_id: str) -> MasterKey | None:
+        return next((k for k in (self.current, *self.previous) if k.key_id == key_id), None)
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        return tuple(k.key_id for k in (self.current, *self.previous))

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from kernel.crypto import Keyring, MasterKey
+
 __all__ = ["Settings", "SettingsError", "load"]
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/switchboard"
@@ -49,12 +51,19 @@ class Settings:
     # The API's URL as providers call it (scheme, host, optional path prefix), when a proxy stands
     # in front: Twilio signs the URL it requested, so its callbacks are verified against this.
     public_url: str | None = None
+    # Older master keys, still able to unwrap data keys while `switchboard keys rotate` re-wraps
+    # them under the current one.
+    previous_master_keys: tuple[bytes, ...] = ()
 
     @property
     def asyncpg_dsn(self) -> str:
         """DATABASE_URL in the form asyncpg accepts (without SQLAlchemy's ``+asyncpg``)."""
         _, rest = self.database_url.split("://", 1)
         return "postgresql://" + rest
+
+    def keyring(self) -> Keyring:
+        """The current master key and any previous ones (see :class:`kernel.crypto.Keyring`)."""
+        return Keyring(MasterKey(self.require_master_key()), tuple(MasterKey(k) for k in self.previous_master_keys))
 
     def require_master_key(self) -> bytes:
         if self.master_key is None:
@@ -101,17 +110,35 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float, high: 
     return value
 
 
-def _master_key(env: Mapping[str, str]) -> bytes | None:
-    raw = env.get("SWITCHBOARD_MASTER_KEY")
-    if raw is None or raw.strip() == "":
-        return None
+def _key(name: str, raw: str) -> bytes:
     try:
         key = base64.b64decode(raw.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise SettingsError("SWITCHBOARD_MASTER_KEY", "not valid base64") from None
+        raise SettingsError(name, "not valid base64") from None
     if len(key) != 32:
-        raise SettingsError("SWITCHBOARD_MASTER_KEY", f"must decode to 32 bytes, got {len(key)}")
+        raise SettingsError(name, f"must decode to 32 bytes, got {len(key)}")
     return key
+
+
+def _master_key(env: Mapping[str, str]) -> bytes | None:
+    """From SWITCHBOARD_MASTER_KEY, or else from the file SWITCHBOARD_MASTER_KEY_FILE names (as
+    secret managers mount them)."""
+    raw = env.get("SWITCHBOARD_MASTER_KEY")
+    if raw is not None and raw.strip() != "":
+        return _key("SWITCHBOARD_MASTER_KEY", raw)
+    path = env.get("SWITCHBOARD_MASTER_KEY_FILE", "").strip()
+    if not path:
+        return None
+    try:
+        with open(path, encoding="ascii") as file:
+            return _key("SWITCHBOARD_MASTER_KEY_FILE", file.read())
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError("SWITCHBOARD_MASTER_KEY_FILE", f"cannot read {path}: {error}") from None
+
+
+def _previous_keys(env: Mapping[str, str]) -> tuple[bytes, ...]:
+    raw = env.get("SWITCHBOARD_PREVIOUS_MASTER_KEYS", "")
+    return tuple(_key("SWITCHBOARD_PREVIOUS_MASTER_KEYS", part) for part in raw.split(",") if part.strip())
 
 
 def load(env: Mapping[str, str] | None = None) -> Settings:
@@ -135,6 +162,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         delivery_hold_seconds=_float(env, "SWITCHBOARD_DELIVERY_HOLD_SECONDS", 30.0, 0.0, 86400.0),
         retry_base_ms=_int(env, "SWITCHBOARD_RETRY_BASE_MS", 1000, 1, 3_600_000),
         max_attempts=_int(env, "SWITCHBOARD_MAX_ATTEMPTS", 6, 1, 100),
+        previous_master_keys=_previous_keys(env),
         public_url=_url(env, "SWITCHBOARD_PUBLIC_URL", "", ("http", "https"))
         if env.get("SWITCHBOARD_PUBLIC_URL")
         else None,

@@ -22,7 +22,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 
 from kernel import db
-from kernel.crypto import MasterKey
+from kernel.crypto import Keyring
 from kernel.logging import log_context
 from kernel.settings import Settings
 
@@ -86,8 +86,8 @@ class Resources:
         self._extras: dict[str, Any] = {}
 
     @functools.cached_property
-    def master_key(self) -> MasterKey:
-        return MasterKey(self.settings.require_master_key())
+    def keyring(self) -> Keyring:
+        return self.settings.keyring()
 
     async def pool(self) -> db.Pool:
         if self._pool is None:

@@ -106,7 +106,7 @@ async def _claim_carefully(
 async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
     settings = res.settings
     pool = await res.pool()
-    vault: Vault = res.extra("vault", lambda: Vault(res.master_key))
+    vault: Vault = res.extra("vault", lambda: Vault(res.keyring))
     clients: WhatsAppClients = res.extra("whatsapp", lambda: WhatsAppClients(settings.graph_url))
 
     claim = await repository.try_claim(pool, tenant_id, message_id, CHANNEL, settings.max_attempts)

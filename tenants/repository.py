@@ -11,6 +11,7 @@ from kernel.db import Connection
 from tenants.domain import ApiKey, Credential, Sender, Template, Tenant
 
 __all__ = [
+    "data_key_usage",
     "find_api_key_by_prefix",
     "find_credential_by_channel_key",
     "get_credential",
@@ -19,7 +20,9 @@ __all__ = [
     "insert_credential",
     "insert_sender",
     "insert_tenant",
+    "lock_data_keys_to_rewrap",
     "revoke_api_key",
+    "rewrap_data_key",
     "upsert_template",
 ]
 
@@ -85,6 +88,38 @@ async def insert_data_key(conn: Connection, tenant_id: UUID, kek_id: str, wrappe
 async def get_data_key(conn: Connection, tenant_id: UUID) -> tuple[str, bytes] | None:
     row = await conn.fetchrow("SELECT kek_id, wrapped_key FROM tenant_keys WHERE tenant_id = $1", tenant_id)
     return None if row is None else (row["kek_id"], row["wrapped_key"])
+
+
+async def data_key_usage(conn: Connection) -> dict[str, int]:
+    """How many tenants' data keys each master key wraps."""
+    rows = await conn.fetch("SELECT kek_id, count(*) AS n FROM tenant_keys GROUP BY kek_id")
+    return {r["kek_id"]: r["n"] for r in rows}
+
+
+async def lock_data_keys_to_rewrap(
+    conn: Connection, kek_id: str, after: UUID | None, limit: int
+) -> list[asyncpg.Record]:
+    """Data keys not under ``kek_id``, in tenant order after ``after``; rows another rotation holds
+    are skipped (it is re-wrapping them)."""
+    return await conn.fetch(
+        "SELECT tenant_id, kek_id, wrapped_key FROM tenant_keys "
+        "WHERE kek_id <> $1 AND ($2::uuid IS NULL OR tenant_id > $2) "
+        "ORDER BY tenant_id LIMIT $3 FOR UPDATE SKIP LOCKED",
+        kek_id,
+        after,
+        limit,
+    )
+
+
+async def rewrap_data_key(conn: Connection, tenant_id: UUID, old_kek: str, new_kek: str, wrapped: bytes) -> bool:
+    status: str = await conn.execute(
+        "UPDATE tenant_keys SET kek_id = $3, wrapped_key = $4 WHERE tenant_id = $1 AND kek_id = $2",
+        tenant_id,
+        old_kek,
+        new_kek,
+        wrapped,
+    )
+    return status.endswith(" 1")
 
 
 async def insert_api_key(

@@ -6,22 +6,36 @@ from uuid import UUID
 
 import msgspec
 
-from kernel.crypto import MasterKey, open_sealed, seal, secret_aad
+from kernel.crypto import Keyring, MasterKey, open_sealed, seal, secret_aad
 from kernel.db import Connection
 from tenants import repository
 
-__all__ = ["Vault"]
+__all__ = ["UnknownMasterKey", "Vault"]
+
+
+class UnknownMasterKey(Exception):
+    """A data key is wrapped by a master key this process was not given."""
 
 
 class Vault:
-    """Holds the master key; unwraps each tenant's data key once per process."""
+    """Holds the master keys; unwraps each tenant's data key once per process.
 
-    def __init__(self, master: MasterKey) -> None:
-        self._master = master
+    New data keys are wrapped by the current master key; a data key wrapped by a previous one (a
+    rotation in progress) is unwrapped by that one, found by the key id stored with it. A data key
+    itself never changes, so a rotation does not disturb anything already unwrapped.
+    """
+
+    def __init__(self, keys: MasterKey | Keyring) -> None:
+        self._keys = keys if isinstance(keys, Keyring) else Keyring(keys)
+        self._master = self._keys.current
         self._data_keys: dict[UUID, bytes] = {}
 
     def __repr__(self) -> str:
-        return f"Vault(kek={self._master.key_id})"
+        return f"Vault(kek={self._master.key_id}, previous={len(self._keys.previous)})"
+
+    @property
+    def keyring(self) -> Keyring:
+        return self._keys
 
     async def create_data_key(self, conn: Connection, tenant_id: UUID) -> None:
         data_key = MasterKey.new_data_key()
@@ -36,7 +50,11 @@ class Vault:
             stored = await repository.get_data_key(conn, tenant_id)
             if stored is None:
                 raise LookupError(f"tenant {tenant_id} has no data key")
-            key = self._master.unwrap_data_key(tenant_id, stored[1])
+            kek_id, wrapped = stored
+            master = self._keys.get(kek_id)
+            if master is None:
+                raise UnknownMasterKey(f"tenant {tenant_id}'s data key is wrapped by master key {kek_id}")
+            key = master.unwrap_data_key(tenant_id, wrapped)
             self._data_keys[tenant_id] = key
         return key
 

@@ -6,6 +6,7 @@ import base64
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,9 @@ def test_defaults_match_the_contract() -> None:
         ("SWITCHBOARD_GRPC_PORT", "70000"),
         ("SWITCHBOARD_MASTER_KEY", "not base64!"),
         ("SWITCHBOARD_MASTER_KEY", base64.b64encode(b"short").decode()),
+        ("SWITCHBOARD_MASTER_KEY_FILE", "/nonexistent/master.key"),
+        ("SWITCHBOARD_PREVIOUS_MASTER_KEYS", base64.b64encode(os.urandom(32)).decode() + ",nope"),
+        ("SWITCHBOARD_PUBLIC_URL", "api.example.com"),
     ],
 )
 def test_malformed_values_name_the_variable(variable: str, value: str) -> None:
@@ -59,3 +63,20 @@ def test_servers_refuse_to_start_without_a_master_key() -> None:
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "SWITCHBOARD_MASTER_KEY" in result.stderr
+
+
+def test_the_master_key_may_come_from_a_file_and_previous_keys_from_a_list(tmp_path: Path) -> None:
+    current, old1, old2 = os.urandom(32), os.urandom(32), os.urandom(32)
+    key_file = tmp_path / "master.key"
+    key_file.write_text(base64.b64encode(current).decode() + "\n")
+    settings = load(
+        {
+            "SWITCHBOARD_MASTER_KEY_FILE": str(key_file),
+            "SWITCHBOARD_PREVIOUS_MASTER_KEYS": f"{base64.b64encode(old1).decode()}, {base64.b64encode(old2).decode()}",
+        }
+    )
+    keyring = settings.keyring()
+    assert keyring.current.key == current
+    assert [k.key for k in keyring.previous] == [old1, old2]
+    assert keyring.get(keyring.previous[1].key_id) == keyring.previous[1]
+    assert "key" not in repr(keyring.current).lower().replace("masterkey", "")  # no key material
