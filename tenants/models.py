@@ -79,6 +79,8 @@ credentials = Table(
     _created(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_credentials_tenant_id_kind", "tenant_id", "kind"),
+    # At most one default credential per channel kind and tenant.
+    Index("ux_credentials_default", "tenant_id", "kind", unique=True, postgresql_where=text("is_default")),
 )
 
 senders = Table(

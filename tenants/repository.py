@@ -11,11 +11,13 @@ from kernel.db import Connection
 from tenants.domain import ApiKey, Credential, Sender, Template, Tenant
 
 __all__ = [
+    "clear_default_credential",
     "data_key_usage",
     "find_api_key_by_prefix",
     "find_credential_by_channel_key",
     "get_credential",
     "get_data_key",
+    "has_credential",
     "insert_api_key",
     "insert_credential",
     "insert_sender",
@@ -155,6 +157,19 @@ async def revoke_api_key(conn: Connection, tenant_id: UUID, key_id: UUID) -> boo
         key_id,
     )
     return bool(status == "UPDATE 1")
+
+
+async def has_credential(conn: Connection, tenant_id: UUID, kind: str) -> bool:
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM credentials WHERE tenant_id = $1 AND kind = $2)", tenant_id, kind
+    )
+    return found
+
+
+async def clear_default_credential(conn: Connection, tenant_id: UUID, kind: str) -> None:
+    await conn.execute(
+        "UPDATE credentials SET is_default = false WHERE tenant_id = $1 AND kind = $2 AND is_default", tenant_id, kind
+    )
 
 
 async def insert_credential(

@@ -21,6 +21,7 @@ from tenants.domain import ApiKey, Credential, Sender, Template, Tenant, WhatsAp
 from tenants.vault import Vault
 
 __all__ = [
+    "add_email_credential",
     "add_sender",
     "add_sms_credential",
     "add_whatsapp_credential",
@@ -34,6 +35,7 @@ __all__ = [
 
 WHATSAPP = "whatsapp"
 SMS = "sms"
+EMAIL = "email"
 DEFAULT_GRAPH_VERSION = "v23.0"
 
 
@@ -79,15 +81,24 @@ async def _store_credential(
     *,
     kind: str,
     name: str,
-    is_default: bool,
+    is_default: bool | None,
     config: dict[str, Any],
     secret_values: dict[str, str],
 ) -> Credential:
     """Seal the secrets (each required) under the tenant's data key, bound to this row, and store
-    them with a fingerprint each and an unguessable webhook key."""
+    them with a fingerprint each and an unguessable webhook key.
+
+    ``is_default``: None makes the tenant's first credential of a kind its default; True makes
+    this one the default in place of any other (one default per kind)."""
+    if not name.strip():
+        raise InvalidInput("name", "required", "a credential needs a name")
     for field, value in secret_values.items():
         if not value:
             raise InvalidInput(field, "required", f"{field} is required")
+    if is_default is None:
+        is_default = not await repository.has_credential(conn, tenant_id, kind)
+    elif is_default:
+        await repository.clear_default_credential(conn, tenant_id, kind)
     credential_id = uuid.uuid4()
     return await repository.insert_credential(
         conn,
@@ -114,7 +125,7 @@ async def add_whatsapp_credential(
     verify_token: str,
     waba_id: str,
     graph_api_version: str = DEFAULT_GRAPH_VERSION,
-    is_default: bool = True,
+    is_default: bool | None = None,
 ) -> Credential:
     """A WhatsApp Business app. Meta's callbacks come to ``/webhooks/whatsapp/{channel_key}``."""
     return await _store_credential(
@@ -139,7 +150,7 @@ async def add_sms_credential(
     auth_token: str,
     from_number: str | None = None,
     messaging_service_sid: str | None = None,
-    is_default: bool = True,
+    is_default: bool | None = None,
 ) -> Credential:
     """A Twilio account. Its status callbacks come to ``/webhooks/twilio/{channel_key}``."""
     if not account_sid:
@@ -155,6 +166,47 @@ async def add_sms_credential(
         is_default=is_default,
         config={"account_sid": account_sid, "from_number": from_number, "messaging_service_sid": messaging_service_sid},
         secret_values={"auth_token": auth_token},
+    )
+
+
+TLS_MODES = ("starttls", "implicit", "none")
+
+
+async def add_email_credential(
+    conn: Connection,
+    vault: Vault,
+    tenant_id: UUID,
+    *,
+    name: str,
+    host: str,
+    port: int,
+    tls: str,
+    from_address: str,
+    username: str | None = None,
+    password: str | None = None,
+    is_default: bool | None = None,
+) -> Credential:
+    """An SMTP server to send email fallback through (STARTTLS, implicit TLS, or none)."""
+    if not host.strip():
+        raise InvalidInput("host", "required", "host is required")
+    if not 1 <= port <= 65535:
+        raise InvalidInput("port", "range", "must be between 1 and 65535")
+    if tls not in TLS_MODES:
+        raise InvalidInput("tls", "enum", f"one of {', '.join(TLS_MODES)}")
+    local, _, domain = from_address.rpartition("@")
+    if not local or "." not in domain:
+        raise InvalidInput("from_address", "email", "an email address such as orders@example.com")
+    if bool(username) != bool(password):
+        raise InvalidInput("password", "required", "username and password go together")
+    return await _store_credential(
+        conn,
+        vault,
+        tenant_id,
+        kind=EMAIL,
+        name=name,
+        is_default=is_default,
+        config={"host": host, "port": port, "tls": tls, "from_address": from_address, "username": username},
+        secret_values={"password": password} if password else {},
     )
 
 
