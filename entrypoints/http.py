@@ -19,6 +19,7 @@ from kernel import settings as settings_module
 from kernel.logging import configure
 from kernel.metrics import Counters, render
 from messaging.controllers import InboundController, MessageController
+from tenants.controllers import CredentialController
 from tenants.vault import Vault
 from webhooks.controllers import twilio_webhook, whatsapp_webhook
 from webhooks.endpoints import Endpoints
@@ -80,6 +81,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
     handlers: list[Any] = [
         MessageController,
         InboundController,
+        CredentialController,
         whatsapp_webhook,
         twilio_webhook,
         healthz,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from uuid import UUID
 
 __all__ = [
     "KINDS",
@@ -26,6 +27,7 @@ __all__ = [
     "NotFound",
     "SwitchboardError",
     "Unauthenticated",
+    "parse_id",
 ]
 
 PROBLEM_BASE = "https://switchboard.dev/problems/"
@@ -117,3 +119,11 @@ class NotFound(SwitchboardError):
 
 class Unauthenticated(SwitchboardError):
     kind = ErrorKind.UNAUTHENTICATED
+
+
+def parse_id(raw: str, what: str = "message") -> UUID:
+    """An id from a path or request; a malformed id answers exactly like an unknown one."""
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise NotFound(f"{what} {raw} not found") from None

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from edge.rest import pool, principal, require_api_key
+from kernel.errors import parse_id
 from kernel.pagination import DEFAULT_PAGE, MAX_PAGE
 from messaging import inbox, service
 from messaging.schemas import (
@@ -82,12 +83,12 @@ class MessageController(Controller):
     @get("/{message_id:str}", summary="Get one message")
     async def get_message(self, request: AnyRequest, message_id: str) -> MessageView:
         async with pool(request).acquire() as conn:
-            return await service.get_message(conn, principal(request).tenant_id, service.parse_id(message_id))
+            return await service.get_message(conn, principal(request).tenant_id, parse_id(message_id))
 
     @get("/{message_id:str}/events", summary="A message's audit trail")
     async def list_events(self, request: AnyRequest, message_id: str) -> EventList:
         async with pool(request).acquire() as conn:
-            return await service.list_events(conn, principal(request).tenant_id, service.parse_id(message_id))
+            return await service.list_events(conn, principal(request).tenant_id, parse_id(message_id))
 
 
 class InboundController(Controller):

@@ -155,14 +155,6 @@ def _replayed(existing: asyncpg.Record, request_hash: bytes) -> MessageView:
     return view(existing)
 
 
-def parse_id(raw: str) -> UUID:
-    """A path id; malformed ids answer exactly like unknown ones."""
-    try:
-        return UUID(raw)
-    except ValueError:
-        raise NotFound(f"message {raw} not found") from None
-
-
 async def get_message(conn: Connection, tenant_id: UUID, message_id: UUID) -> MessageView:
     row = await repository.get_message(conn, tenant_id, message_id)
     if row is None:

@@ -13,6 +13,7 @@ from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
 from edge.rpc import authenticated, translate_errors
 from kernel.db import Pool
+from kernel.errors import parse_id
 from kernel.pagination import page_size
 from messaging import inbox, service
 from messaging.schemas import (
@@ -166,7 +167,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
     ) -> pb.GetMessageResponse:
         principal = await authenticated(self._pool, context)
         async with self._pool.acquire() as conn:
-            message = await service.get_message(conn, principal.tenant_id, service.parse_id(request.id))
+            message = await service.get_message(conn, principal.tenant_id, parse_id(request.id))
         return pb.GetMessageResponse(message=to_message(message))
 
     @translate_errors
@@ -175,7 +176,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
     ) -> pb.ListMessageEventsResponse:
         principal = await authenticated(self._pool, context)
         async with self._pool.acquire() as conn:
-            events = await service.list_events(conn, principal.tenant_id, service.parse_id(request.message_id))
+            events = await service.list_events(conn, principal.tenant_id, parse_id(request.message_id))
         return pb.ListMessageEventsResponse(events=[to_event(e) for e in events.data])
 
     @translate_errors

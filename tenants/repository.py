@@ -22,6 +22,7 @@ __all__ = [
     "insert_credential",
     "insert_sender",
     "insert_tenant",
+    "list_credentials",
     "lock_data_keys_to_rewrap",
     "revoke_api_key",
     "rewrap_data_key",
@@ -211,6 +212,15 @@ async def get_credential(conn: Connection, tenant_id: UUID, credential_id: UUID)
         credential_id,
     )
     return None if row is None else (_credential(row), row["sealed_secrets"])
+
+
+async def list_credentials(conn: Connection, tenant_id: UUID) -> list[Credential]:
+    rows = await conn.fetch(
+        "SELECT id, tenant_id, kind, name, is_default, config, fingerprints, channel_key "
+        "FROM credentials WHERE tenant_id = $1 ORDER BY kind, created_at, id",
+        tenant_id,
+    )
+    return [_credential(r) for r in rows]
 
 
 async def find_credential_by_channel_key(conn: Connection, channel_key: str) -> tuple[Credential, bytes] | None:

@@ -18,15 +18,20 @@ from kernel.db import Connection
 from kernel.errors import ErrorKind, InvalidInput, NotFound, SwitchboardError
 from tenants import apikeys, repository
 from tenants.domain import ApiKey, Credential, Sender, Template, Tenant, WhatsAppSecrets
+from tenants.schemas import CredentialList, CredentialView, NewCredential, NewSms, NewWhatsApp
 from tenants.vault import Vault
 
 __all__ = [
+    "add_credential",
     "add_email_credential",
     "add_sender",
     "add_sms_credential",
     "add_whatsapp_credential",
     "create_api_key",
     "create_tenant",
+    "credential_view",
+    "get_credential",
+    "list_credentials",
     "open_whatsapp_secrets",
     "put_template",
     "revoke_api_key",
@@ -208,6 +213,77 @@ async def add_email_credential(
         config={"host": host, "port": port, "tls": tls, "from_address": from_address, "username": username},
         secret_values={"password": password} if password else {},
     )
+
+
+_WEBHOOK_PATHS = {WHATSAPP: "/webhooks/whatsapp/", SMS: "/webhooks/twilio/"}
+
+
+def credential_view(credential: Credential) -> CredentialView:
+    prefix = _WEBHOOK_PATHS.get(credential.kind)
+    return CredentialView(
+        id=credential.id,
+        kind=credential.kind,
+        name=credential.name,
+        is_default=credential.is_default,
+        config=credential.config,
+        fingerprints=credential.fingerprints,
+        webhook_path=prefix + credential.channel_key if prefix and credential.channel_key else None,
+    )
+
+
+async def add_credential(conn: Connection, vault: Vault, tenant_id: UUID, new: NewCredential) -> CredentialView:
+    """Any kind of credential, as the edges receive it."""
+    if isinstance(new, NewWhatsApp):
+        added = await add_whatsapp_credential(
+            conn,
+            vault,
+            tenant_id,
+            name=new.name,
+            access_token=new.access_token,
+            app_secret=new.app_secret,
+            verify_token=new.verify_token,
+            waba_id=new.waba_id,
+            graph_api_version=new.graph_api_version,
+            is_default=new.is_default,
+        )
+    elif isinstance(new, NewSms):
+        added = await add_sms_credential(
+            conn,
+            vault,
+            tenant_id,
+            name=new.name,
+            account_sid=new.account_sid,
+            auth_token=new.auth_token,
+            from_number=new.from_number,
+            messaging_service_sid=new.messaging_service_sid,
+            is_default=new.is_default,
+        )
+    else:
+        added = await add_email_credential(
+            conn,
+            vault,
+            tenant_id,
+            name=new.name,
+            host=new.host,
+            port=new.port,
+            tls=new.tls,
+            from_address=new.from_address,
+            username=new.username,
+            password=new.password,
+            is_default=new.is_default,
+        )
+    return credential_view(added)
+
+
+async def list_credentials(conn: Connection, tenant_id: UUID) -> CredentialList:
+    return CredentialList(data=[credential_view(c) for c in await repository.list_credentials(conn, tenant_id)])
+
+
+async def get_credential(conn: Connection, tenant_id: UUID, credential_id: UUID) -> CredentialView:
+    found = await repository.get_credential(conn, tenant_id, credential_id)
+    if found is None:
+        raise NotFound(f"credential {credential_id} not found")
+    return credential_view(found[0])
 
 
 async def open_whatsapp_secrets(

@@ -1,0 +1,65 @@
+"""Credential shapes for the edges. Secrets go in, never out: views carry fingerprints only."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta
+
+__all__ = ["CredentialList", "CredentialView", "NewCredential", "NewEmail", "NewSms", "NewWhatsApp"]
+
+Secret = Annotated[str, Meta(description="Write-only: stored sealed, never returned.", min_length=1)]
+
+
+class NewWhatsApp(msgspec.Struct, tag="whatsapp", tag_field="kind", forbid_unknown_fields=True):
+    name: str
+    access_token: Secret
+    app_secret: Secret
+    verify_token: Secret
+    waba_id: str
+    graph_api_version: str = "v23.0"
+    is_default: Annotated[bool | None, Meta(description="Omitted: the first of its kind is the default.")] = None
+
+
+class NewSms(msgspec.Struct, tag="sms", tag_field="kind", forbid_unknown_fields=True):
+    name: str
+    account_sid: str
+    auth_token: Secret
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    is_default: bool | None = None
+
+
+class NewEmail(msgspec.Struct, tag="email", tag_field="kind", forbid_unknown_fields=True):
+    name: str
+    host: str
+    port: int
+    tls: Literal["starttls", "implicit", "none"]
+    from_address: str
+    username: str | None = None
+    password: Secret | None = None
+    is_default: bool | None = None
+
+
+NewCredential = NewWhatsApp | NewSms | NewEmail
+
+
+class CredentialView(msgspec.Struct):
+    id: UUID
+    kind: str
+    name: str
+    is_default: bool
+    config: dict[str, object]
+    fingerprints: Annotated[
+        dict[str, str],
+        Meta(description="Which secret is set, per secret name; the secrets themselves are never shown."),
+    ]
+    webhook_path: Annotated[
+        str | None, Meta(description="Where this provider account's callbacks go (WhatsApp and SMS).")
+    ]
+
+
+class CredentialList(msgspec.Struct):
+    data: list[CredentialView]

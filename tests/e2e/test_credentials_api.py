@@ -1,0 +1,93 @@
+"""Credentials over REST: added with secrets, never shown them back, scoped to the tenant."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from kernel.db import Pool
+from tests.conftest import auth, new_tenant
+from tests.fixtures.stack import Stack
+
+
+async def test_secrets_go_in_and_never_come_out(client: httpx.AsyncClient, pool: Pool, tenant: dict[str, Any]) -> None:
+    token, password = "twilio-" + uuid.uuid4().hex, "smtp-" + uuid.uuid4().hex
+    sms = await client.post(
+        "/v1/credentials",
+        json={
+            "kind": "sms",
+            "name": "twilio",
+            "account_sid": "AC1",
+            "auth_token": token,
+            "from_number": "+15550100002",
+        },
+        headers=auth(tenant),
+    )
+    assert sms.status_code == 201, sms.text
+    email = await client.post(
+        "/v1/credentials",
+        json={
+            "kind": "email",
+            "name": "smtp",
+            "host": "smtp.example.com",
+            "port": 587,
+            "tls": "starttls",
+            "from_address": "orders@example.com",
+            "username": "orders",
+            "password": password,
+        },
+        headers=auth(tenant),
+    )
+    assert email.status_code == 201, email.text
+    listed = await client.get("/v1/credentials", headers=auth(tenant))
+    one = await client.get(f"/v1/credentials/{sms.json()['id']}", headers=auth(tenant))
+    for response in (sms, email, listed, one):
+        assert token not in response.text and password not in response.text
+    kinds = {c["kind"]: c for c in listed.json()["data"]}
+    assert set(kinds) == {"whatsapp", "sms", "email"}
+    assert kinds["sms"]["fingerprints"]["auth_token"].startswith("sha256:")
+    assert kinds["sms"]["webhook_path"].startswith("/webhooks/twilio/")
+    assert kinds["whatsapp"]["webhook_path"] == f"/webhooks/whatsapp/{tenant['channel_key']}"
+    assert kinds["email"]["is_default"] and kinds["email"]["webhook_path"] is None
+    assert one.json() == kinds["sms"]
+    stored = await pool.fetchval("SELECT sealed_secrets FROM credentials WHERE id = $1", uuid.UUID(one.json()["id"]))
+    assert token.encode() not in stored
+
+
+async def test_bad_credentials_are_refused_field_by_field(client: httpx.AsyncClient, tenant: dict[str, Any]) -> None:
+    cases = [
+        ({"kind": "email", "name": "x", "host": "h", "port": 70000, "tls": "none", "from_address": "a@b.co"}, "port"),
+        ({"kind": "email", "name": "x", "host": "h", "port": 25, "tls": "ssl", "from_address": "a@b.co"}, "tls"),
+        ({"kind": "sms", "name": "x", "account_sid": "AC1", "auth_token": "t"}, "from_number"),
+        ({"kind": "fax", "name": "x"}, "kind"),
+    ]
+    for body, field in cases:
+        response = await client.post("/v1/credentials", json=body, headers=auth(tenant))
+        assert response.status_code == 422, (body, response.text)
+        assert field in response.text, (field, response.text)
+    listed = (await client.get("/v1/credentials", headers=auth(tenant))).json()["data"]
+    assert [c["kind"] for c in listed] == ["whatsapp"]  # nothing was stored
+
+
+async def test_another_tenants_credential_is_not_found(
+    client: httpx.AsyncClient, tenant: dict[str, Any], stack: Stack
+) -> None:
+    other = await new_tenant(stack)
+    theirs = (await client.get("/v1/credentials", headers=auth(other))).json()["data"][0]["id"]
+    assert (await client.get(f"/v1/credentials/{theirs}", headers=auth(tenant))).status_code == 404
+    assert (await client.get(f"/v1/credentials/{uuid.uuid4()}", headers=auth(tenant))).status_code == 404
+    assert (await client.get("/v1/credentials/not-an-id", headers=auth(tenant))).status_code == 404
+
+
+async def test_the_openapi_document_describes_every_rest_path(client: httpx.AsyncClient) -> None:
+    document = await client.get("/schema/openapi.json")
+    assert document.status_code == 200
+    spec = document.json()
+    assert spec["openapi"].startswith("3.1")
+    for path in ("/v1/messages", "/v1/messages/{message_id}", "/v1/inbound-messages", "/v1/conversations"):
+        assert path in spec["paths"], path
+    assert "/v1/credentials" in spec["paths"] and "/v1/credentials/{credential_id}" in spec["paths"]
+    docs = await client.get("/docs")
+    assert docs.status_code == 200 and "/schema/openapi.json" in docs.text
