@@ -113,5 +113,9 @@ templates = Table(
     # Meta's component list, as returned by GET /{waba-id}/message_templates.
     Column("components", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     _created(),
+    # When Meta last changed the status (its webhook's time): an older notification arriving late
+    # never overrides a newer one.
+    Column("status_changed_at", DateTime(timezone=True), nullable=True),
+    Column("status_reason", Text, nullable=True),
     UniqueConstraint("tenant_id", "waba_id", "name", "language"),
 )

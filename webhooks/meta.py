@@ -68,6 +68,13 @@ class Contact(msgspec.Struct):
 
 
 class Value(msgspec.Struct):
+    # field "message_template_status_update"
+    event: str | None = None
+    message_template_id: int | str | None = None
+    message_template_name: str | None = None
+    message_template_language: str | None = None
+    reason: str | None = None
+    # field "messages"
     messaging_product: str | None = None
     metadata: Metadata | None = None
     statuses: list[MetaStatus] = []
@@ -82,7 +89,8 @@ class Change(msgspec.Struct):
 
 
 class Entry(msgspec.Struct):
-    id: str | None = None
+    id: str | None = None  # the WhatsApp Business Account
+    time: int | None = None
     changes: list[Change] = []
 
 

@@ -9,6 +9,7 @@ own yields nothing but a note.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from uuid import UUID
 
 import msgspec
@@ -18,7 +19,7 @@ from messaging.service import Report
 from messaging.states import Status
 from webhooks import meta, twilio
 
-__all__ = ["Parsed", "Unparseable", "parse"]
+__all__ = ["Parsed", "TemplateStatus", "Unparseable", "parse"]
 
 _REPORTABLE = {s.value: s for s in (Status.SENT, Status.DELIVERED, Status.READ, Status.FAILED)}
 
@@ -27,10 +28,28 @@ class Unparseable(ValueError):
     """Signed correctly, but not a body this provider sends."""
 
 
+@dataclass(frozen=True, slots=True)
+class TemplateStatus:
+    """Meta changed a template's status (approved, rejected, paused, disabled, ...)."""
+
+    waba_id: str
+    name: str
+    language: str
+    status: str
+    reason: str | None
+    changed_at: datetime
+
+
+# Meta's events → the status kept; REINSTATED lifts a pause. Anything else is kept as Meta names it,
+# and only APPROVED templates can be sent.
+_TEMPLATE_EVENTS = {"REINSTATED": "APPROVED"}
+
+
 @dataclass(slots=True)
 class Parsed:
     reports: list[Report] = field(default_factory=list)
     inbound: list[Inbound] = field(default_factory=list)
+    templates: list[TemplateStatus] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -60,9 +79,12 @@ def _whatsapp(body: meta.Notification, raw_event_id: int, senders: dict[str, UUI
     parsed = Parsed()
     for entry in body.entry:
         for change in entry.changes:
+            value = change.value
+            if change.field == "message_template_status_update":
+                _template_status(parsed, entry, value)
+                continue
             if change.field != "messages":
                 continue
-            value = change.value
             phone_number_id = value.metadata.phone_number_id if value.metadata else None
             sender_id = senders.get(phone_number_id) if phone_number_id else None
             if sender_id is None:
@@ -89,6 +111,23 @@ def _whatsapp(body: meta.Notification, raw_event_id: int, senders: dict[str, UUI
                 )
             parsed.inbound.extend(meta.inbound(value, sender_id, raw_event_id))
     return parsed
+
+
+def _template_status(parsed: Parsed, entry: meta.Entry, value: meta.Value) -> None:
+    if not (entry.id and value.event and value.message_template_name and value.message_template_language):
+        parsed.notes.append("template status update without WABA, event, name or language")
+        return
+    parsed.templates.append(
+        TemplateStatus(
+            waba_id=entry.id,
+            name=value.message_template_name,
+            # Webhooks have been seen with en-US where sends and listings use en_US.
+            language=value.message_template_language.replace("-", "_"),
+            status=_TEMPLATE_EVENTS.get(value.event.upper(), value.event.upper()),
+            reason=value.reason if value.reason and value.reason.upper() != "NONE" else None,
+            changed_at=datetime.fromtimestamp(entry.time, UTC) if entry.time else datetime.now(UTC),
+        )
+    )
 
 
 def _twilio(params: dict[str, list[str]], raw_event_id: int) -> Parsed:

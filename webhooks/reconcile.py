@@ -24,7 +24,7 @@ from kernel.db import Pool, unit_of_work
 from messaging import inbox
 from messaging.service import Report, apply_reports
 from webhooks import repository
-from webhooks.parsing import Unparseable, parse
+from webhooks.parsing import TemplateStatus, Unparseable, parse
 
 __all__ = ["ORPHAN_RETRY_FOR", "Reconciled", "reconcile", "reconcile_batch"]
 
@@ -39,6 +39,12 @@ class Reconciled:
     statuses: int = 0
     inbound: int = 0
     retry_in: timedelta | None = None  # orphans that may still find their message
+
+
+@dataclass(frozen=True, slots=True)
+class _TemplateChange:
+    raw_event_id: int
+    status: TemplateStatus
 
 
 def _orphan_retry(received_at: datetime) -> timedelta | None:
@@ -71,6 +77,7 @@ async def reconcile_batch(pool: Pool, keys: list[tuple[UUID, int]], *, replay: b
             found: list[Report] = []
             arrived: list[inbox.Inbound] = []
             notes: dict[int, list[str]] = {}
+            templates: list[_TemplateChange] = []
             parsed_events = []
             for raw in by_tenant[tenant_id]:
                 try:
@@ -82,10 +89,14 @@ async def reconcile_batch(pool: Pool, keys: list[tuple[UUID, int]], *, replay: b
                     continue
                 found.extend(parsed.reports)
                 arrived.extend(parsed.inbound)
+                templates.extend(_TemplateChange(raw["id"], t) for t in parsed.templates)
                 notes[raw["id"]] = parsed.notes
                 parsed_events.append(raw)
             orphans = await apply_reports(conn, tenant_id, found)
             await inbox.record(conn, tenant_id, arrived)
+            for change in templates:
+                if not await repository.set_template_status(conn, tenant_id, change.status):
+                    notes[change.raw_event_id].append(f"unknown template {change.status.name}/{change.status.language}")
             orphaned_by_event: dict[int, int] = defaultdict(int)
             for report in orphans:
                 raw_id = int(report.raw_event_id or 0)

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from kernel.db import Connection, Pool
+from webhooks.parsing import TemplateStatus
 
 __all__ = [
     "count_raw_events",
@@ -20,6 +21,7 @@ __all__ = [
     "raw_event_bodies",
     "raw_event_ids",
     "resolve_messages",
+    "set_template_status",
     "state_counts",
     "tenant_senders",
     "tenant_senders_pool",
@@ -46,6 +48,26 @@ async def mark_raw_events(conn: Connection, marks: list[tuple[UUID, int, str, st
         "WHERE r.tenant_id = m.tenant_id AND r.id = m.id",
         *(list(column) for column in zip(*marks, strict=True)),
     )
+
+
+async def set_template_status(conn: Connection, tenant_id: UUID, change: TemplateStatus) -> bool:
+    """Apply a template status change unless a newer one was applied already; False when the
+    tenant has no such template (unknown, or another tenant's WABA)."""
+    found = await conn.fetchval(
+        "WITH t AS (SELECT id, status_changed_at FROM templates "
+        "           WHERE tenant_id = $1 AND waba_id = $2 AND name = $3 AND language = $4 FOR UPDATE), "
+        "u AS (UPDATE templates SET status = $5, status_reason = $6, status_changed_at = $7 FROM t "
+        "      WHERE templates.id = t.id AND (t.status_changed_at IS NULL OR t.status_changed_at <= $7)) "
+        "SELECT count(*) FROM t",
+        tenant_id,
+        change.waba_id,
+        change.name,
+        change.language,
+        change.status,
+        change.reason,
+        change.changed_at,
+    )
+    return bool(found)
 
 
 async def tenant_senders(conn: Connection, tenant_id: UUID) -> dict[str, UUID]:
