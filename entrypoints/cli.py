@@ -295,6 +295,16 @@ def cmd_keys_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_templates_sync(settings: Settings, args: argparse.Namespace) -> int:
+    from tenants.templates import GraphTemplates, sync_templates
+    from tenants.vault import Vault
+
+    vault, graph = Vault(settings.keyring()), GraphTemplates(settings.graph_url)
+    done = _run(_with_pool(settings, lambda pool: sync_templates(pool, vault, graph, args.tenant)))
+    print(f"{done.listed} templates listed by WhatsApp; {done.retired} no longer listed, marked DELETED")
+    return 0
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.dev import run_dev
 
@@ -359,6 +369,15 @@ def _parser() -> argparse.ArgumentParser:
     rotate.set_defaults(fn=cmd_keys_rotate)
     key_status = keys.add_parser("status", help="How many data keys each master key wraps.")
     key_status.set_defaults(fn=cmd_keys_status)
+
+    templates = sub.add_parser("templates", help="Message templates.").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    sync = templates.add_parser(
+        "sync", help="Fetch a tenant's templates from WhatsApp now (the relay also does it every 15 min)."
+    )
+    sync.add_argument("--tenant", required=True, type=UUID, help="tenant id")
+    sync.set_defaults(fn=cmd_templates_sync)
 
     webhooks = sub.add_parser("webhooks", help="Operate on the raw log of provider callbacks.").add_subparsers(
         dest="action", required=True, metavar="ACTION"

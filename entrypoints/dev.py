@@ -160,6 +160,15 @@ def register_sender(sandbox_url: str, facts: dict[str, Any]) -> None:
         result = json.load(response)
     if not result.get("registered"):
         raise RuntimeError(f"sandbox did not accept the demo sender: {result.get('reason')}")
+    # The demo template, approved, in the sandbox's listing too: a template sync then keeps it.
+    seed = urllib.request.Request(
+        f"{sandbox_url}/_sandbox/whatsapp/wabas/{facts['waba_id']}/templates",
+        data=json.dumps([{**DEMO_TEMPLATE, "status": "APPROVED"}]).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(seed, timeout=15):
+        pass
 
 
 def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:

@@ -19,7 +19,8 @@ from kernel import settings as settings_module
 from kernel.logging import configure
 from kernel.metrics import Counters, render
 from messaging.controllers import InboundController, MessageController
-from tenants.controllers import CredentialController
+from tenants.controllers import CredentialController, TemplateController
+from tenants.templates import GraphTemplates
 from tenants.vault import Vault
 from webhooks.controllers import twilio_webhook, whatsapp_webhook
 from webhooks.endpoints import Endpoints
@@ -57,6 +58,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(config.asyncpg_dsn, min_size=2, max_size=16)
         app.state.vault = Vault(keyring)
+        app.state.graph_templates = GraphTemplates(config.graph_url)
         app.state.redis = redis.from_url(config.redis_url)
         app.state.counters = Counters(app.state.redis)
         app.state.ingestor = Ingestor(
@@ -82,6 +84,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         MessageController,
         InboundController,
         CredentialController,
+        TemplateController,
         whatsapp_webhook,
         twilio_webhook,
         healthz,

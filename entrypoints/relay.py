@@ -12,7 +12,7 @@ from kernel import db
 from kernel.outbox_relay import Relay
 from kernel.settings import Settings
 
-__all__ = ["JOBS", "LOCK_BASE", "run", "run_job"]
+__all__ = ["LOCK_BASE", "jobs", "run", "run_job"]
 
 log = logging.getLogger("switchboard.relay")
 
@@ -27,7 +27,24 @@ async def _purge_raw_events(pool: db.Pool) -> int:
     return await operations.purge(pool)
 
 
-JOBS: list[tuple[str, float, float, Job]] = [("purge raw events", 60.0, 3600.0, _purge_raw_events)]
+def _sync_templates(settings: Settings) -> Job:
+    async def job(pool: db.Pool) -> int:
+        from tenants.templates import GraphTemplates, sync_all
+        from tenants.vault import Vault
+
+        return await sync_all(pool, Vault(settings.keyring()), GraphTemplates(settings.graph_url))
+
+    return job
+
+
+def jobs(settings: Settings) -> list[tuple[str, float, float, Job]]:
+    return [
+        ("purge raw events", 60.0, 3600.0, _purge_raw_events),
+        # Webhooks keep statuses current between syncs; the sync catches what a lost webhook missed.
+        ("sync templates", 300.0, 900.0, _sync_templates(settings)),
+    ]
+
+
 LOCK_BASE = 0x5B0A_0000  # + the job's index: its advisory lock key
 
 
@@ -65,12 +82,12 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    jobs = [asyncio.create_task(run_job(pool, stop, i, *job)) for i, job in enumerate(JOBS)]
+    tasks = [asyncio.create_task(run_job(pool, stop, i, *job)) for i, job in enumerate(jobs(settings))]
     log.info("relay started")
     try:
         await relay.run(stop)
     finally:
         stop.set()
-        await asyncio.gather(*jobs, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await pool.close()
         log.info("relay stopped", extra={"fields": {"published": relay.published}})

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, get
 
 from kernel.settings import SettingsError
+from sandbox.templates import TemplatesControlController, TemplatesController, TemplateStore
 from sandbox.whatsapp import CloudApiController, ControlController, SandboxState
 
 __all__ = ["create_app"]
@@ -46,6 +47,7 @@ def create_app() -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.sandbox = state
+        app.state.templates = TemplateStore()
         dispatcher = asyncio.create_task(state.dispatcher.run())
         try:
             yield
@@ -55,7 +57,13 @@ def create_app() -> Litestar:
                 await dispatcher
 
     return Litestar(
-        route_handlers=[CloudApiController, ControlController, healthz],
+        route_handlers=[
+            CloudApiController,
+            TemplatesController,
+            ControlController,
+            TemplatesControlController,
+            healthz,
+        ],
         lifespan=[lifespan],
         openapi_config=None,
         request_max_body_size=4 * 1024 * 1024,

@@ -10,10 +10,20 @@ from litestar.datastructures import State
 from edge.rest import pool, principal, require_api_key, vault
 from kernel.db import unit_of_work
 from kernel.errors import parse_id
-from tenants import service
-from tenants.schemas import CredentialList, CredentialView, NewCredential
+from tenants import service, templates
+from tenants.domain import Template
+from tenants.schemas import (
+    CredentialList,
+    CredentialView,
+    NewCredential,
+    NewTemplate,
+    SyncResult,
+    TemplateList,
+    TemplateView,
+)
+from tenants.templates import GraphTemplates
 
-__all__ = ["CredentialController"]
+__all__ = ["CredentialController", "TemplateController", "graph_templates"]
 
 AnyRequest = Request[Any, Any, State]
 
@@ -46,3 +56,61 @@ class CredentialController(Controller):
             return await service.get_credential(
                 conn, principal(request).tenant_id, parse_id(credential_id, "credential")
             )
+
+
+def graph_templates(request: AnyRequest) -> GraphTemplates:
+    """The process's Graph API template client (created in the app's lifespan)."""
+    found: GraphTemplates = request.app.state.graph_templates
+    return found
+
+
+def _view(t: Template) -> TemplateView:
+    return TemplateView(
+        id=t.id,
+        waba_id=t.waba_id,
+        name=t.name,
+        language=t.language,
+        category=t.category,
+        status=t.status,
+        components=t.components,
+    )
+
+
+class TemplateController(Controller):
+    path = "/v1/templates"
+    tags = ["templates"]
+    guards = [require_api_key]
+    security = [{"apiKey": []}]
+
+    @get("/", summary="List the tenant's message templates with their current status")
+    async def list_templates(self, request: AnyRequest) -> TemplateList:
+        async with pool(request).acquire() as conn:
+            found = await service.list_templates(conn, principal(request).tenant_id)
+        return TemplateList(data=[_view(t) for t in found])
+
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a template and submit it to Meta for review",
+        description="Kept with the status Meta answers (APPROVED, PENDING or REJECTED); later changes arrive "
+        "by webhook and by sync. Only APPROVED templates can be sent.",
+    )
+    async def create_template(self, request: AnyRequest, data: NewTemplate) -> TemplateView:
+        created = await templates.create_template(
+            pool(request),
+            vault(request),
+            graph_templates(request),
+            principal(request).tenant_id,
+            name=data.name,
+            language=data.language,
+            category=data.category,
+            components=[dict(c) for c in data.components],
+        )
+        return _view(created)
+
+    @post("/sync", status_code=200, summary="Fetch the tenant's templates from Meta now (all pages)")
+    async def sync(self, request: AnyRequest) -> SyncResult:
+        done = await templates.sync_templates(
+            pool(request), vault(request), graph_templates(request), principal(request).tenant_id
+        )
+        return SyncResult(listed=done.listed, retired=done.retired)

@@ -23,10 +23,13 @@ __all__ = [
     "insert_sender",
     "insert_tenant",
     "list_credentials",
+    "list_templates",
     "lock_data_keys_to_rewrap",
+    "retire_templates_not_in",
     "revoke_api_key",
     "rewrap_data_key",
     "upsert_template",
+    "whatsapp_accounts",
 ]
 
 
@@ -306,7 +309,8 @@ async def upsert_template(
         "INSERT INTO templates (id, tenant_id, waba_id, name, language, category, status, components) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
         "ON CONFLICT (tenant_id, waba_id, name, language) DO UPDATE SET category = EXCLUDED.category, "
-        f"status = EXCLUDED.status, components = EXCLUDED.components RETURNING {_TEMPLATE_COLS}",
+        "status = EXCLUDED.status, components = EXCLUDED.components, status_changed_at = now() "
+        f"RETURNING {_TEMPLATE_COLS}",
         template_id,
         tenant_id,
         waba_id,
@@ -318,6 +322,36 @@ async def upsert_template(
     )
     assert row is not None
     return _template(row)
+
+
+async def retire_templates_not_in(conn: Connection, tenant_id: UUID, waba_id: str, keep: list[tuple[str, str]]) -> int:
+    """Mark DELETED the WABA's templates the provider no longer lists; returns how many."""
+    status: str = await conn.execute(
+        "UPDATE templates SET status = 'DELETED', status_changed_at = now() "
+        "WHERE tenant_id = $1 AND waba_id = $2 AND status <> 'DELETED' "
+        "AND (name, language) NOT IN (SELECT * FROM unnest($3::text[], $4::text[]))",
+        tenant_id,
+        waba_id,
+        [k[0] for k in keep],
+        [k[1] for k in keep],
+    )
+    return int(status.split()[-1])
+
+
+async def list_templates(conn: Connection, tenant_id: UUID) -> list[Template]:
+    rows = await conn.fetch(
+        f"SELECT {_TEMPLATE_COLS} FROM templates WHERE tenant_id = $1 ORDER BY waba_id, name, language", tenant_id
+    )
+    return [_template(r) for r in rows]
+
+
+async def whatsapp_accounts(conn: Connection, tenant_id: UUID | None) -> list[asyncpg.Record]:
+    """WhatsApp credentials (one per WABA) with their sealed secrets; all tenants' when None."""
+    return await conn.fetch(
+        "SELECT id, tenant_id, is_default, config, sealed_secrets FROM credentials "
+        "WHERE kind = 'whatsapp' AND ($1::uuid IS NULL OR tenant_id = $1) ORDER BY tenant_id, is_default DESC, id",
+        tenant_id,
+    )
 
 
 async def template_languages(conn: Connection, tenant_id: UUID, waba_id: str, name: str) -> list[str]:

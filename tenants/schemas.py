@@ -8,7 +8,18 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
-__all__ = ["CredentialList", "CredentialView", "NewCredential", "NewEmail", "NewSms", "NewWhatsApp"]
+__all__ = [
+    "CredentialList",
+    "CredentialView",
+    "NewCredential",
+    "NewEmail",
+    "NewSms",
+    "NewTemplate",
+    "NewWhatsApp",
+    "SyncResult",
+    "TemplateList",
+    "TemplateView",
+]
 
 Secret = Annotated[str, Meta(description="Write-only: stored sealed, never returned.", min_length=1)]
 
@@ -63,3 +74,29 @@ class CredentialView(msgspec.Struct):
 
 class CredentialList(msgspec.Struct):
     data: list[CredentialView]
+
+
+class NewTemplate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(description="Lowercase letters, digits and underscores.")]
+    language: Annotated[str, Meta(description="e.g. en_US")]
+    category: Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
+    components: Annotated[list[dict[str, object]], Meta(description="Meta's component list (HEADER, BODY, ...).")]
+
+
+class TemplateView(msgspec.Struct):
+    id: UUID
+    waba_id: str
+    name: str
+    language: str
+    category: str
+    status: Annotated[str, Meta(description="APPROVED, PENDING, REJECTED, PAUSED, DISABLED, DELETED, ...")]
+    components: list[dict[str, object]]
+
+
+class TemplateList(msgspec.Struct):
+    data: list[TemplateView]
+
+
+class SyncResult(msgspec.Struct):
+    listed: Annotated[int, Meta(description="Templates Meta lists for the tenant's accounts.")]
+    retired: Annotated[int, Meta(description="Templates Meta no longer lists, now DELETED here.")]

@@ -32,6 +32,7 @@ __all__ = [
     "credential_view",
     "get_credential",
     "list_credentials",
+    "list_templates",
     "open_whatsapp_secrets",
     "put_template",
     "revoke_api_key",
@@ -322,6 +323,10 @@ async def add_sender(
         raise SwitchboardError(
             f"phone_number_id {phone_number_id} is already registered", kind=ErrorKind.CONFLICT
         ) from None
+
+
+async def list_templates(conn: Connection, tenant_id: UUID) -> list[Template]:
+    return await repository.list_templates(conn, tenant_id)
 
 
 async def put_template(
