@@ -9,7 +9,6 @@ happen outside any database transaction; only the writes that follow are one.
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -18,7 +17,7 @@ import httpx
 
 from kernel.db import Pool, unit_of_work
 from kernel.errors import ErrorKind, InvalidInput, NotFound, SwitchboardError
-from tenants import repository
+from tenants import repository, service
 from tenants.domain import Template
 from tenants.vault import Vault
 
@@ -99,15 +98,14 @@ async def sync_templates(pool: Pool, vault: Vault, graph: GraphTemplates, tenant
         templates = await graph.list_all(version, waba_id, token)
         async with unit_of_work(pool) as conn:
             for t in templates:
-                await repository.upsert_template(
+                await service.put_template(
                     conn,
-                    template_id=uuid.uuid4(),
-                    tenant_id=tenant_id,
+                    tenant_id,
                     waba_id=waba_id,
                     name=t["name"],
                     language=t["language"],
-                    category=str(t.get("category", "UTILITY")).upper(),
-                    status=str(t.get("status", "PENDING")).upper(),
+                    category=str(t.get("category", "UTILITY")),
+                    status=str(t.get("status", "PENDING")),
                     components=t.get("components", []),
                 )
             retired += await repository.retire_templates_not_in(
@@ -149,14 +147,13 @@ async def create_template(
     body = {"name": name, "language": language, "category": category.upper(), "components": components}
     created = await graph.create(version, waba_id, token, body)
     async with unit_of_work(pool) as conn:
-        return await repository.upsert_template(
+        return await service.put_template(
             conn,
-            template_id=uuid.uuid4(),
-            tenant_id=tenant_id,
+            tenant_id,
             waba_id=waba_id,
             name=name,
             language=language,
-            category=str(created.get("category", category)).upper(),
-            status=str(created.get("status", "PENDING")).upper(),
+            category=str(created.get("category", category)),
+            status=str(created.get("status", "PENDING")),
             components=components,
         )
