@@ -19,7 +19,7 @@ from kernel import settings as settings_module
 from kernel.logging import configure
 from kernel.metrics import Counters, render
 from messaging.controllers import InboundController, MessageController
-from tenants.controllers import CredentialController, TemplateController
+from tenants.controllers import CredentialController, SenderController, TemplateController
 from tenants.templates import GraphTemplates
 from tenants.vault import Vault
 from webhooks.controllers import twilio_webhook, whatsapp_webhook
@@ -85,6 +85,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         InboundController,
         CredentialController,
         TemplateController,
+        SenderController,
         whatsapp_webhook,
         twilio_webhook,
         healthz,

@@ -11,19 +11,22 @@ from edge.rest import pool, principal, require_api_key, vault
 from kernel.db import unit_of_work
 from kernel.errors import parse_id
 from tenants import service, templates
-from tenants.domain import Template
+from tenants.domain import Sender, Template
 from tenants.schemas import (
     CredentialList,
     CredentialView,
     NewCredential,
+    NewSender,
     NewTemplate,
+    SenderList,
+    SenderView,
     SyncResult,
     TemplateList,
     TemplateView,
 )
 from tenants.templates import GraphTemplates
 
-__all__ = ["CredentialController", "TemplateController", "graph_templates"]
+__all__ = ["CredentialController", "SenderController", "TemplateController", "graph_templates"]
 
 AnyRequest = Request[Any, Any, State]
 
@@ -114,3 +117,58 @@ class TemplateController(Controller):
             pool(request), vault(request), graph_templates(request), principal(request).tenant_id
         )
         return SyncResult(listed=done.listed, retired=done.retired)
+
+
+def _sender_view(s: Sender) -> SenderView:
+    return SenderView(
+        id=s.id,
+        phone_number_id=s.phone_number_id,
+        display_phone_number=s.display_phone_number,
+        waba_id=s.waba_id,
+        credential_id=s.credential_id,
+        is_default=s.is_default,
+        status=s.status,
+        quality_rating=s.quality_rating,
+        messaging_tier=s.messaging_tier,
+        throughput_mps=s.throughput_mps,
+    )
+
+
+class SenderController(Controller):
+    path = "/v1/senders"
+    tags = ["senders"]
+    guards = [require_api_key]
+    security = [{"apiKey": []}]
+
+    @post(
+        "/",
+        status_code=201,
+        summary="Add a WhatsApp number to send from",
+        description="A phone_number_id belongs to at most one tenant (409 otherwise). Messages that name no "
+        "sender go out from the default number.",
+    )
+    async def add_sender(self, request: AnyRequest, data: NewSender) -> SenderView:
+        async with unit_of_work(pool(request)) as conn:
+            added = await service.add_sender(
+                conn,
+                principal(request).tenant_id,
+                data.credential_id,
+                phone_number_id=data.phone_number_id,
+                display_phone_number=data.display_phone_number,
+                waba_id=data.waba_id,
+                throughput_mps=data.throughput_mps,
+                is_default=data.is_default,
+            )
+        return _sender_view(added)
+
+    @get("/", summary="List the tenant's WhatsApp numbers, the default first")
+    async def list_senders(self, request: AnyRequest) -> SenderList:
+        async with pool(request).acquire() as conn:
+            found = await service.list_senders(conn, principal(request).tenant_id)
+        return SenderList(data=[_sender_view(s) for s in found])
+
+    @get("/{sender_id:str}", summary="Get one of the tenant's WhatsApp numbers")
+    async def get_sender(self, request: AnyRequest, sender_id: str) -> SenderView:
+        async with pool(request).acquire() as conn:
+            found = await service.get_sender(conn, principal(request).tenant_id, parse_id(sender_id, "sender"))
+        return _sender_view(found)

@@ -62,6 +62,10 @@ class Sender(msgspec.Struct, frozen=True):
     display_phone_number: str
     waba_id: str
     is_default: bool
+    status: str = "active"
+    quality_rating: str = "UNKNOWN"
+    messaging_tier: str | None = None
+    throughput_mps: int = 80
 
 
 class Template(msgspec.Struct, frozen=True):

@@ -96,6 +96,11 @@ senders = Table(
     Column("waba_id", Text, nullable=False),
     Column("is_default", Boolean, nullable=False, server_default="false"),
     Column("status", Text, nullable=False, server_default="active"),
+    # As Meta reports them for the number: GREEN | YELLOW | RED | UNKNOWN, and the daily tier.
+    Column("quality_rating", Text, nullable=False, server_default="UNKNOWN"),
+    Column("messaging_tier", Text, nullable=True),
+    # Sends per second Meta allows this number (80 by default, up to 1,000).
+    Column("throughput_mps", Integer, nullable=False, server_default="80"),
     _created(),
     Index("ix_senders_tenant_id", "tenant_id"),
 )

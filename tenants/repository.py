@@ -12,17 +12,21 @@ from tenants.domain import ApiKey, Credential, Sender, Template, Tenant
 
 __all__ = [
     "clear_default_credential",
+    "clear_default_sender",
     "data_key_usage",
     "find_api_key_by_prefix",
     "find_credential_by_channel_key",
     "get_credential",
     "get_data_key",
+    "get_sender",
     "has_credential",
+    "has_sender",
     "insert_api_key",
     "insert_credential",
     "insert_sender",
     "insert_tenant",
     "list_credentials",
+    "list_senders",
     "list_templates",
     "lock_data_keys_to_rewrap",
     "retire_templates_not_in",
@@ -60,7 +64,10 @@ ROUTE = (
     "WHERE s.tenant_id = $1 AND (s.phone_number_id = $2 OR ($2::text IS NULL AND s.status = 'active')) "
     "ORDER BY s.is_default DESC, s.created_at LIMIT 1"
 )
-_SENDER_COLS = "id, tenant_id, credential_id, phone_number_id, display_phone_number, waba_id, is_default"
+_SENDER_COLS = (
+    "id, tenant_id, credential_id, phone_number_id, display_phone_number, waba_id, is_default, status, "
+    "quality_rating, messaging_tier, throughput_mps"
+)
 _TEMPLATE_COLS = "id, tenant_id, waba_id, name, language, category, status, components"
 
 
@@ -246,10 +253,11 @@ async def insert_sender(
     display_phone_number: str,
     waba_id: str,
     is_default: bool,
+    throughput_mps: int = 80,
 ) -> Sender:
     row = await conn.fetchrow(
         "INSERT INTO senders (id, tenant_id, credential_id, phone_number_id, display_phone_number, waba_id, "
-        f"is_default) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_SENDER_COLS}",
+        f"is_default, throughput_mps) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_SENDER_COLS}",
         sender_id,
         tenant_id,
         credential_id,
@@ -257,9 +265,33 @@ async def insert_sender(
         display_phone_number,
         waba_id,
         is_default,
+        throughput_mps,
     )
     assert row is not None
     return _sender(row)
+
+
+async def list_senders(conn: Connection, tenant_id: UUID) -> list[Sender]:
+    rows = await conn.fetch(
+        f"SELECT {_SENDER_COLS} FROM senders WHERE tenant_id = $1 ORDER BY is_default DESC, created_at, id", tenant_id
+    )
+    return [_sender(r) for r in rows]
+
+
+async def get_sender(conn: Connection, tenant_id: UUID, sender_id: UUID) -> Sender | None:
+    row = await conn.fetchrow(
+        f"SELECT {_SENDER_COLS} FROM senders WHERE tenant_id = $1 AND id = $2", tenant_id, sender_id
+    )
+    return None if row is None else _sender(row)
+
+
+async def has_sender(conn: Connection, tenant_id: UUID) -> bool:
+    found: bool = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM senders WHERE tenant_id = $1)", tenant_id)
+    return found
+
+
+async def clear_default_sender(conn: Connection, tenant_id: UUID) -> None:
+    await conn.execute("UPDATE senders SET is_default = false WHERE tenant_id = $1 AND is_default", tenant_id)
 
 
 async def resolve_route(

@@ -13,9 +13,12 @@ __all__ = [
     "CredentialView",
     "NewCredential",
     "NewEmail",
+    "NewSender",
     "NewSms",
     "NewTemplate",
     "NewWhatsApp",
+    "SenderList",
+    "SenderView",
     "SyncResult",
     "TemplateList",
     "TemplateView",
@@ -100,3 +103,31 @@ class TemplateList(msgspec.Struct):
 class SyncResult(msgspec.Struct):
     listed: Annotated[int, Meta(description="Templates Meta lists for the tenant's accounts.")]
     retired: Annotated[int, Meta(description="Templates Meta no longer lists, now DELETED here.")]
+
+
+class NewSender(msgspec.Struct, forbid_unknown_fields=True):
+    phone_number_id: Annotated[str, Meta(description="Meta's id of the number (digits).")]
+    display_phone_number: Annotated[str, Meta(description="The number in E.164, e.g. +15550100001.")]
+    credential_id: Annotated[
+        UUID | None, Meta(description="The WhatsApp credential to send with; the default one when omitted.")
+    ] = None
+    waba_id: Annotated[str | None, Meta(description="Defaults to the credential's WABA.")] = None
+    throughput_mps: Annotated[int, Meta(description="Sends per second Meta allows this number: 1 to 1000.")] = 80
+    is_default: Annotated[bool | None, Meta(description="Omitted: the tenant's first number is its default.")] = None
+
+
+class SenderView(msgspec.Struct):
+    id: UUID
+    phone_number_id: str
+    display_phone_number: str
+    waba_id: str
+    credential_id: UUID
+    is_default: bool
+    status: str
+    quality_rating: str
+    messaging_tier: str | None
+    throughput_mps: int
+
+
+class SenderList(msgspec.Struct):
+    data: list[SenderView]

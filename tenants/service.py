@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import phonenumbers
 
 from kernel.crypto import fingerprint
 from kernel.db import Connection
@@ -31,7 +32,9 @@ __all__ = [
     "create_tenant",
     "credential_view",
     "get_credential",
+    "get_sender",
     "list_credentials",
+    "list_senders",
     "list_templates",
     "open_whatsapp_secrets",
     "put_template",
@@ -299,30 +302,76 @@ async def open_whatsapp_secrets(
 async def add_sender(
     conn: Connection,
     tenant_id: UUID,
-    credential_id: UUID,
+    credential_id: UUID | None,
     *,
     phone_number_id: str,
     display_phone_number: str,
-    waba_id: str,
-    is_default: bool = True,
+    waba_id: str | None = None,
+    throughput_mps: int = 80,
+    is_default: bool | None = None,
 ) -> Sender:
-    if await repository.get_credential(conn, tenant_id, credential_id) is None:
-        raise NotFound(f"credential {credential_id} not found")
+    """A WhatsApp number of the tenant's, sending through one of its WhatsApp credentials (the
+    default one when none is named; its WABA unless another is given). ``is_default``: None makes
+    the tenant's first number its default; True moves the default here."""
+    credential = await _whatsapp_credential(conn, tenant_id, credential_id)
+    if not phone_number_id.strip().isdigit():
+        raise InvalidInput("phone_number_id", "format", "Meta's phone number id: digits only")
+    if not _is_e164(display_phone_number):
+        raise InvalidInput("display_phone_number", "e164", "a phone number in E.164, e.g. +15550100001")
+    if not 1 <= throughput_mps <= 1000:
+        raise InvalidInput("throughput_mps", "range", "must be between 1 and 1000 (Meta's default is 80)")
+    if is_default is None:
+        is_default = not await repository.has_sender(conn, tenant_id)
+    elif is_default:
+        await repository.clear_default_sender(conn, tenant_id)
     try:
-        return await repository.insert_sender(
-            conn,
-            sender_id=uuid.uuid4(),
-            tenant_id=tenant_id,
-            credential_id=credential_id,
-            phone_number_id=phone_number_id,
-            display_phone_number=display_phone_number,
-            waba_id=waba_id,
-            is_default=is_default,
-        )
+        async with conn.transaction():  # a savepoint: a conflict leaves the caller's transaction usable
+            return await repository.insert_sender(
+                conn,
+                sender_id=uuid.uuid4(),
+                tenant_id=tenant_id,
+                credential_id=credential.id,
+                phone_number_id=phone_number_id.strip(),
+                display_phone_number=display_phone_number,
+                waba_id=waba_id or str(credential.config.get("waba_id", "")),
+                is_default=is_default,
+                throughput_mps=throughput_mps,
+            )
     except asyncpg.UniqueViolationError:
         raise SwitchboardError(
             f"phone_number_id {phone_number_id} is already registered", kind=ErrorKind.CONFLICT
         ) from None
+
+
+async def _whatsapp_credential(conn: Connection, tenant_id: UUID, credential_id: UUID | None) -> Credential:
+    if credential_id is not None:
+        found = await repository.get_credential(conn, tenant_id, credential_id)
+        if found is None or found[0].kind != WHATSAPP:
+            raise NotFound(f"WhatsApp credential {credential_id} not found")
+        return found[0]
+    defaults = [c for c in await repository.list_credentials(conn, tenant_id) if c.kind == WHATSAPP and c.is_default]
+    if not defaults:
+        raise InvalidInput("credential_id", "required", "add a WhatsApp credential first")
+    return defaults[0]
+
+
+def _is_e164(number: str) -> bool:
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return number.startswith("+") and phonenumbers.is_possible_number(parsed)
+
+
+async def list_senders(conn: Connection, tenant_id: UUID) -> list[Sender]:
+    return await repository.list_senders(conn, tenant_id)
+
+
+async def get_sender(conn: Connection, tenant_id: UUID, sender_id: UUID) -> Sender:
+    found = await repository.get_sender(conn, tenant_id, sender_id)
+    if found is None:
+        raise NotFound(f"sender {sender_id} not found")
+    return found
 
 
 async def list_templates(conn: Connection, tenant_id: UUID) -> list[Template]:
