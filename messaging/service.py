@@ -19,7 +19,7 @@ import msgspec
 from kernel.db import Connection
 from kernel.errors import FieldViolation, InvalidInput, NotFound
 from kernel.pagination import MAX_PAGE, decode_cursor, page
-from messaging import repository, validation
+from messaging import inbox, repository, validation
 from messaging.schemas import EventList, EventView, MessageError, MessageList, MessageView, SendMessage
 from messaging.states import Status, Transition, apply
 from tenants import repository as tenants_repository
@@ -130,6 +130,14 @@ async def submit(
         if existing is not None:
             return _replayed(existing, request_hash), False
     sender = await _resolve(conn, tenant_id, request)
+    if request.text is not None and not await inbox.window_open(conn, tenant_id, sender.id, to_number):
+        # Meta would accept it, then fail it with 131047: refuse it here, before it is queued.
+        raise InvalidInput(
+            "text",
+            "window_closed",
+            f"{to_number} has not written to this number in the last 24 hours: free-form text is only allowed "
+            "within 24 hours of the customer's last message; send an approved template instead",
+        )
     row = await repository.insert_message(
         conn,
         message_id=uuid.uuid4(),

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from kernel import db
 from kernel import settings as settings_module
 from kernel.crypto import MasterKey
 from migrations import upgrade
+from tests.fixtures.builders import open_windows
 from tests.fixtures.services import recreate_database
 from tests.fixtures.stack import Stack
 
@@ -66,12 +68,19 @@ def register_sender(stack: Stack, facts: dict[str, Any]) -> None:
     dev.register_sender(stack.sandbox_url, facts)
 
 
-async def new_tenant(stack: Stack) -> dict[str, Any]:
-    """A fresh tenant with an API key, a sandbox WhatsApp sender and an APPROVED template."""
+async def new_tenant(stack: Stack, *, windows: bool = True) -> dict[str, Any]:
+    """A fresh tenant with an API key, a sandbox WhatsApp sender and an APPROVED template; with
+    ``windows``, the test numbers have just written in (their 24-hour windows are open)."""
     settings = settings_module.load(stack.env)
     facts = await provision_demo(settings, MasterKey(settings.require_master_key()), None)
     facts["webhook_url"] = f"{stack.rest_url}/webhooks/whatsapp/{facts['channel_key']}"
     register_sender(stack, facts)
+    if windows:
+        pool = await db.create_pool(settings.asyncpg_dsn, min_size=1, max_size=1)
+        try:
+            await open_windows(pool, UUID(facts["tenant_id"]))
+        finally:
+            await pool.close()
     return facts
 
 

@@ -17,6 +17,12 @@ from tests.fixtures.stack import Stack
 from tests.fixtures.webhooks import contact, notification, post_signed, settled, text_message
 
 
+@pytest.fixture
+async def tenant(stack: Stack) -> dict[str, Any]:
+    """A tenant no customer has written to yet (no conversations, every window closed)."""
+    return await new_tenant(stack, windows=False)
+
+
 async def inbound(client: httpx.AsyncClient, facts: dict[str, Any], **params: Any) -> list[dict[str, Any]]:
     response = await client.get("/v1/inbound-messages", params=params, headers=auth(facts))
     assert response.status_code == 200, response.text
@@ -101,7 +107,7 @@ async def test_inbound_is_filtered_and_paged(client: httpx.AsyncClient, pool: Po
 async def test_another_tenant_sees_none_of_it_and_cannot_file_into_it(
     client: httpx.AsyncClient, pool: Pool, tenant: dict[str, Any], stack: Stack
 ) -> None:
-    other = await new_tenant(stack)
+    other = await new_tenant(stack, windows=False)
     now = int(time.time())
     ours = notification(tenant, messages=[text_message("wamid.mine", "16315551190", "private", now)])
     assert (await post_signed(client, tenant, ours)).status_code == 200
@@ -162,3 +168,27 @@ async def test_grpc_lists_the_same_inbound_messages_and_conversations(
     assert (conversation.contact, conversation.profile_name, conversation.inbound_count) == ("+16315551181", "Ada", 2)
     assert conversation.window_open
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_free_form_text_needs_an_open_window_and_a_customer_message_opens_it(
+    client: httpx.AsyncClient, pool: Pool, tenant: dict[str, Any]
+) -> None:
+    stranger = "+16315559876"  # has never written in
+    text = {"to": stranger, "text": {"body": "Your order shipped"}}
+    refused = await client.post("/v1/messages", json=text, headers=auth(tenant))
+    assert refused.status_code == 422
+    (violation,) = refused.json()["errors"]
+    assert (violation["field"], violation["rule"]) == ("text", "window_closed")
+    assert "template" in violation["description"]
+    template = {
+        "to": stranger,
+        "template": {"name": "order_shipped", "language": "en_US", "params": {"body": ["Ada", "#1"]}},
+    }
+    assert (await client.post("/v1/messages", json=template, headers=auth(tenant))).status_code == 202
+
+    body = notification(
+        tenant, messages=[text_message("wamid.win-1", stranger.lstrip("+"), "where is it?", int(time.time()))]
+    )
+    assert (await post_signed(client, tenant, body)).status_code == 200
+    await settled(pool, tenant, 1)
+    assert (await client.post("/v1/messages", json=text, headers=auth(tenant))).status_code == 202
