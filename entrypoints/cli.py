@@ -295,6 +295,37 @@ def cmd_keys_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_credentials_list(settings: Settings, args: argparse.Namespace) -> int:
+    from tenants import service
+
+    found = _run(_with_connection(settings, lambda conn: service.list_credentials(conn, args.tenant)))
+    for c in found.data:
+        secrets = ", ".join(f"{name} {fp}" for name, fp in sorted(c.fingerprints.items())) or "no secrets"
+        default = " (default)" if c.is_default else ""
+        print(f"{c.id}  {c.kind:8} {c.name}{default}  {secrets}  {c.webhook_path or ''}".rstrip())
+    return 0
+
+
+def cmd_senders_list(settings: Settings, args: argparse.Namespace) -> int:
+    from tenants import service
+
+    for s in _run(_with_connection(settings, lambda conn: service.list_senders(conn, args.tenant))):
+        default = " (default)" if s.is_default else ""
+        print(
+            f"{s.id}  {s.phone_number_id}  {s.display_phone_number}{default}  WABA {s.waba_id}  "
+            f"{s.throughput_mps} mps  quality {s.quality_rating}  {s.status}"
+        )
+    return 0
+
+
+def cmd_templates_list(settings: Settings, args: argparse.Namespace) -> int:
+    from tenants import service
+
+    for t in _run(_with_connection(settings, lambda conn: service.list_templates(conn, args.tenant))):
+        print(f"{t.waba_id}  {t.name}  {t.language}  {t.category}  {t.status}")
+    return 0
+
+
 def cmd_templates_sync(settings: Settings, args: argparse.Namespace) -> int:
     from tenants.templates import GraphTemplates, sync_templates
     from tenants.vault import Vault
@@ -370,9 +401,27 @@ def _parser() -> argparse.ArgumentParser:
     key_status = keys.add_parser("status", help="How many data keys each master key wraps.")
     key_status.set_defaults(fn=cmd_keys_status)
 
+    credentials = sub.add_parser("credentials", help="Provider credentials (secrets are never shown).").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    listing = credentials.add_parser(
+        "list", help="A tenant's credentials: kind, name, secret fingerprints, webhook path."
+    )
+    listing.add_argument("--tenant", required=True, type=UUID, help="tenant id")
+    listing.set_defaults(fn=cmd_credentials_list)
+    senders = sub.add_parser("senders", help="WhatsApp sender numbers.").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    listing = senders.add_parser("list", help="A tenant's numbers, the default first.")
+    listing.add_argument("--tenant", required=True, type=UUID, help="tenant id")
+    listing.set_defaults(fn=cmd_senders_list)
+
     templates = sub.add_parser("templates", help="Message templates.").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
+    listing = templates.add_parser("list", help="A tenant's templates with their status.")
+    listing.add_argument("--tenant", required=True, type=UUID, help="tenant id")
+    listing.set_defaults(fn=cmd_templates_list)
     sync = templates.add_parser(
         "sync", help="Fetch a tenant's templates from WhatsApp now (the relay also does it every 15 min)."
     )

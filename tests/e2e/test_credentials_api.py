@@ -91,3 +91,19 @@ async def test_the_openapi_document_describes_every_rest_path(client: httpx.Asyn
     assert "/v1/credentials" in spec["paths"] and "/v1/credentials/{credential_id}" in spec["paths"]
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "/schema/openapi.json" in docs.text
+
+
+async def test_operators_list_credentials_senders_and_templates_without_secrets(
+    stack: Stack, tenant: dict[str, Any]
+) -> None:
+    credentials = stack.cli("credentials", "list", "--tenant", tenant["tenant_id"])
+    assert credentials.returncode == 0, credentials.stderr
+    (line,) = credentials.stdout.strip().splitlines()
+    assert "whatsapp" in line and "(default)" in line and f"/webhooks/whatsapp/{tenant['channel_key']}" in line
+    assert "app_secret sha256:" in line
+    for secret in (tenant["app_secret"], tenant["verify_token"], tenant["sandbox_access_token"]):
+        assert secret not in credentials.stdout
+    senders = stack.cli("senders", "list", "--tenant", tenant["tenant_id"])
+    assert senders.returncode == 0 and tenant["phone_number_id"] in senders.stdout and "(default)" in senders.stdout
+    templates = stack.cli("templates", "list", "--tenant", tenant["tenant_id"])
+    assert templates.stdout.strip() == f"{tenant['waba_id']}  order_shipped  en_US  UTILITY  APPROVED"
