@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import phonenumbers
-
 from kernel.errors import FieldViolation
+from kernel.phones import normalize_e164
 from messaging.schemas import MAX_TEXT, SendMessage
 
 __all__ = ["MAX_IDEMPOTENCY_KEY", "normalize_e164", "validate"]
 
 MAX_IDEMPOTENCY_KEY = 255
-
-
-def normalize_e164(number: str) -> str | None:
-    """The number in E.164, or None when it is not a valid phone number in E.164 form."""
-    if not number.startswith("+"):
-        return None
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def validate(request: SendMessage, idempotency_key: str | None) -> tuple[str | None, list[FieldViolation]]:

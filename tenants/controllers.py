@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 
@@ -68,15 +69,7 @@ def graph_templates(request: AnyRequest) -> GraphTemplates:
 
 
 def _view(t: Template) -> TemplateView:
-    return TemplateView(
-        id=t.id,
-        waba_id=t.waba_id,
-        name=t.name,
-        language=t.language,
-        category=t.category,
-        status=t.status,
-        components=t.components,
-    )
+    return msgspec.convert(t, TemplateView, from_attributes=True)
 
 
 class TemplateController(Controller):
@@ -120,18 +113,7 @@ class TemplateController(Controller):
 
 
 def _sender_view(s: Sender) -> SenderView:
-    return SenderView(
-        id=s.id,
-        phone_number_id=s.phone_number_id,
-        display_phone_number=s.display_phone_number,
-        waba_id=s.waba_id,
-        credential_id=s.credential_id,
-        is_default=s.is_default,
-        status=s.status,
-        quality_rating=s.quality_rating,
-        messaging_tier=s.messaging_tier,
-        throughput_mps=s.throughput_mps,
-    )
+    return msgspec.convert(s, SenderView, from_attributes=True)
 
 
 class SenderController(Controller):

@@ -12,11 +12,11 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import phonenumbers
 
 from kernel.crypto import fingerprint
 from kernel.db import Connection
 from kernel.errors import ErrorKind, InvalidInput, NotFound, SwitchboardError
+from kernel.phones import normalize_e164
 from tenants import apikeys, repository
 from tenants.domain import ApiKey, Credential, Sender, Template, Tenant, WhatsAppSecrets
 from tenants.schemas import CredentialList, CredentialView, NewCredential, NewSms, NewWhatsApp
@@ -316,7 +316,7 @@ async def add_sender(
     credential = await _whatsapp_credential(conn, tenant_id, credential_id)
     if not phone_number_id.strip().isdigit():
         raise InvalidInput("phone_number_id", "format", "Meta's phone number id: digits only")
-    if not _is_e164(display_phone_number):
+    if normalize_e164(display_phone_number, assigned=False) is None:
         raise InvalidInput("display_phone_number", "e164", "a phone number in E.164, e.g. +15550100001")
     if not 1 <= throughput_mps <= 1000:
         raise InvalidInput("throughput_mps", "range", "must be between 1 and 1000 (Meta's default is 80)")
@@ -353,14 +353,6 @@ async def _whatsapp_credential(conn: Connection, tenant_id: UUID, credential_id:
     if not defaults:
         raise InvalidInput("credential_id", "required", "add a WhatsApp credential first")
     return defaults[0]
-
-
-def _is_e164(number: str) -> bool:
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return False
-    return number.startswith("+") and phonenumbers.is_possible_number(parsed)
 
 
 async def list_senders(conn: Connection, tenant_id: UUID) -> list[Sender]:

@@ -75,7 +75,8 @@ async def check(pool: Pool, tenant_id: UUID, progress: Progress | None = None) -
     facts: dict[UUID, set[Status]] = defaultdict(set)
     for message_id, status in await repository.facts_without_raw_event(pool, tenant_id):
         facts[message_id].add(Status(status))
-    senders = await repository.tenant_senders_pool(pool, tenant_id)
+    async with pool.acquire() as conn:
+        senders = await repository.tenant_senders(conn, tenant_id)
     by_key: dict[tuple[UUID | None, str], set[Status]] = defaultdict(set)
     total = await repository.count_raw_events(pool, tenant_id, None, None)
     done = after = 0

@@ -24,7 +24,6 @@ __all__ = [
     "set_template_status",
     "state_counts",
     "tenant_senders",
-    "tenant_senders_pool",
 ]
 
 
@@ -114,11 +113,6 @@ async def raw_event_bodies(pool: Pool, tenant_id: UUID, *, after: int, limit: in
         limit,
     )
     return [(r["id"], r["provider"], r["body"]) for r in rows]
-
-
-async def tenant_senders_pool(pool: Pool, tenant_id: UUID) -> dict[str, UUID]:
-    async with pool.acquire() as conn:
-        return await tenant_senders(conn, tenant_id)
 
 
 async def facts_without_raw_event(pool: Pool, tenant_id: UUID) -> list[tuple[UUID, str]]:
