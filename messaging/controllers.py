@@ -51,7 +51,10 @@ class MessageController(Controller):
         idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key", required=False)] = None,
     ) -> Response[MessageView]:
         async with pool(request).acquire() as conn:  # submit writes in one statement (see its docstring)
-            message, created = await service.submit(conn, principal(request).tenant_id, data, idempotency_key)
+            caller = principal(request)
+            message, created = await service.submit(
+                conn, caller.tenant_id, data, idempotency_key, config_version=caller.config_version
+            )
         headers = {"Location": f"/v1/messages/{message.id}"}
         if not created:
             headers["Idempotent-Replayed"] = "true"

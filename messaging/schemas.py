@@ -10,12 +10,14 @@ import msgspec
 from msgspec import Meta
 
 __all__ = [
+    "ButtonParam",
     "ConversationList",
     "ConversationView",
     "EmailFallback",
     "EventList",
     "EventView",
     "Fallback",
+    "HeaderMedia",
     "InboundMessageList",
     "InboundMessageView",
     "MessageError",
@@ -35,9 +37,50 @@ class TextContent(msgspec.Struct, forbid_unknown_fields=True):
     body: Annotated[str, Meta(description=f"Message text, 1 to {MAX_TEXT} characters.")]
 
 
+class HeaderMedia(msgspec.Struct, forbid_unknown_fields=True):
+    """The image, video or document of a template whose header is media."""
+
+    link: Annotated[str | None, Meta(description="An https:// URL Meta fetches the file from.")] = None
+    id: Annotated[str | None, Meta(description="A media id from the WhatsApp media upload API.")] = None
+    filename: Annotated[str | None, Meta(description="Shown for a document header.")] = None
+
+
+class ButtonParam(msgspec.Struct, forbid_unknown_fields=True):
+    index: Annotated[int, Meta(ge=0, description="The button's position in the template, from 0.")]
+    value: Annotated[
+        str,
+        Meta(
+            description="A URL button's {{1}} suffix, a quick reply's payload, a copy-code button's code "
+            "or an authentication template's one-time password."
+        ),
+    ]
+
+
+# A list for a POSITIONAL template ({{1}}, {{2}}...), an object for a NAMED one ({{first_name}}).
+Values = list[str] | dict[str, str]
+
+
 class TemplateParams(msgspec.Struct, forbid_unknown_fields=True):
-    header: Annotated[list[str], Meta(description="Values for the header's {{n}} placeholders, in order.")] = []
-    body: Annotated[list[str], Meta(description="Values for the body's {{n}} placeholders, in order.")] = []
+    header: Annotated[
+        Values,
+        Meta(
+            description="The text header's placeholder value: a list (positional templates) or an object "
+            "{name: value} (named templates)."
+        ),
+    ] = []
+    body: Annotated[
+        Values,
+        Meta(
+            description="The body's placeholder values: a list in {{1}}, {{2}}... order (positional templates) "
+            "or an object {name: value} (named templates)."
+        ),
+    ] = []
+    header_media: Annotated[
+        HeaderMedia | None, Meta(description="Required when the template's header is an image, video or document.")
+    ] = None
+    buttons: Annotated[
+        list[ButtonParam], Meta(description="Values for the template's buttons that take one, by index.")
+    ] = []
 
 
 class TemplateContent(msgspec.Struct, forbid_unknown_fields=True):

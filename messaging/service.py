@@ -17,9 +17,9 @@ import asyncpg
 import msgspec
 
 from kernel.db import Connection
-from kernel.errors import FieldViolation, InvalidInput, NotFound
+from kernel.errors import InvalidInput, NotFound
 from kernel.pagination import MAX_PAGE, decode_cursor, page
-from messaging import inbox, repository, validation
+from messaging import inbox, repository, routing, template_lint, validation
 from messaging.schemas import EventList, EventView, MessageError, MessageList, MessageView, SendMessage
 from messaging.states import Status, Transition, apply
 from tenants import repository as tenants_repository
@@ -56,21 +56,29 @@ def view(row: asyncpg.Record) -> MessageView:
     )
 
 
-async def _resolve(conn: Connection, tenant_id: UUID, request: SendMessage) -> Sender:
-    """The sender for this message; for a template, also check it exists, is APPROVED and fits."""
+async def _resolve(
+    conn: Connection, tenant_id: UUID, request: SendMessage, config_version: int | None
+) -> tuple[Sender, list[dict[str, Any]] | None]:
+    """The sender for this message and, for a template, the Cloud API components its parameters
+    make, once the template is known to exist, be APPROVED and fit them (:mod:`template_lint`)."""
     spec = request.template
-    route = await tenants_repository.resolve_route(
-        conn, tenant_id, request.sender, spec.name if spec else None, spec.language if spec else None
+    route = await routing.resolve(
+        conn,
+        tenant_id,
+        request.sender,
+        spec.name if spec else None,
+        spec.language if spec else None,
+        config_version=config_version,
     )
     if route is None:
         if request.sender is not None:
             raise InvalidInput("sender", "unknown_sender", f"no sender with phone_number_id {request.sender}")
         raise InvalidInput("sender", "no_sender", "this tenant has no WhatsApp sender configured")
-    sender, template = route
     if spec is None:
-        return sender
-    if template is None:
-        languages = await tenants_repository.template_languages(conn, tenant_id, sender.waba_id, spec.name)
+        return route.sender, None
+    template = route.template
+    if template is None or route.shape is None:
+        languages = await tenants_repository.template_languages(conn, tenant_id, route.sender.waba_id, spec.name)
         if not languages:
             raise InvalidInput("template.name", "unknown_template", f"no template {spec.name!r} for this sender")
         raise InvalidInput(
@@ -82,40 +90,40 @@ async def _resolve(conn: Connection, tenant_id: UUID, request: SendMessage) -> S
         raise InvalidInput(
             "template.name", "not_approved", f"template {spec.name!r} is {template.status}, not APPROVED"
         )
-    problems = []
-    for part, expected, given in (
-        ("header", template.header_param_count(), spec.params.header),
-        ("body", template.body_param_count(), spec.params.body),
-    ):
-        if len(given) != expected:
-            problems.append(
-                FieldViolation(
-                    f"template.params.{part}", "param_count", f"expects {expected} parameters, got {len(given)}"
-                )
-            )
+    components, problems = template_lint.lint(route.shape, spec.params)
     if problems:
         raise InvalidInput.many(problems)
-    return sender
+    return route.sender, components
 
 
-def _content(request: SendMessage) -> dict[str, Any]:
+def _content(request: SendMessage, components: list[dict[str, Any]] | None) -> dict[str, Any]:
     content: dict[str, Any]
     if request.text is not None:
         content = {"type": "text", "text": msgspec.to_builtins(request.text)}
     else:
-        content = {"type": "template", "template": msgspec.to_builtins(request.template)}
+        # The request as given, and the Cloud API components the linter built from it: the worker
+        # sends those verbatim, whatever happens to the template after this point.
+        content = {"type": "template", "template": msgspec.to_builtins(request.template), "components": components}
     if request.fallback is not None:
         content["fallback"] = msgspec.to_builtins(request.fallback)
     return content
 
 
 async def submit(
-    conn: Connection, tenant_id: UUID, request: SendMessage, idempotency_key: str | None = None
+    conn: Connection,
+    tenant_id: UUID,
+    request: SendMessage,
+    idempotency_key: str | None = None,
+    *,
+    config_version: int | None = None,
 ) -> tuple[MessageView, bool]:
     """Validate, resolve and store one message with its delivery outbox row.
 
     Returns the message and whether it was created (False: the idempotency key was seen before
     with the same request, and the original message is returned).
+
+    ``config_version`` (from the caller's :class:`~tenants.domain.Principal`) lets the sender and
+    template come from the process's route cache.
 
     Needs no explicit transaction: its one write (message, first event and outbox row) is a single
     statement, so callers may pass a plain connection and save the BEGIN/COMMIT round trips.
@@ -129,7 +137,7 @@ async def submit(
         existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key)
         if existing is not None:
             return _replayed(existing, request_hash), False
-    sender = await _resolve(conn, tenant_id, request)
+    sender, components = await _resolve(conn, tenant_id, request, config_version)
     if request.text is not None and not await inbox.window_open(conn, tenant_id, sender.id, to_number):
         # Meta would accept it, then fail it with 131047: refuse it here, before it is queued.
         raise InvalidInput(
@@ -147,7 +155,7 @@ async def submit(
         sender_id=sender.id,
         sender_phone_number_id=sender.phone_number_id,
         to_number=to_number,
-        content=_content(request),
+        content=_content(request, components),
     )
     if row is None:  # a concurrent request with the same key won the insert
         assert idempotency_key is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,14 +14,16 @@ from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
 from edge.rpc import authenticated, translate_errors
 from kernel.db import Pool
-from kernel.errors import parse_id
+from kernel.errors import InvalidInput, parse_id
 from kernel.pagination import page_size
 from messaging import inbox, service
 from messaging.schemas import (
+    ButtonParam,
     ConversationView,
     EmailFallback,
     EventView,
     Fallback,
+    HeaderMedia,
     InboundMessageView,
     MessageView,
     SendMessage,
@@ -65,6 +68,26 @@ def _fallback(request: pb.SendMessageRequest) -> Fallback | None:
     return Fallback(sms=sms, email=email)
 
 
+def _values(positional: Iterable[str], named: Mapping[str, str], field: str) -> list[str] | dict[str, str]:
+    if positional and named:
+        raise InvalidInput(
+            f"template.params.{field}", "one_of", f"give {field} (positional) or named_{field}, not both"
+        )
+    return dict(named) if named else list(positional)
+
+
+def _template_params(params: pb.TemplateParams) -> TemplateParams:
+    media = params.header_media if params.HasField("header_media") else None
+    return TemplateParams(
+        header=_values(params.header, params.named_header, "header"),
+        body=_values(params.body, params.named_body, "body"),
+        header_media=HeaderMedia(link=media.link or None, id=media.id or None, filename=media.filename or None)
+        if media is not None
+        else None,
+        buttons=[ButtonParam(index=b.index, value=b.value) for b in params.buttons],
+    )
+
+
 def to_send_message(request: pb.SendMessageRequest) -> SendMessage:
     content = request.WhichOneof("content")
     text = TextContent(body=request.text.body) if content == "text" else None
@@ -72,7 +95,7 @@ def to_send_message(request: pb.SendMessageRequest) -> SendMessage:
         TemplateContent(
             name=request.template.name,
             language=request.template.language,
-            params=TemplateParams(header=list(request.template.params.header), body=list(request.template.params.body)),
+            params=_template_params(request.template.params),
         )
         if content == "template"
         else None
@@ -157,7 +180,11 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         principal = await authenticated(self._pool, context)
         async with self._pool.acquire() as conn:  # submit writes in one statement (see its docstring)
             message, created = await service.submit(
-                conn, principal.tenant_id, to_send_message(request), request.idempotency_key or None
+                conn,
+                principal.tenant_id,
+                to_send_message(request),
+                request.idempotency_key or None,
+                config_version=principal.config_version,
             )
         return pb.SendMessageResponse(message=to_message(message), created=created)
 

@@ -99,8 +99,13 @@ class _Language:
         self.value = code
 
 
-def _template_components(template: dict[str, Any]) -> list[dict[str, Any]]:
-    params = template.get("params") or {}
+def _template_components(content: dict[str, Any]) -> list[dict[str, Any]]:
+    """The components the edge's linter built; a message stored before the linter existed has only
+    positional header and body values."""
+    built: list[dict[str, Any]] | None = content.get("components")
+    if built is not None:
+        return built
+    params = content["template"].get("params") or {}
     components = []
     for part in ("header", "body"):
         values = params.get(part) or []
@@ -128,7 +133,7 @@ async def send(client: WhatsApp, *, sender: str, to: str, content: dict[str, Any
                 to=recipient,
                 name=template["name"],
                 language=cast(TemplateLanguage, _Language(template["language"])),
-                params=_template_components(template),
+                params=_template_components(content),
                 tracker=tracker,
                 sender=sender,
             )

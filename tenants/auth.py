@@ -26,4 +26,4 @@ async def authenticate(conn: Connection | Pool, authorization: str | None) -> Pr
     row = await repository.find_api_key_by_prefix(conn, prefix)
     if row is None or not apikeys.matches(key, row["secret_hash"]) or row["tenant_status"] != "active":
         raise Unauthenticated("invalid API key")
-    return Principal(tenant_id=row["tenant_id"], api_key_id=row["id"])
+    return Principal(tenant_id=row["tenant_id"], api_key_id=row["id"], config_version=row["config_version"])

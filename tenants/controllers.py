@@ -101,6 +101,7 @@ class TemplateController(Controller):
             language=data.language,
             category=data.category,
             components=[dict(c) for c in data.components],
+            parameter_format=data.parameter_format,
         )
         return _view(created)
 

@@ -23,6 +23,9 @@ class Principal(msgspec.Struct, frozen=True):
 
     tenant_id: UUID
     api_key_id: UUID
+    # Bumped on every change to the tenant's credentials, senders or templates: the key under
+    # which routes are cached (tenants.routing).
+    config_version: int = 0
 
 
 class ApiKey(msgspec.Struct, frozen=True):
@@ -77,22 +80,4 @@ class Template(msgspec.Struct, frozen=True):
     category: str
     status: str
     components: list[dict[str, Any]]
-
-    def body_param_count(self) -> int:
-        """Positional ``{{n}}`` placeholders in the BODY component."""
-        for component in self.components:
-            if str(component.get("type", "")).upper() == "BODY":
-                return _placeholders(str(component.get("text", "")))
-        return 0
-
-    def header_param_count(self) -> int:
-        for component in self.components:
-            if str(component.get("type", "")).upper() == "HEADER" and component.get("format", "TEXT") == "TEXT":
-                return _placeholders(str(component.get("text", "")))
-        return 0
-
-
-def _placeholders(text: str) -> int:
-    import re
-
-    return len(set(re.findall(r"\{\{\s*(\w+)\s*\}\}", text)))
+    parameter_format: str = "POSITIONAL"

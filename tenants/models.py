@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -35,6 +36,9 @@ tenants = Table(
     Column("status", Text, nullable=False, server_default="active"),
     # Provider callbacks are kept raw this long, then purged (their audit events stay).
     Column("raw_retention_days", Integer, nullable=False, server_default="30"),
+    # Bumped by a trigger on every change to the tenant's credentials, senders and templates
+    # (migration 0008): the key of every process's route cache.
+    Column("config_version", BigInteger, nullable=False, server_default="0"),
     _created(),
 )
 
@@ -117,6 +121,8 @@ templates = Table(
     Column("status", Text, nullable=False),
     # Meta's component list, as returned by GET /{waba-id}/message_templates.
     Column("components", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    # POSITIONAL ({{1}}) or NAMED ({{first_name}}) placeholders.
+    Column("parameter_format", Text, nullable=False, server_default="POSITIONAL"),
     _created(),
     # When Meta last changed the status (its webhook's time): an older notification arriving late
     # never overrides a newer one.

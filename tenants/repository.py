@@ -58,7 +58,7 @@ def _credential(r: asyncpg.Record) -> Credential:
 ROUTE = (
     "SELECT s.id, s.tenant_id, s.credential_id, s.phone_number_id, s.display_phone_number, s.waba_id, "
     "s.is_default, t.id AS t_id, t.name AS t_name, t.language AS t_language, t.category AS t_category, "
-    "t.status AS t_status, t.components AS t_components "
+    "t.status AS t_status, t.components AS t_components, t.parameter_format AS t_parameter_format "
     "FROM senders s LEFT JOIN templates t ON t.tenant_id = s.tenant_id AND t.waba_id = s.waba_id "
     "AND t.name = $3 AND t.language = $4 "
     "WHERE s.tenant_id = $1 AND (s.phone_number_id = $2 OR ($2::text IS NULL AND s.status = 'active')) "
@@ -68,7 +68,7 @@ _SENDER_COLS = (
     "id, tenant_id, credential_id, phone_number_id, display_phone_number, waba_id, is_default, status, "
     "quality_rating, messaging_tier, throughput_mps"
 )
-_TEMPLATE_COLS = "id, tenant_id, waba_id, name, language, category, status, components"
+_TEMPLATE_COLS = "id, tenant_id, waba_id, name, language, category, status, components, parameter_format"
 
 
 def _sender(r: asyncpg.Record) -> Sender:
@@ -154,7 +154,7 @@ async def insert_api_key(
 async def find_api_key_by_prefix(conn: Connection | asyncpg.Pool[asyncpg.Record], prefix: str) -> asyncpg.Record | None:
     """The live key with this prefix and its tenant's status (authentication is pre-tenant)."""
     return await conn.fetchrow(
-        "SELECT k.id, k.tenant_id, k.secret_hash, t.status AS tenant_status "
+        "SELECT k.id, k.tenant_id, k.secret_hash, t.status AS tenant_status, t.config_version "
         "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "
         "WHERE k.prefix = $1 AND k.revoked_at IS NULL",
         prefix,
@@ -321,6 +321,7 @@ async def resolve_route(
             category=row["t_category"],
             status=row["t_status"],
             components=row["t_components"],
+            parameter_format=row["t_parameter_format"],
         )
     return sender, template
 
@@ -336,12 +337,18 @@ async def upsert_template(
     category: str,
     status: str,
     components: list[dict[str, Any]],
+    parameter_format: str = "POSITIONAL",
 ) -> Template:
     row = await conn.fetchrow(
-        "INSERT INTO templates (id, tenant_id, waba_id, name, language, category, status, components) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+        "INSERT INTO templates (id, tenant_id, waba_id, name, language, category, status, components, "
+        "parameter_format) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
         "ON CONFLICT (tenant_id, waba_id, name, language) DO UPDATE SET category = EXCLUDED.category, "
-        "status = EXCLUDED.status, components = EXCLUDED.components, status_changed_at = now() "
+        "status = EXCLUDED.status, components = EXCLUDED.components, parameter_format = EXCLUDED.parameter_format, "
+        "status_changed_at = now() "
+        # An unchanged template is not rewritten: a sync that finds nothing new leaves every
+        # process's cached routes valid (the config_version trigger fires only on real changes).
+        "WHERE (templates.category, templates.status, templates.components, templates.parameter_format) "
+        "IS DISTINCT FROM (EXCLUDED.category, EXCLUDED.status, EXCLUDED.components, EXCLUDED.parameter_format) "
         f"RETURNING {_TEMPLATE_COLS}",
         template_id,
         tenant_id,
@@ -351,7 +358,17 @@ async def upsert_template(
         category,
         status,
         components,
+        parameter_format,
     )
+    if row is None:
+        row = await conn.fetchrow(
+            f"SELECT {_TEMPLATE_COLS} FROM templates WHERE tenant_id = $1 AND waba_id = $2 AND name = $3 "
+            "AND language = $4",
+            tenant_id,
+            waba_id,
+            name,
+            language,
+        )
     assert row is not None
     return _template(row)
 

@@ -84,6 +84,9 @@ class NewTemplate(msgspec.Struct, forbid_unknown_fields=True):
     language: Annotated[str, Meta(description="e.g. en_US")]
     category: Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
     components: Annotated[list[dict[str, object]], Meta(description="Meta's component list (HEADER, BODY, ...).")]
+    parameter_format: Annotated[
+        Literal["POSITIONAL", "NAMED"], Meta(description="{{1}}-style or {{first_name}}-style placeholders")
+    ] = "POSITIONAL"
 
 
 class TemplateView(msgspec.Struct):
@@ -94,6 +97,7 @@ class TemplateView(msgspec.Struct):
     category: str
     status: Annotated[str, Meta(description="APPROVED, PENDING, REJECTED, PAUSED, DISABLED, DELETED, ...")]
     components: list[dict[str, object]]
+    parameter_format: str
 
 
 class TemplateList(msgspec.Struct):

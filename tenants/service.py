@@ -380,6 +380,7 @@ async def put_template(
     category: str,
     status: str,
     components: list[dict[str, Any]],
+    parameter_format: str = "POSITIONAL",
 ) -> Template:
     return await repository.upsert_template(
         conn,
@@ -391,4 +392,5 @@ async def put_template(
         category=category.upper(),
         status=status.upper(),
         components=components,
+        parameter_format=parameter_format.upper(),
     )

@@ -107,6 +107,7 @@ async def sync_templates(pool: Pool, vault: Vault, graph: GraphTemplates, tenant
                     category=str(t.get("category", "UTILITY")),
                     status=str(t.get("status", "PENDING")),
                     components=t.get("components", []),
+                    parameter_format=str(t.get("parameter_format", "POSITIONAL")),
                 )
             retired += await repository.retire_templates_not_in(
                 conn, tenant_id, waba_id, [(t["name"], t["language"]) for t in templates]
@@ -137,6 +138,7 @@ async def create_template(
     language: str,
     category: str,
     components: list[dict[str, Any]],
+    parameter_format: str = "POSITIONAL",
 ) -> Template:
     """Submit a template to Meta for review under the tenant's default WhatsApp account, and keep
     it with the status Meta gave it (APPROVED, PENDING or REJECTED)."""
@@ -144,7 +146,13 @@ async def create_template(
     if not accounts:
         raise NotFound("this tenant has no WhatsApp account to submit templates to")
     _, waba_id, version, token = accounts[0]  # the default comes first
-    body = {"name": name, "language": language, "category": category.upper(), "components": components}
+    body = {
+        "name": name,
+        "language": language,
+        "category": category.upper(),
+        "parameter_format": parameter_format.upper(),
+        "components": components,
+    }
     created = await graph.create(version, waba_id, token, body)
     async with unit_of_work(pool) as conn:
         return await service.put_template(
@@ -156,4 +164,5 @@ async def create_template(
             category=str(created.get("category", category)),
             status=str(created.get("status", "PENDING")),
             components=components,
+            parameter_format=parameter_format,
         )

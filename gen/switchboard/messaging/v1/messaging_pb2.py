@@ -26,57 +26,69 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(switchboard/messaging/v1/messaging.proto\x12\x18switchboard.messaging.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1b\n\x0bTextContent\x12\x0c\n\x04\x62ody\x18\x01 \x01(\t\".\n\x0eTemplateParams\x12\x0e\n\x06header\x18\x01 \x03(\t\x12\x0c\n\x04\x62ody\x18\x02 \x03(\t\"k\n\x0fTemplateContent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x38\n\x06params\x18\x03 \x01(\x0b\x32(.switchboard.messaging.v1.TemplateParams\"\x1b\n\x0bSmsFallback\x12\x0c\n\x04text\x18\x01 \x01(\t\"H\n\rEmailFallback\x12\n\n\x02to\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x0c\n\x04html\x18\x04 \x01(\t\"v\n\x08\x46\x61llback\x12\x32\n\x03sms\x18\x01 \x01(\x0b\x32%.switchboard.messaging.v1.SmsFallback\x12\x36\n\x05\x65mail\x18\x02 \x01(\x0b\x32\'.switchboard.messaging.v1.EmailFallback\"\x80\x02\n\x12SendMessageRequest\x12\n\n\x02to\x18\x01 \x01(\t\x12\x35\n\x04text\x18\x02 \x01(\x0b\x32%.switchboard.messaging.v1.TextContentH\x00\x12=\n\x08template\x18\x03 \x01(\x0b\x32).switchboard.messaging.v1.TemplateContentH\x00\x12\x0e\n\x06sender\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x34\n\x08\x66\x61llback\x18\x06 \x01(\x0b\x32\".switchboard.messaging.v1.FallbackB\t\n\x07\x63ontent\",\n\x0cMessageError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xe0\x02\n\x07Message\x12\n\n\x02id\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x37\n\x06status\x18\x04 \x01(\x0e\x32\'.switchboard.messaging.v1.MessageStatus\x12\x0e\n\x06sender\x18\x05 \x01(\t\x12\x1b\n\x13provider_message_id\x18\x06 \x01(\t\x12\x35\n\x05\x65rror\x18\x07 \x01(\x0b\x32&.switchboard.messaging.v1.MessageError\x12\x14\n\x0c\x63ontent_type\x18\x08 \x01(\t\x12\x17\n\x0fidempotency_key\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Z\n\x13SendMessageResponse\x12\x32\n\x07message\x18\x01 \x01(\x0b\x32!.switchboard.messaging.v1.Message\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\x1f\n\x11GetMessageRequest\x12\n\n\x02id\x18\x01 \x01(\t\"H\n\x12GetMessageResponse\x12\x32\n\x07message\x18\x01 \x01(\x0b\x32!.switchboard.messaging.v1.Message\".\n\x18ListMessageEventsRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"\xa3\x03\n\x0cMessageEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12@\n\x0freported_status\x18\x02 \x01(\x0e\x32\'.switchboard.messaging.v1.MessageStatus\x12<\n\x0b\x66rom_status\x18\x03 \x01(\x0e\x32\'.switchboard.messaging.v1.MessageStatus\x12:\n\tto_status\x18\x04 \x01(\x0e\x32\'.switchboard.messaging.v1.MessageStatus\x12\x0f\n\x07\x61pplied\x18\x05 \x01(\x08\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x08 \x01(\t\x12\x12\n\nerror_code\x18\t \x01(\x05\x12\x14\n\x0craw_event_id\x18\n \x01(\x03\x12.\n\noccur_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecord_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"S\n\x19ListMessageEventsResponse\x12\x36\n\x06\x65vents\x18\x01 \x03(\x0b\x32&.switchboard.messaging.v1.MessageEvent\"\xaa\x02\n\x0eInboundMessage\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x13\n\x0b\x66rom_number\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x10\n\x08media_id\x18\x06 \x01(\t\x12\x10\n\x08reply_to\x18\x07 \x01(\t\x12\x1b\n\x13provider_message_id\x18\x08 \x01(\t\x12(\n\x07payload\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\noccur_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0creceive_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x83\x01\n\x1aListInboundMessagesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0b\x66rom_number\x18\x03 \x01(\t\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"z\n\x1bListInboundMessagesResponse\x12\x42\n\x10inbound_messages\x18\x01 \x03(\x0b\x32(.switchboard.messaging.v1.InboundMessage\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x98\x02\n\x0c\x43onversation\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x02 \x01(\t\x12\x14\n\x0cprofile_name\x18\x03 \x01(\t\x12\x36\n\x12\x66irst_inbound_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_inbound_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rinbound_count\x18\x06 \x01(\x05\x12\x13\n\x0bwindow_open\x18\x07 \x01(\x08\x12\x36\n\x12window_expire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"A\n\x18ListConversationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"s\n\x19ListConversationsResponse\x12=\n\rconversations\x18\x01 \x03(\x0b\x32&.switchboard.messaging.v1.Conversation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xd3\x01\n\rMessageStatus\x12\x1e\n\x1aMESSAGE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15MESSAGE_STATUS_QUEUED\x10\x01\x12\x1c\n\x18MESSAGE_STATUS_SUBMITTED\x10\x02\x12\x17\n\x13MESSAGE_STATUS_SENT\x10\x03\x12\x1c\n\x18MESSAGE_STATUS_DELIVERED\x10\x04\x12\x17\n\x13MESSAGE_STATUS_READ\x10\x05\x12\x19\n\x15MESSAGE_STATUS_FAILED\x10\x06\x32\xe8\x04\n\x10MessagingService\x12j\n\x0bSendMessage\x12,.switchboard.messaging.v1.SendMessageRequest\x1a-.switchboard.messaging.v1.SendMessageResponse\x12g\n\nGetMessage\x12+.switchboard.messaging.v1.GetMessageRequest\x1a,.switchboard.messaging.v1.GetMessageResponse\x12|\n\x11ListMessageEvents\x12\x32.switchboard.messaging.v1.ListMessageEventsRequest\x1a\x33.switchboard.messaging.v1.ListMessageEventsResponse\x12\x82\x01\n\x13ListInboundMessages\x12\x34.switchboard.messaging.v1.ListInboundMessagesRequest\x1a\x35.switchboard.messaging.v1.ListInboundMessagesResponse\x12|\n\x11ListConversations\x12\x32.switchboard.messaging.v1.ListConversationsRequest\x1a\x33.switchboard.messaging.v1.ListConversationsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(switchboard/messaging/v1/messaging.proto\x12\x18switchboard.messaging.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1b\n\x0bTextContent\x12\x0c\n\x04\x62ody\x18\x01 \x01(\t\"\xa7\x03\n\x0eTemplateParams\x12\x0e\n\x06header\x18\x01 \x03(\t\x12\x0c\n\x04\x62ody\x18\x02 \x03(\t\x12O\n\x0cnamed_header\x18\x03 \x03(\x0b\x32\x39.switchboard.messaging.v1.TemplateParams.NamedHeaderEntry\x12K\n\nnamed_body\x18\x04 \x03(\x0b\x32\x37.switchboard.messaging.v1.TemplateParams.NamedBodyEntry\x12;\n\x0cheader_media\x18\x05 \x01(\x0b\x32%.switchboard.messaging.v1.HeaderMedia\x12\x36\n\x07\x62uttons\x18\x06 \x03(\x0b\x32%.switchboard.messaging.v1.ButtonParam\x1a\x32\n\x10NamedHeaderEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x30\n\x0eNamedBodyEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"9\n\x0bHeaderMedia\x12\x0c\n\x04link\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\"+\n\x0b\x42uttonParam\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t\"k\n\x0fTemplateContent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x38\n\x06params\x18\x03 \x01(\x0b\x32(.switchboard.messaging.v1.TemplateParams\"\x1b\n\x0bSmsFallback\x12\x0c\n\x04text\x18\x01 \x01(\t\"H\n\rEmailFallback\x12\n\n\x02to\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x0c\n\x04html\x18\x04 \x01(\t\"v\n\x08\x46\x61llback\x12\x32\n\x03sms\x18\x01 \x01(\x0b\x32%.switchboard.messaging.v1.SmsFallback\x12\x36\n\x05\x65mail\x18\x02 \x01(\x0b\x32\'.switchboard.messaging.v1.EmailFallback\"\x80\x02\n\x12SendMessageRequest\x12\n\n\x02to\x18\x01 \x01(\t\x12\x35\n\x04text\x18\x02 \x01(\x0b\x32%.switchboard.messaging.v1.TextContentH\x00\x12=\n\x08template\x18\x03 \x01(\x0b\x32).switchboard.messaging.v1.TemplateContentH\x00\x12\x0e\n\x06sender\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x34\n\x08\x66\x61llback\x18\x06 \x01(\x0b\x32\".switchboard.messaging.v1.FallbackB\t\n\x07\x63ontent\",\n\x0cMessageError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xe0\x02\n\x07Message\x12\n\n\x02id\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x37\n\x06status\x18\x04 \x01(\x0e\x32\'.switchboard.messaging.v1.MessageStatus\x12\x0e\n\x06sender\x18\x05 \x01(\t\x12\x1b\n\x13provider_message_id\x18\x06 \x01(\t\x12\x35\n\x05\x65rror\x18\x07 \x01(\x0b\x32&.switchboard.messaging.v1.MessageError\x12\x14\n\x0c\x63ontent_type\x18\x08 \x01(\t\x12\x17\n\x0fidempotency_key\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Z\n\x13SendMessageResponse\x12\x32\n\x07message\x18\x01 \x01(\x0b\x32!.switchboard.messaging.v1.Message\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\x1f\n\x11GetMessageRequest\x12\n\n\x02id\x18\x01 \x01(\t\"H\n\x12GetMessageResponse\x12\x32\n\x07message\x18\x01 \x01(\x0b\x32!.switchboard.messaging.v1.Message\".\n\x18ListMessageEventsRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"\xa3\x03\n\x0cMessageEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12@\n\x0freported_status\x18\x02 \x01(\x0e\x32\'.switchboard.messaging.v1.MessageStatus\x12<\n\x0b\x66rom_status\x18\x03 \x01(\x0e\x32\'.switchboard.messaging.v1.MessageStatus\x12:\n\tto_status\x18\x04 \x01(\x0e\x32\'.switchboard.messaging.v1.MessageStatus\x12\x0f\n\x07\x61pplied\x18\x05 \x01(\x08\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x08 \x01(\t\x12\x12\n\nerror_code\x18\t \x01(\x05\x12\x14\n\x0craw_event_id\x18\n \x01(\x03\x12.\n\noccur_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecord_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"S\n\x19ListMessageEventsResponse\x12\x36\n\x06\x65vents\x18\x01 \x03(\x0b\x32&.switchboard.messaging.v1.MessageEvent\"\xaa\x02\n\x0eInboundMessage\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x13\n\x0b\x66rom_number\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x10\n\x08media_id\x18\x06 \x01(\t\x12\x10\n\x08reply_to\x18\x07 \x01(\t\x12\x1b\n\x13provider_message_id\x18\x08 \x01(\t\x12(\n\x07payload\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\noccur_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0creceive_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x83\x01\n\x1aListInboundMessagesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0b\x66rom_number\x18\x03 \x01(\t\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"z\n\x1bListInboundMessagesResponse\x12\x42\n\x10inbound_messages\x18\x01 \x03(\x0b\x32(.switchboard.messaging.v1.InboundMessage\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x98\x02\n\x0c\x43onversation\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x02 \x01(\t\x12\x14\n\x0cprofile_name\x18\x03 \x01(\t\x12\x36\n\x12\x66irst_inbound_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_inbound_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rinbound_count\x18\x06 \x01(\x05\x12\x13\n\x0bwindow_open\x18\x07 \x01(\x08\x12\x36\n\x12window_expire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"A\n\x18ListConversationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"s\n\x19ListConversationsResponse\x12=\n\rconversations\x18\x01 \x03(\x0b\x32&.switchboard.messaging.v1.Conversation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xd3\x01\n\rMessageStatus\x12\x1e\n\x1aMESSAGE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15MESSAGE_STATUS_QUEUED\x10\x01\x12\x1c\n\x18MESSAGE_STATUS_SUBMITTED\x10\x02\x12\x17\n\x13MESSAGE_STATUS_SENT\x10\x03\x12\x1c\n\x18MESSAGE_STATUS_DELIVERED\x10\x04\x12\x17\n\x13MESSAGE_STATUS_READ\x10\x05\x12\x19\n\x15MESSAGE_STATUS_FAILED\x10\x06\x32\xe8\x04\n\x10MessagingService\x12j\n\x0bSendMessage\x12,.switchboard.messaging.v1.SendMessageRequest\x1a-.switchboard.messaging.v1.SendMessageResponse\x12g\n\nGetMessage\x12+.switchboard.messaging.v1.GetMessageRequest\x1a,.switchboard.messaging.v1.GetMessageResponse\x12|\n\x11ListMessageEvents\x12\x32.switchboard.messaging.v1.ListMessageEventsRequest\x1a\x33.switchboard.messaging.v1.ListMessageEventsResponse\x12\x82\x01\n\x13ListInboundMessages\x12\x34.switchboard.messaging.v1.ListInboundMessagesRequest\x1a\x35.switchboard.messaging.v1.ListInboundMessagesResponse\x12|\n\x11ListConversations\x12\x32.switchboard.messaging.v1.ListConversationsRequest\x1a\x33.switchboard.messaging.v1.ListConversationsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'switchboard.messaging.v1.messaging_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MESSAGESTATUS']._serialized_start=2983
-  _globals['_MESSAGESTATUS']._serialized_end=3194
+  _globals['_TEMPLATEPARAMS_NAMEDHEADERENTRY']._loaded_options = None
+  _globals['_TEMPLATEPARAMS_NAMEDHEADERENTRY']._serialized_options = b'8\001'
+  _globals['_TEMPLATEPARAMS_NAMEDBODYENTRY']._loaded_options = None
+  _globals['_TEMPLATEPARAMS_NAMEDBODYENTRY']._serialized_options = b'8\001'
+  _globals['_MESSAGESTATUS']._serialized_start=3465
+  _globals['_MESSAGESTATUS']._serialized_end=3676
   _globals['_TEXTCONTENT']._serialized_start=133
   _globals['_TEXTCONTENT']._serialized_end=160
-  _globals['_TEMPLATEPARAMS']._serialized_start=162
-  _globals['_TEMPLATEPARAMS']._serialized_end=208
-  _globals['_TEMPLATECONTENT']._serialized_start=210
-  _globals['_TEMPLATECONTENT']._serialized_end=317
-  _globals['_SMSFALLBACK']._serialized_start=319
-  _globals['_SMSFALLBACK']._serialized_end=346
-  _globals['_EMAILFALLBACK']._serialized_start=348
-  _globals['_EMAILFALLBACK']._serialized_end=420
-  _globals['_FALLBACK']._serialized_start=422
-  _globals['_FALLBACK']._serialized_end=540
-  _globals['_SENDMESSAGEREQUEST']._serialized_start=543
-  _globals['_SENDMESSAGEREQUEST']._serialized_end=799
-  _globals['_MESSAGEERROR']._serialized_start=801
-  _globals['_MESSAGEERROR']._serialized_end=845
-  _globals['_MESSAGE']._serialized_start=848
-  _globals['_MESSAGE']._serialized_end=1200
-  _globals['_SENDMESSAGERESPONSE']._serialized_start=1202
-  _globals['_SENDMESSAGERESPONSE']._serialized_end=1292
-  _globals['_GETMESSAGEREQUEST']._serialized_start=1294
-  _globals['_GETMESSAGEREQUEST']._serialized_end=1325
-  _globals['_GETMESSAGERESPONSE']._serialized_start=1327
-  _globals['_GETMESSAGERESPONSE']._serialized_end=1399
-  _globals['_LISTMESSAGEEVENTSREQUEST']._serialized_start=1401
-  _globals['_LISTMESSAGEEVENTSREQUEST']._serialized_end=1447
-  _globals['_MESSAGEEVENT']._serialized_start=1450
-  _globals['_MESSAGEEVENT']._serialized_end=1869
-  _globals['_LISTMESSAGEEVENTSRESPONSE']._serialized_start=1871
-  _globals['_LISTMESSAGEEVENTSRESPONSE']._serialized_end=1954
-  _globals['_INBOUNDMESSAGE']._serialized_start=1957
-  _globals['_INBOUNDMESSAGE']._serialized_end=2255
-  _globals['_LISTINBOUNDMESSAGESREQUEST']._serialized_start=2258
-  _globals['_LISTINBOUNDMESSAGESREQUEST']._serialized_end=2389
-  _globals['_LISTINBOUNDMESSAGESRESPONSE']._serialized_start=2391
-  _globals['_LISTINBOUNDMESSAGESRESPONSE']._serialized_end=2513
-  _globals['_CONVERSATION']._serialized_start=2516
-  _globals['_CONVERSATION']._serialized_end=2796
-  _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=2798
-  _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=2863
-  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_start=2865
-  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_end=2980
-  _globals['_MESSAGINGSERVICE']._serialized_start=3197
-  _globals['_MESSAGINGSERVICE']._serialized_end=3813
+  _globals['_TEMPLATEPARAMS']._serialized_start=163
+  _globals['_TEMPLATEPARAMS']._serialized_end=586
+  _globals['_TEMPLATEPARAMS_NAMEDHEADERENTRY']._serialized_start=486
+  _globals['_TEMPLATEPARAMS_NAMEDHEADERENTRY']._serialized_end=536
+  _globals['_TEMPLATEPARAMS_NAMEDBODYENTRY']._serialized_start=538
+  _globals['_TEMPLATEPARAMS_NAMEDBODYENTRY']._serialized_end=586
+  _globals['_HEADERMEDIA']._serialized_start=588
+  _globals['_HEADERMEDIA']._serialized_end=645
+  _globals['_BUTTONPARAM']._serialized_start=647
+  _globals['_BUTTONPARAM']._serialized_end=690
+  _globals['_TEMPLATECONTENT']._serialized_start=692
+  _globals['_TEMPLATECONTENT']._serialized_end=799
+  _globals['_SMSFALLBACK']._serialized_start=801
+  _globals['_SMSFALLBACK']._serialized_end=828
+  _globals['_EMAILFALLBACK']._serialized_start=830
+  _globals['_EMAILFALLBACK']._serialized_end=902
+  _globals['_FALLBACK']._serialized_start=904
+  _globals['_FALLBACK']._serialized_end=1022
+  _globals['_SENDMESSAGEREQUEST']._serialized_start=1025
+  _globals['_SENDMESSAGEREQUEST']._serialized_end=1281
+  _globals['_MESSAGEERROR']._serialized_start=1283
+  _globals['_MESSAGEERROR']._serialized_end=1327
+  _globals['_MESSAGE']._serialized_start=1330
+  _globals['_MESSAGE']._serialized_end=1682
+  _globals['_SENDMESSAGERESPONSE']._serialized_start=1684
+  _globals['_SENDMESSAGERESPONSE']._serialized_end=1774
+  _globals['_GETMESSAGEREQUEST']._serialized_start=1776
+  _globals['_GETMESSAGEREQUEST']._serialized_end=1807
+  _globals['_GETMESSAGERESPONSE']._serialized_start=1809
+  _globals['_GETMESSAGERESPONSE']._serialized_end=1881
+  _globals['_LISTMESSAGEEVENTSREQUEST']._serialized_start=1883
+  _globals['_LISTMESSAGEEVENTSREQUEST']._serialized_end=1929
+  _globals['_MESSAGEEVENT']._serialized_start=1932
+  _globals['_MESSAGEEVENT']._serialized_end=2351
+  _globals['_LISTMESSAGEEVENTSRESPONSE']._serialized_start=2353
+  _globals['_LISTMESSAGEEVENTSRESPONSE']._serialized_end=2436
+  _globals['_INBOUNDMESSAGE']._serialized_start=2439
+  _globals['_INBOUNDMESSAGE']._serialized_end=2737
+  _globals['_LISTINBOUNDMESSAGESREQUEST']._serialized_start=2740
+  _globals['_LISTINBOUNDMESSAGESREQUEST']._serialized_end=2871
+  _globals['_LISTINBOUNDMESSAGESRESPONSE']._serialized_start=2873
+  _globals['_LISTINBOUNDMESSAGESRESPONSE']._serialized_end=2995
+  _globals['_CONVERSATION']._serialized_start=2998
+  _globals['_CONVERSATION']._serialized_end=3278
+  _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=3280
+  _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=3345
+  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_start=3347
+  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_end=3462
+  _globals['_MESSAGINGSERVICE']._serialized_start=3679
+  _globals['_MESSAGINGSERVICE']._serialized_end=4295
 # @@protoc_insertion_point(module_scope)

@@ -70,29 +70,149 @@ Global___TextContent: _TypeAlias = TextContent  # noqa: Y015
 class TemplateParams(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class NamedHeaderEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class NamedBodyEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     HEADER_FIELD_NUMBER: _builtins.int
     BODY_FIELD_NUMBER: _builtins.int
+    NAMED_HEADER_FIELD_NUMBER: _builtins.int
+    NAMED_BODY_FIELD_NUMBER: _builtins.int
+    HEADER_MEDIA_FIELD_NUMBER: _builtins.int
+    BUTTONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def header(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Values for the header's {{n}} placeholders, in order."""
+        """Values for the header's {{n}} placeholders, in order (POSITIONAL templates)."""
 
     @_builtins.property
     def body(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Values for the body's {{n}} placeholders, in order."""
+        """Values for the body's {{n}} placeholders, in order (POSITIONAL templates)."""
+
+    @_builtins.property
+    def named_header(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Values for the header's {{name}} placeholder (NAMED templates)."""
+
+    @_builtins.property
+    def named_body(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Values for the body's {{name}} placeholders (NAMED templates)."""
+
+    @_builtins.property
+    def header_media(self) -> Global___HeaderMedia:
+        """Required when the template's header is an image, video or document."""
+
+    @_builtins.property
+    def buttons(self) -> _containers.RepeatedCompositeFieldContainer[Global___ButtonParam]:
+        """Values for the template's buttons that take one, by index."""
 
     def __init__(
         self,
         *,
         header: _abc.Iterable[_builtins.str] | None = ...,
         body: _abc.Iterable[_builtins.str] | None = ...,
+        named_header: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        named_body: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        header_media: Global___HeaderMedia | None = ...,
+        buttons: _abc.Iterable[Global___ButtonParam] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["header_media", b"header_media"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "header", b"header"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "buttons", b"buttons", "header", b"header", "header_media", b"header_media", "named_body", b"named_body", "named_header", b"named_header"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TemplateParams: _TypeAlias = TemplateParams  # noqa: Y015
+
+@_typing.final
+class HeaderMedia(_message.Message):
+    """A template header's image, video or document: exactly one of link or id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    FILENAME_FIELD_NUMBER: _builtins.int
+    link: _builtins.str
+    """An https:// URL Meta fetches the file from."""
+    id: _builtins.str
+    """A media id from the WhatsApp media upload API."""
+    filename: _builtins.str
+    """Shown for a document header."""
+    def __init__(
+        self,
+        *,
+        link: _builtins.str = ...,
+        id: _builtins.str = ...,
+        filename: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filename", b"filename", "id", b"id", "link", b"link"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HeaderMedia: _TypeAlias = HeaderMedia  # noqa: Y015
+
+@_typing.final
+class ButtonParam(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """The button's position in the template, from 0."""
+    value: _builtins.str
+    """A URL button's {{1}} suffix, a quick reply's payload, a copy-code button's code or an
+    authentication template's one-time password.
+    """
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ButtonParam: _TypeAlias = ButtonParam  # noqa: Y015
 
 @_typing.final
 class TemplateContent(_message.Message):
