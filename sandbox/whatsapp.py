@@ -34,6 +34,9 @@ class PhoneNumberIn(msgspec.Struct, forbid_unknown_fields=True):
     display_phone_number: str = "15550000000"
 
 
+PAYLOADS_KEPT = 10_000
+
+
 @dataclass
 class SandboxState:
     status_delays: tuple[float, float, float]  # sent, delivered, read (seconds after acceptance)
@@ -43,6 +46,9 @@ class SandboxState:
     accepted: int = 0
     by_tracker: Counter[str] = field(default_factory=Counter)
     by_recipient: Counter[str] = field(default_factory=Counter)
+    # The last accepted request body per tracker, so tests can see exactly what reached "Meta"
+    # (bounded: oldest first out).
+    last_payload: dict[str, Any] = field(default_factory=dict)
     # Sends per one-second window, to report any window over a number's limit (bench use).
     per_second: Counter[tuple[str, int]] = field(default_factory=Counter)
 
@@ -162,6 +168,10 @@ class CloudApiController(Controller):
         tracker = payload.get("biz_opaque_callback_data")
         sandbox.accepted += 1
         sandbox.by_tracker[tracker or ""] += 1
+        if tracker:
+            if len(sandbox.last_payload) >= PAYLOADS_KEPT:
+                del sandbox.last_payload[next(iter(sandbox.last_payload))]
+            sandbox.last_payload[tracker] = payload
         sandbox.by_recipient[recipient] += 1
         sandbox.per_second[(phone_number_id, int(time.time()))] += 1
         is_template = payload.get("type") == "template"
@@ -234,7 +244,11 @@ class ControlController(Controller):
     async def sends(self, state: State, tracker: str | None = None, to: str | None = None) -> dict[str, Any]:
         sandbox: SandboxState = state.sandbox
         if tracker is not None:
-            return {"tracker": tracker, "count": sandbox.by_tracker[tracker]}
+            return {
+                "tracker": tracker,
+                "count": sandbox.by_tracker[tracker],
+                "last_payload": sandbox.last_payload.get(tracker),
+            }
         if to is not None:
             return {"to": to, "count": sandbox.by_recipient[to.lstrip("+")]}
         return {"count": sandbox.accepted}
