@@ -120,10 +120,10 @@ async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
         if claimed is None:
             return
         claim, attempt_id, number = claimed
-    async with pool.acquire() as conn:
-        secrets = await tenants_service.open_whatsapp_secrets(
-            conn, vault, tenant_id, claim["credential_id"], claim["sealed_secrets"]
-        )
+    # Opened secrets are cached by ciphertext in the vault: usually no database or crypto work.
+    secrets = await tenants_service.open_whatsapp_secrets(
+        pool, vault, tenant_id, claim["credential_id"], claim["sealed_secrets"]
+    )
 
     client = clients.get(secrets.access_token, str(claim["credential_config"].get("graph_api_version", "v23.0")))
     result = await send(

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from kernel.db import Connection
+from kernel.db import Connection, Pool
 from tenants.domain import ApiKey, Credential, Sender, Template, Tenant
 
 __all__ = [
@@ -98,7 +98,7 @@ async def insert_data_key(conn: Connection, tenant_id: UUID, kek_id: str, wrappe
     )
 
 
-async def get_data_key(conn: Connection, tenant_id: UUID) -> tuple[str, bytes] | None:
+async def get_data_key(conn: Connection | Pool, tenant_id: UUID) -> tuple[str, bytes] | None:
     row = await conn.fetchrow("SELECT kek_id, wrapped_key FROM tenant_keys WHERE tenant_id = $1", tenant_id)
     return None if row is None else (row["kek_id"], row["wrapped_key"])
 

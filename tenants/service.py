@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from kernel.crypto import fingerprint
-from kernel.db import Connection
+from kernel.db import Connection, Pool
 from kernel.errors import ErrorKind, InvalidInput, NotFound, SwitchboardError
 from kernel.phones import normalize_e164
 from tenants import apikeys, repository
@@ -291,7 +291,7 @@ async def get_credential(conn: Connection, tenant_id: UUID, credential_id: UUID)
 
 
 async def open_whatsapp_secrets(
-    conn: Connection, vault: Vault, tenant_id: UUID, credential_id: UUID, sealed: bytes
+    conn: Connection | Pool, vault: Vault, tenant_id: UUID, credential_id: UUID, sealed: bytes
 ) -> WhatsAppSecrets:
     opened = await vault.open(conn, tenant_id, WHATSAPP, credential_id, sealed)
     return WhatsAppSecrets(

@@ -128,3 +128,19 @@ async def test_a_sealed_secret_copied_to_another_row_or_tenant_does_not_open(con
         await vault.open(conn, theirs.id, "email", kept.id, sealed)  # another tenant
     with pytest.raises(DecryptionError):
         await vault.open(conn, ours.id, "sms", kept.id, sealed)  # another kind
+
+
+async def test_opened_secrets_are_cached_by_ciphertext_so_a_change_is_seen_at_once(
+    conn: Connection, vault: Vault
+) -> None:
+    tenant = await service.create_tenant(conn, vault, "Acme")
+    row = uuid.uuid4()
+    old = await vault.seal(conn, tenant.id, "sms", row, {"auth_token": "old"})
+    opened = await vault.open(conn, tenant.id, "sms", row, old)
+    opened["auth_token"] = "tampered by a caller"
+    assert await vault.open(conn, tenant.id, "sms", row, old) == {"auth_token": "old"}
+    new = await vault.seal(conn, tenant.id, "sms", row, {"auth_token": "new"})
+    assert await vault.open(conn, tenant.id, "sms", row, new) == {"auth_token": "new"}
+    # The cache is keyed by the row too: the same ciphertext under another row still fails (AAD).
+    with pytest.raises(DecryptionError):
+        await vault.open(conn, tenant.id, "sms", uuid.uuid4(), new)
