@@ -8,7 +8,6 @@ with a generic 500 that reveals nothing.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from litestar import Request, Response
@@ -19,7 +18,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.types import ExceptionHandlersMap
 
 from kernel.db import Pool
-from kernel.errors import KINDS, ErrorKind, FieldViolation, SwitchboardError
+from kernel.errors import KINDS, ErrorKind, FieldViolation, SwitchboardError, schema_violation
 from tenants.auth import authenticate
 from tenants.domain import Principal
 from tenants.vault import Vault
@@ -80,33 +79,15 @@ def _on_domain_error(request: Request[Any, Any, Any], error: SwitchboardError) -
     )
 
 
-_MSGSPEC_PATH = re.compile(r"\s*-\s*at\s*`\$\.?([^`]*)`")
-
-
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
-
-
-def _field(item: dict[str, Any]) -> str:
-    """The dotted request field a msgspec validation message is about."""
-    message = str(item.get("message", ""))
-    match = _MSGSPEC_PATH.search(message)
-    path = re.sub(r"\[(\d+)\]", r".\1", match.group(1)) if match and match.group(1) else ""
-    unknown = _UNKNOWN_FIELD.search(message)
-    if unknown:
-        return f"{path}.{unknown.group(1)}" if path else unknown.group(1)
-    if path:
-        return path
+def _violation(item: dict[str, Any]) -> FieldViolation:
+    """The request field a msgspec validation message is about (Litestar adds the source's key)."""
     key = item.get("key")
-    return str(key) if key and key != "data" else "body"
+    return schema_violation(str(item.get("message", "invalid")), str(key) if key and key != "data" else "body")
 
 
 def _on_validation_error(request: Request[Any, Any, Any], error: ValidationException) -> Response[dict[str, Any]]:
     items = error.extra if isinstance(error.extra, list) else []
-    violations = tuple(
-        FieldViolation(_field(item), "schema", _MSGSPEC_PATH.sub("", str(item.get("message", "invalid"))))
-        for item in items
-        if isinstance(item, dict)
-    )
+    violations = tuple(_violation(item) for item in items if isinstance(item, dict))
     if not violations:
         return problem(ErrorKind.MALFORMED, str(error.detail), instance=request.url.path)
     detail = "; ".join(f"{v.field}: {v.description}" for v in violations)

@@ -12,15 +12,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+import msgspec
+from google.protobuf import json_format
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from kernel.db import Pool
-from kernel.errors import KINDS, ErrorKind, SwitchboardError
+from kernel.errors import KINDS, ErrorKind, InvalidInput, SwitchboardError, schema_violation
 from tenants.auth import authenticate
 from tenants.domain import Principal
 
-__all__ = ["authenticated", "rich_status", "translate_errors"]
+__all__ = ["authenticated", "from_proto", "rich_status", "to_proto", "translate_errors"]
 
 log = logging.getLogger("switchboard.grpc")
 
@@ -50,6 +53,28 @@ async def authenticated(pool: Pool, context: grpc.aio.ServicerContext[Any, Any])
     metadata = dict(context.invocation_metadata() or ())
     value = metadata.get("authorization")
     return await authenticate(pool, value if isinstance(value, str) else None)
+
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Message)
+
+
+def from_proto(message: Message, into: type[T], **extra: Any) -> T:
+    """A request message as the service layer's input struct, validated by the same schema REST
+    decodes into: the proto mirrors the struct's field names, so the rules live in one place."""
+    data = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    data.update(extra)
+    try:
+        return msgspec.convert(data, into)
+    except msgspec.ValidationError as error:
+        raise InvalidInput.many([schema_violation(str(error), fallback="request")]) from None
+
+
+def to_proto(view: msgspec.Struct, into: type[M]) -> M:
+    """A service-layer view struct as a response message (fields matched by name)."""
+    built = into()
+    json_format.ParseDict(msgspec.to_builtins(view), built, ignore_unknown_fields=True)
+    return built
 
 
 Req = TypeVar("Req")

@@ -1,4 +1,4 @@
-"""The gRPC server: MessagingService, health checking and server reflection."""
+"""The gRPC server: MessagingService, TenantService, health checking and server reflection."""
 
 from __future__ import annotations
 
@@ -10,17 +10,24 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from switchboard.messaging.v1 import messaging_pb2, messaging_pb2_grpc
+from switchboard.tenants.v1 import tenants_pb2, tenants_pb2_grpc
 
 from kernel import db
 from kernel.logging import configure
 from kernel.settings import Settings
 from messaging.servicer import MessagingServicer
+from tenants.servicer import TenantServicer
+from tenants.templates import GraphTemplates
+from tenants.vault import Vault
 
 __all__ = ["serve"]
 
 log = logging.getLogger("switchboard.grpc")
 
-SERVICE_NAMES = (messaging_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name,)
+SERVICE_NAMES = (
+    messaging_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name,
+    tenants_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
+)
 
 
 async def serve(settings: Settings, *, grace: float = 10.0, ready: asyncio.Event | None = None) -> None:
@@ -29,6 +36,9 @@ async def serve(settings: Settings, *, grace: float = 10.0, ready: asyncio.Event
     pool = await db.create_pool(settings.asyncpg_dsn, min_size=2, max_size=16)
     server = grpc.aio.server()
     messaging_pb2_grpc.add_MessagingServiceServicer_to_server(MessagingServicer(pool), server)
+    tenants_pb2_grpc.add_TenantServiceServicer_to_server(
+        TenantServicer(pool, Vault(settings.keyring()), GraphTemplates(settings.graph_url)), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

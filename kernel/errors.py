@@ -14,6 +14,7 @@ libraries: gRPC codes are named, and the servicer layer looks them up.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
@@ -28,6 +29,7 @@ __all__ = [
     "SwitchboardError",
     "Unauthenticated",
     "parse_id",
+    "schema_violation",
 ]
 
 PROBLEM_BASE = "https://switchboard.dev/problems/"
@@ -127,3 +129,20 @@ def parse_id(raw: str, what: str = "message") -> UUID:
         return UUID(raw)
     except ValueError:
         raise NotFound(f"{what} {raw} not found") from None
+
+
+_AT = re.compile(r"\s*-\s*at\s*`\$\.?([^`]*)`")
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
+def schema_violation(message: str, fallback: str = "body") -> FieldViolation:
+    """A msgspec validation message ("Expected `int`, got `str` - at `$.port`") as a violation of
+    the dotted field it is about ("port"), whichever edge decoded the request."""
+    match = _AT.search(message)
+    path = re.sub(r"\[(\d+)\]", r".\1", match.group(1)) if match and match.group(1) else ""
+    named = _UNKNOWN_FIELD.search(message) or _MISSING_FIELD.search(message)
+    if named:
+        path = f"{path}.{named.group(1)}" if path else named.group(1)
+    field = path or fallback
+    return FieldViolation(field, "schema", _AT.sub("", message))

@@ -84,6 +84,12 @@ class TemplateController(Controller):
             found = await service.list_templates(conn, principal(request).tenant_id)
         return TemplateList(data=[_view(t) for t in found])
 
+    @get("/{template_id:str}", summary="Get one of the tenant's message templates")
+    async def get_template(self, request: AnyRequest, template_id: str) -> TemplateView:
+        async with pool(request).acquire() as conn:
+            found = await service.get_template(conn, principal(request).tenant_id, parse_id(template_id, "template"))
+        return _view(found)
+
     @post(
         "/",
         status_code=201,

@@ -19,6 +19,7 @@ __all__ = [
     "get_credential",
     "get_data_key",
     "get_sender",
+    "get_template",
     "has_credential",
     "has_sender",
     "insert_api_key",
@@ -392,6 +393,13 @@ async def list_templates(conn: Connection, tenant_id: UUID) -> list[Template]:
         f"SELECT {_TEMPLATE_COLS} FROM templates WHERE tenant_id = $1 ORDER BY waba_id, name, language", tenant_id
     )
     return [_template(r) for r in rows]
+
+
+async def get_template(conn: Connection, tenant_id: UUID, template_id: UUID) -> Template | None:
+    row = await conn.fetchrow(
+        f"SELECT {_TEMPLATE_COLS} FROM templates WHERE tenant_id = $1 AND id = $2", tenant_id, template_id
+    )
+    return None if row is None else _template(row)
 
 
 async def whatsapp_accounts(conn: Connection, tenant_id: UUID | None) -> list[asyncpg.Record]:

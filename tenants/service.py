@@ -33,6 +33,7 @@ __all__ = [
     "credential_view",
     "get_credential",
     "get_sender",
+    "get_template",
     "list_credentials",
     "list_senders",
     "list_templates",
@@ -368,6 +369,13 @@ async def get_sender(conn: Connection, tenant_id: UUID, sender_id: UUID) -> Send
 
 async def list_templates(conn: Connection, tenant_id: UUID) -> list[Template]:
     return await repository.list_templates(conn, tenant_id)
+
+
+async def get_template(conn: Connection, tenant_id: UUID, template_id: UUID) -> Template:
+    found = await repository.get_template(conn, tenant_id, template_id)
+    if found is None:
+        raise NotFound(f"template {template_id} not found")
+    return found
 
 
 async def put_template(

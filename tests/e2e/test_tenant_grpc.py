@@ -1,0 +1,130 @@
+"""TenantService over gRPC: the same operations and rules as REST, secrets write-only, and another
+tenant's ids answer NOT_FOUND like unknown ones."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import struct_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from switchboard.tenants.v1 import tenants_pb2 as pb
+from switchboard.tenants.v1 import tenants_pb2_grpc as pb_grpc
+
+from tests.conftest import new_tenant
+from tests.fixtures.stack import Stack
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+def metadata(facts: dict[str, Any]) -> Metadata:
+    return (("authorization", f"Bearer {facts['api_key']}"),)
+
+
+@pytest.fixture
+async def stub(stack: Stack) -> AsyncIterator[pb_grpc.TenantServiceStub]:
+    async with grpc.aio.insecure_channel(stack.grpc_target) as channel:
+        yield pb_grpc.TenantServiceStub(channel)
+
+
+def violations(error: grpc.aio.AioRpcError) -> set[tuple[str, str]]:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    found = set()
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            found |= {(v.field, v.reason) for v in bad.field_violations}
+    return found
+
+
+async def test_credentials_are_write_only_and_tenant_scoped(
+    stub: pb_grpc.TenantServiceStub, stack: Stack, tenant: dict[str, Any]
+) -> None:
+    sms = pb.SmsCredential(
+        name="twilio", account_sid="AC123", auth_token="tok-7bq2-very-secret", from_number="+15550100002"
+    )
+    created = await stub.CreateCredential(pb.CreateCredentialRequest(sms=sms), metadata=metadata(tenant))
+    credential = created.credential
+    assert credential.kind == "sms" and credential.is_default
+    assert set(credential.fingerprints) == {"auth_token"}
+    assert b"tok-7bq2-very-secret" not in created.SerializeToString()
+    assert credential.webhook_path.startswith("/webhooks/twilio/")
+
+    listed = await stub.ListCredentials(pb.ListCredentialsRequest(), metadata=metadata(tenant))
+    assert {c.kind for c in listed.credentials} == {"whatsapp", "sms"}
+    assert all(b"very-secret" not in c.SerializeToString() for c in listed.credentials)
+    got = await stub.GetCredential(pb.GetCredentialRequest(id=credential.id), metadata=metadata(tenant))
+    assert got.credential == credential
+
+    other = await new_tenant(stack, windows=False)
+    answers = []
+    for unknown in (credential.id, str(uuid.uuid4()), "not-a-uuid"):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.GetCredential(pb.GetCredentialRequest(id=unknown), metadata=metadata(other))
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        answers.append(raised.value.details().replace(unknown, "<id>"))
+    assert len(set(answers)) == 1  # another tenant's id reads exactly like an unknown one
+
+
+async def test_bad_credentials_name_the_field(stub: pb_grpc.TenantServiceStub, tenant: dict[str, Any]) -> None:
+    email = pb.EmailCredential(name="smtp", host="mail.example", port=587, tls="sometimes", from_address="a@b.example")
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.CreateCredential(pb.CreateCredentialRequest(email=email), metadata=metadata(tenant))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(raised.value) == {("tls", "schema")}
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.CreateCredential(
+            pb.CreateCredentialRequest(sms=pb.SmsCredential(name="x", auth_token="t")), metadata=metadata(tenant)
+        )
+    assert violations(raised.value) == {("account_sid", "schema")}
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.CreateCredential(pb.CreateCredentialRequest(), metadata=metadata(tenant))
+    assert violations(raised.value) == {("kind", "required")}
+
+
+async def test_senders_and_templates(stub: pb_grpc.TenantServiceStub, tenant: dict[str, Any]) -> None:
+    added = await stub.CreateSender(
+        pb.CreateSenderRequest(phone_number_id="990011223344", display_phone_number="+14155550990", throughput_mps=200),
+        metadata=metadata(tenant),
+    )
+    assert added.sender.throughput_mps == 200 and not added.sender.is_default
+    senders = await stub.ListSenders(pb.ListSendersRequest(), metadata=metadata(tenant))
+    assert [s.phone_number_id for s in senders.senders] == [tenant["phone_number_id"], "990011223344"]
+    got = await stub.GetSender(pb.GetSenderRequest(id=added.sender.id), metadata=metadata(tenant))
+    assert got.sender == added.sender
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.CreateSender(
+            pb.CreateSenderRequest(phone_number_id="12ab", display_phone_number="+14155550991"),
+            metadata=metadata(tenant),
+        )
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {field for field, _ in violations(raised.value)} == {"phone_number_id"}
+
+    body = struct_pb2.Struct()
+    body.update({"type": "BODY", "text": "Hi {{first_name}}"})
+    created = await stub.CreateTemplate(
+        pb.CreateTemplateRequest(
+            name="grpc_hello", language="en_US", category="UTILITY", components=[body], parameter_format="NAMED"
+        ),
+        metadata=metadata(tenant),
+    )
+    assert created.template.status == "APPROVED" and created.template.parameter_format == "NAMED"
+    assert created.template.components[0]["text"] == "Hi {{first_name}}"
+    got_template = await stub.GetTemplate(pb.GetTemplateRequest(id=created.template.id), metadata=metadata(tenant))
+    assert got_template.template == created.template
+    synced = await stub.SyncTemplates(pb.SyncTemplatesRequest(), metadata=metadata(tenant))
+    assert synced.listed >= 2
+    names = {t.name for t in (await stub.ListTemplates(pb.ListTemplatesRequest(), metadata=metadata(tenant))).templates}
+    assert {"order_shipped", "grpc_hello"} <= names
+
+
+async def test_without_a_key_every_call_is_unauthenticated(stub: pb_grpc.TenantServiceStub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.ListSenders(pb.ListSendersRequest())
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
