@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -107,3 +109,47 @@ async def test_operators_list_credentials_senders_and_templates_without_secrets(
     assert senders.returncode == 0 and tenant["phone_number_id"] in senders.stdout and "(default)" in senders.stdout
     templates = stack.cli("templates", "list", "--tenant", tenant["tenant_id"])
     assert templates.stdout.strip() == f"{tenant['waba_id']}  order_shipped  en_US  UTILITY  APPROVED"
+
+
+async def test_operators_add_credentials_senders_and_templates(
+    stack: Stack, tenant: dict[str, Any], tmp_path: Path
+) -> None:
+    sms = {
+        "kind": "sms",
+        "name": "twilio",
+        "account_sid": "AC9",
+        "auth_token": "cli-secret-3kq",
+        "from_number": "+15550100009",
+    }
+    added = stack.cli("credentials", "add", "--tenant", tenant["tenant_id"], stdin=json.dumps(sms))
+    assert added.returncode == 0, added.stderr
+    assert "sms" in added.stdout and "auth_token sha256:" in added.stdout and "/webhooks/twilio/" in added.stdout
+    assert "cli-secret-3kq" not in added.stdout + added.stderr
+
+    refused = stack.cli("credentials", "add", "--tenant", tenant["tenant_id"], stdin=json.dumps({**sms, "port": 1}))
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == "switchboard: port: Object contains unknown field `port`"
+    missing = stack.cli("credentials", "add", "--tenant", tenant["tenant_id"], "--file", str(tmp_path / "nope.json"))
+    assert missing.returncode == 1 and "cannot read" in missing.stderr and "Traceback" not in missing.stderr
+
+    sender = stack.cli(
+        "senders", "add", "--tenant", tenant["tenant_id"], "--phone-number-id", "880011223344",
+        "--display-number", "+14155550880", "--throughput", "250",
+    )  # fmt: skip
+    assert sender.returncode == 0, sender.stderr
+    assert "880011223344" in sender.stdout and "250 mps" in sender.stdout and "(default)" not in sender.stdout
+
+    spec = tmp_path / "template.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "name": "pending_cli_notice",
+                "language": "en_US",
+                "category": "UTILITY",
+                "components": [{"type": "BODY", "text": "Hello {{1}}"}],
+            }
+        )
+    )
+    created = stack.cli("templates", "create", "--tenant", tenant["tenant_id"], "--file", str(spec))
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip().endswith("pending_cli_notice  en_US  UTILITY  PENDING")
