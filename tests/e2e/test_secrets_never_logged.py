@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -15,6 +16,8 @@ import httpx
 import pytest
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
+from switchboard.tenants.v1 import tenants_pb2 as tenants_pb
+from switchboard.tenants.v1 import tenants_pb2_grpc as tenants_grpc
 
 from kernel import db
 from kernel import settings as settings_module
@@ -82,6 +85,20 @@ async def test_secrets_never_appear_in_logs(
         content=urlencode({"MessageSid": "SM1", "MessageStatus": "sent", "Note": auth_token}),
         headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "forged"},
     )
+    # Credentials created, and refused, over both edges.
+    password = "smtp-" + uuid.uuid4().hex
+    secrets["smtp password"] = password
+    email = {"name": "mail", "host": "127.0.0.1", "port": 2525, "from_address": "a@b.example", "password": password}
+    for tls in ("none", "sometimes"):
+        await client.post("/v1/credentials", json={"kind": "email", "tls": tls, **email}, headers=auth(tenant))
+    async with grpc.aio.insecure_channel(stack.grpc_target) as channel:
+        tenants_stub = tenants_grpc.TenantServiceStub(channel)
+        for tls in ("starttls", "sometimes"):
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await tenants_stub.CreateCredential(
+                    tenants_pb.CreateCredentialRequest(email=tenants_pb.EmailCredential(tls=tls, **email)),
+                    metadata=(("authorization", f"Bearer {secrets['api key']}"),),
+                )
     await asyncio.sleep(1.0)
 
     logs = {name: (stack.log_dir / f"{name}.log").read_text(errors="replace") for name in OURS}
