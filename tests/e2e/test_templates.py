@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from entrypoints.dev import DEMO_TEMPLATE
-from tests.conftest import auth
+from tests.conftest import auth, new_tenant
 from tests.fixtures.stack import Stack
 
 
@@ -66,3 +66,18 @@ async def test_created_templates_get_metas_review(client: httpx.AsyncClient, ten
     assert invalid.json()["errors"][0]["field"] == "template" and "lowercase" in invalid.json()["detail"]
     duplicate = await client.post("/v1/templates", json={"name": "welcome_back", **body}, headers=auth(tenant))
     assert duplicate.status_code == 422 and "already exists" in duplicate.json()["detail"]
+
+
+async def test_one_template_by_id_and_another_tenants_is_not_found(
+    client: httpx.AsyncClient, stack: Stack, tenant: dict[str, Any]
+) -> None:
+    (ours,) = (await client.get("/v1/templates", headers=auth(tenant))).json()["data"]
+    got = await client.get(f"/v1/templates/{ours['id']}", headers=auth(tenant))
+    assert got.status_code == 200 and got.json() == ours
+    other = await new_tenant(stack, windows=False)
+    theirs = await client.get(f"/v1/templates/{ours['id']}", headers=auth(other))
+    unknown = await client.get("/v1/templates/00000000-0000-4000-8000-000000000000", headers=auth(other))
+    assert theirs.status_code == unknown.status_code == 404
+    assert theirs.json()["detail"].replace(ours["id"], "X") == unknown.json()["detail"].replace(
+        "00000000-0000-4000-8000-000000000000", "X"
+    )
