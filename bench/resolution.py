@@ -36,41 +36,13 @@ from messaging.schemas import SendMessage
 from migrations import upgrade
 from tenants import service as tenants_service
 from tenants.vault import Vault
-from tests.fixtures.builders import tenant_with_sender
+from tests.fixtures.builders import RECEIPT_PARAMS, RECEIPT_TEMPLATE, tenant_with_sender
 from tests.fixtures.services import recreate_database
 
 DATABASE = "switchboard_bench_resolution"
-TEMPLATE = {
-    "name": "receipt_ready",
-    "language": "en_US",
-    "category": "UTILITY",
-    "parameter_format": "NAMED",
-    "status": "APPROVED",
-    "components": [
-        {"type": "HEADER", "format": "DOCUMENT"},
-        {"type": "BODY", "text": "Hi {{first_name}}, your receipt for order {{order}} is attached."},
-        {
-            "type": "BUTTONS",
-            "buttons": [
-                {"type": "URL", "text": "View order", "url": "https://shop.example/orders/{{1}}"},
-                {"type": "COPY_CODE", "example": "THANKS10"},
-            ],
-        },
-    ],
-}
+TEMPLATE = {**RECEIPT_TEMPLATE, "status": "APPROVED"}
 REQUEST = msgspec.convert(
-    {
-        "to": "+14155550123",
-        "template": {
-            "name": "receipt_ready",
-            "language": "en_US",
-            "params": {
-                "header_media": {"link": "https://cdn.example/r/1042.pdf", "filename": "receipt-1042.pdf"},
-                "body": {"first_name": "Ada", "order": "#1042"},
-                "buttons": [{"index": 0, "value": "1042"}, {"index": 1, "value": "THANKS10"}],
-            },
-        },
-    },
+    {"to": "+14155550123", "template": {"name": "receipt_ready", "language": "en_US", "params": RECEIPT_PARAMS}},
     SendMessage,
 )
 

@@ -305,21 +305,31 @@ def cmd_credentials_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_json(source: str, into: Any) -> Any:
-    """A JSON document from a file, or from stdin for "-" (so secrets stay out of the command line
-    and shell history), validated by the same schema the REST API uses."""
+def _convert(data: Any, into: Any) -> Any:
+    """Validate operator input with the same schema the REST API uses (errors name the field)."""
     import msgspec
 
     from kernel.errors import InvalidInput, schema_violation
+
+    try:
+        return msgspec.convert(data, into)
+    except msgspec.ValidationError as error:
+        raise InvalidInput.many([schema_violation(str(error))]) from None
+
+
+def _read_json(source: str, into: Any) -> Any:
+    """A JSON document from a file, or from stdin for "-" (so secrets stay out of the command line
+    and shell history)."""
+    import msgspec
+
+    from kernel.errors import InvalidInput
 
     try:
         raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except OSError as error:
         raise InvalidInput("file", "readable", f"cannot read {source}: {error.strerror}") from None
     try:
-        return msgspec.json.decode(raw, type=into)
-    except msgspec.ValidationError as error:
-        raise InvalidInput.many([schema_violation(str(error))]) from None
+        return _convert(msgspec.json.decode(raw), into)
     except msgspec.DecodeError as error:
         raise InvalidInput("body", "json", f"not valid JSON: {error}") from None
 
@@ -353,23 +363,20 @@ def _print_sender(s: Any) -> None:
 
 def cmd_senders_add(settings: Settings, args: argparse.Namespace) -> int:
     from tenants import service
+    from tenants.schemas import NewSender
 
-    added = _run(
-        _with_connection(
-            settings,
-            lambda conn: service.add_sender(
-                conn,
-                args.tenant,
-                args.credential,
-                phone_number_id=args.phone_number_id,
-                display_phone_number=args.display_number,
-                waba_id=args.waba,
-                throughput_mps=args.throughput,
-                is_default=args.default,
-            ),
-        )
+    new = _convert(
+        {
+            "phone_number_id": args.phone_number_id,
+            "display_phone_number": args.display_number,
+            "credential_id": args.credential,
+            "waba_id": args.waba,
+            "throughput_mps": args.throughput,
+            "is_default": args.default,
+        },
+        NewSender,
     )
-    _print_sender(added)
+    _print_sender(_run(_with_connection(settings, lambda conn: service.create_sender(conn, args.tenant, new))))
     return 0
 
 
@@ -380,22 +387,7 @@ def cmd_templates_create(settings: Settings, args: argparse.Namespace) -> int:
 
     new: NewTemplate = _read_json(args.file, NewTemplate)
     vault, graph = Vault(settings.keyring()), GraphTemplates(settings.graph_url)
-    t = _run(
-        _with_pool(
-            settings,
-            lambda pool: create_template(
-                pool,
-                vault,
-                graph,
-                args.tenant,
-                name=new.name,
-                language=new.language,
-                category=new.category,
-                components=[dict(c) for c in new.components],
-                parameter_format=new.parameter_format,
-            ),
-        )
-    )
+    t = _run(_with_pool(settings, lambda pool: create_template(pool, vault, graph, args.tenant, new)))
     print(f"{t.id}  {t.waba_id}  {t.name}  {t.language}  {t.category}  {t.status}")
     return 0
 

@@ -99,15 +99,7 @@ class TemplateController(Controller):
     )
     async def create_template(self, request: AnyRequest, data: NewTemplate) -> TemplateView:
         created = await templates.create_template(
-            pool(request),
-            vault(request),
-            graph_templates(request),
-            principal(request).tenant_id,
-            name=data.name,
-            language=data.language,
-            category=data.category,
-            components=[dict(c) for c in data.components],
-            parameter_format=data.parameter_format,
+            pool(request), vault(request), graph_templates(request), principal(request).tenant_id, data
         )
         return _view(created)
 
@@ -138,16 +130,7 @@ class SenderController(Controller):
     )
     async def add_sender(self, request: AnyRequest, data: NewSender) -> SenderView:
         async with unit_of_work(pool(request)) as conn:
-            added = await service.add_sender(
-                conn,
-                principal(request).tenant_id,
-                data.credential_id,
-                phone_number_id=data.phone_number_id,
-                display_phone_number=data.display_phone_number,
-                waba_id=data.waba_id,
-                throughput_mps=data.throughput_mps,
-                is_default=data.is_default,
-            )
+            added = await service.create_sender(conn, principal(request).tenant_id, data)
         return _sender_view(added)
 
     @get("/", summary="List the tenant's WhatsApp numbers, the default first")

@@ -19,7 +19,7 @@ from kernel.errors import ErrorKind, InvalidInput, NotFound, SwitchboardError
 from kernel.phones import normalize_e164
 from tenants import apikeys, repository
 from tenants.domain import ApiKey, Credential, Sender, Template, Tenant, WhatsAppSecrets
-from tenants.schemas import CredentialList, CredentialView, NewCredential, NewSms, NewWhatsApp
+from tenants.schemas import CredentialList, CredentialView, NewCredential, NewSender, NewSms, NewWhatsApp
 from tenants.vault import Vault
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "add_sms_credential",
     "add_whatsapp_credential",
     "create_api_key",
+    "create_sender",
     "create_tenant",
     "credential_view",
     "get_credential",
@@ -342,6 +343,20 @@ async def add_sender(
         raise SwitchboardError(
             f"phone_number_id {phone_number_id} is already registered", kind=ErrorKind.CONFLICT
         ) from None
+
+
+async def create_sender(conn: Connection, tenant_id: UUID, new: NewSender) -> Sender:
+    """A sender as the edges receive it."""
+    return await add_sender(
+        conn,
+        tenant_id,
+        new.credential_id,
+        phone_number_id=new.phone_number_id,
+        display_phone_number=new.display_phone_number,
+        waba_id=new.waba_id,
+        throughput_mps=new.throughput_mps,
+        is_default=new.is_default,
+    )
 
 
 async def _whatsapp_credential(conn: Connection, tenant_id: UUID, credential_id: UUID | None) -> Credential:

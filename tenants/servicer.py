@@ -79,16 +79,7 @@ class TenantServicer(pb_grpc.TenantServiceServicer):
         principal = await authenticated(self._pool, context)
         new = from_proto(request, NewSender)
         async with unit_of_work(self._pool) as conn:
-            added = await service.add_sender(
-                conn,
-                principal.tenant_id,
-                new.credential_id,
-                phone_number_id=new.phone_number_id,
-                display_phone_number=new.display_phone_number,
-                waba_id=new.waba_id,
-                throughput_mps=new.throughput_mps,
-                is_default=new.is_default,
-            )
+            added = await service.create_sender(conn, principal.tenant_id, new)
         return pb.CreateSenderResponse(sender=_sender(added))
 
     @translate_errors
@@ -111,17 +102,7 @@ class TenantServicer(pb_grpc.TenantServiceServicer):
     ) -> pb.CreateTemplateResponse:
         principal = await authenticated(self._pool, context)
         new = from_proto(request, NewTemplate)
-        created = await templates.create_template(
-            self._pool,
-            self._vault,
-            self._graph,
-            principal.tenant_id,
-            name=new.name,
-            language=new.language,
-            category=new.category,
-            components=[dict(c) for c in new.components],
-            parameter_format=new.parameter_format,
-        )
+        created = await templates.create_template(self._pool, self._vault, self._graph, principal.tenant_id, new)
         return pb.CreateTemplateResponse(template=_template(created))
 
     @translate_errors

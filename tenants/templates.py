@@ -19,6 +19,7 @@ from kernel.db import Pool, unit_of_work
 from kernel.errors import ErrorKind, InvalidInput, NotFound, SwitchboardError
 from tenants import repository, service
 from tenants.domain import Template
+from tenants.schemas import NewTemplate
 from tenants.vault import Vault
 
 __all__ = ["GraphTemplates", "Synced", "create_template", "sync_all", "sync_templates"]
@@ -129,16 +130,7 @@ async def sync_all(pool: Pool, vault: Vault, graph: GraphTemplates) -> int:
 
 
 async def create_template(
-    pool: Pool,
-    vault: Vault,
-    graph: GraphTemplates,
-    tenant_id: UUID,
-    *,
-    name: str,
-    language: str,
-    category: str,
-    components: list[dict[str, Any]],
-    parameter_format: str = "POSITIONAL",
+    pool: Pool, vault: Vault, graph: GraphTemplates, tenant_id: UUID, new: NewTemplate
 ) -> Template:
     """Submit a template to Meta for review under the tenant's default WhatsApp account, and keep
     it with the status Meta gave it (APPROVED, PENDING or REJECTED)."""
@@ -146,11 +138,12 @@ async def create_template(
     if not accounts:
         raise NotFound("this tenant has no WhatsApp account to submit templates to")
     _, waba_id, version, token = accounts[0]  # the default comes first
+    components = [dict(c) for c in new.components]
     body = {
-        "name": name,
-        "language": language,
-        "category": category.upper(),
-        "parameter_format": parameter_format.upper(),
+        "name": new.name,
+        "language": new.language,
+        "category": new.category,
+        "parameter_format": new.parameter_format,
         "components": components,
     }
     created = await graph.create(version, waba_id, token, body)
@@ -159,10 +152,10 @@ async def create_template(
             conn,
             tenant_id,
             waba_id=waba_id,
-            name=name,
-            language=language,
-            category=str(created.get("category", category)),
+            name=new.name,
+            language=new.language,
+            category=str(created.get("category", new.category)),
             status=str(created.get("status", "PENDING")),
             components=components,
-            parameter_format=parameter_format,
+            parameter_format=new.parameter_format,
         )

@@ -9,42 +9,19 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
 from kernel.db import Pool
 from tests.conftest import auth, wait_for_status
+from tests.fixtures.builders import RECEIPT_PARAMS, RECEIPT_TEMPLATE
+from tests.fixtures.rpc import violations
 from tests.fixtures.stack import Stack
-
-RECEIPT = {
-    "name": "receipt_ready",
-    "language": "en_US",
-    "category": "UTILITY",
-    "parameter_format": "NAMED",
-    "components": [
-        {"type": "HEADER", "format": "DOCUMENT"},
-        {"type": "BODY", "text": "Hi {{first_name}}, your receipt for order {{order}} is attached."},
-        {
-            "type": "BUTTONS",
-            "buttons": [
-                {"type": "URL", "text": "View order", "url": "https://shop.example/orders/{{1}}"},
-                {"type": "COPY_CODE", "example": "THANKS10"},
-            ],
-        },
-    ],
-}
-FITTING = {
-    "header_media": {"link": "https://cdn.example/r/1042.pdf", "filename": "receipt-1042.pdf"},
-    "body": {"first_name": "Ada", "order": "#1042"},
-    "buttons": [{"index": 0, "value": "1042"}, {"index": 1, "value": "THANKS10"}],
-}
 
 
 @pytest.fixture
 async def receipt(client: httpx.AsyncClient, tenant: dict[str, Any]) -> dict[str, Any]:
-    created = await client.post("/v1/templates", json=RECEIPT, headers=auth(tenant))
+    created = await client.post("/v1/templates", json=RECEIPT_TEMPLATE, headers=auth(tenant))
     assert created.status_code == 201 and created.json()["status"] == "APPROVED", created.text
     assert created.json()["parameter_format"] == "NAMED"
     return tenant
@@ -62,7 +39,7 @@ async def count(pool: Pool, facts: dict[str, Any]) -> int:
 async def test_a_fitting_message_reaches_the_provider_with_metas_components(
     client: httpx.AsyncClient, stack: Stack, receipt: dict[str, Any]
 ) -> None:
-    accepted = await client.post("/v1/messages", json=message(FITTING), headers=auth(receipt))
+    accepted = await client.post("/v1/messages", json=message(RECEIPT_PARAMS), headers=auth(receipt))
     assert accepted.status_code == 202, accepted.text
     await wait_for_status(client, receipt, accepted.json()["id"], {"sent", "delivered", "read"})
     seen = await client.get(f"{stack.sandbox_url}/_sandbox/whatsapp/sends", params={"tracker": accepted.json()["id"]})
@@ -125,7 +102,7 @@ async def test_a_message_that_does_not_fit_is_refused_and_nothing_is_stored(
     client: httpx.AsyncClient, pool: Pool, receipt: dict[str, Any], change: dict[str, Any], errors: set[Any]
 ) -> None:
     before = await count(pool, receipt)
-    refused = await client.post("/v1/messages", json=message({**FITTING, **change}), headers=auth(receipt))
+    refused = await client.post("/v1/messages", json=message({**RECEIPT_PARAMS, **change}), headers=auth(receipt))
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"
     assert {(e["field"], e["rule"]) for e in refused.json()["errors"]} == errors
@@ -155,13 +132,9 @@ async def test_grpc_names_the_same_fields_and_accepts_named_parameters(
             metadata=metadata,
         )
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    status = rpc_status.from_call(raised.value)
-    assert status is not None
-    fields = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields |= {v.field for v in bad.field_violations}
-    assert fields == {"template.params.header_media.link", "template.params.body", "template.params.buttons"}
+    assert {field for field, _ in violations(raised.value)} == {
+        "template.params.header_media.link",
+        "template.params.body",
+        "template.params.buttons",
+    }
     assert sent.created and sent.message.status == pb.MESSAGE_STATUS_QUEUED

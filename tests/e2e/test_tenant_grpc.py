@@ -10,12 +10,11 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import struct_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from switchboard.tenants.v1 import tenants_pb2 as pb
 from switchboard.tenants.v1 import tenants_pb2_grpc as pb_grpc
 
 from tests.conftest import new_tenant
+from tests.fixtures.rpc import violations
 from tests.fixtures.stack import Stack
 
 Metadata = tuple[tuple[str, str], ...]
@@ -29,18 +28,6 @@ def metadata(facts: dict[str, Any]) -> Metadata:
 async def stub(stack: Stack) -> AsyncIterator[pb_grpc.TenantServiceStub]:
     async with grpc.aio.insecure_channel(stack.grpc_target) as channel:
         yield pb_grpc.TenantServiceStub(channel)
-
-
-def violations(error: grpc.aio.AioRpcError) -> set[tuple[str, str]]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    found = set()
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            found |= {(v.field, v.reason) for v in bad.field_violations}
-    return found
 
 
 async def test_credentials_are_write_only_and_tenant_scoped(
