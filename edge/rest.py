@@ -8,6 +8,7 @@ with a generic 500 that reveals nothing.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from litestar import Request, Response
@@ -18,9 +19,10 @@ from litestar.handlers import BaseRouteHandler
 from litestar.types import ExceptionHandlersMap
 
 from kernel.db import Pool
-from kernel.errors import KINDS, ErrorKind, FieldViolation, SwitchboardError, schema_violation
+from kernel.errors import KINDS, ErrorKind, FieldViolation, SwitchboardError, Throttled, schema_violation
 from tenants.auth import authenticate
 from tenants.domain import Principal
+from tenants.quotas import Quotas, TenantQuota
 from tenants.vault import Vault
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "pool",
     "principal",
     "problem",
+    "quota",
     "require_api_key",
     "vault",
 ]
@@ -38,7 +41,9 @@ log = logging.getLogger("switchboard.http")
 PROBLEM_JSON = "application/problem+json"
 
 _STATUS_KINDS: dict[int, ErrorKind] = {
-    info.http_status: kind for kind, info in KINDS.items() if kind is not ErrorKind.MALFORMED
+    info.http_status: kind
+    for kind, info in KINDS.items()
+    if kind not in (ErrorKind.MALFORMED, ErrorKind.QUOTA_EXHAUSTED)
 }
 _STATUS_KINDS[400] = ErrorKind.MALFORMED
 
@@ -69,6 +74,8 @@ def problem(
 
 def _on_domain_error(request: Request[Any, Any, Any], error: SwitchboardError) -> Response[dict[str, Any]]:
     headers = {"WWW-Authenticate": "Bearer"} if error.kind is ErrorKind.UNAUTHENTICATED else None
+    if isinstance(error, Throttled):
+        headers = {**error.headers, "Retry-After": str(max(1, math.ceil(error.retry_after)))}
     return problem(
         error.kind,
         error.detail,
@@ -138,6 +145,15 @@ def pool(request: Request[Any, Any, State]) -> Pool:
     """The process's database pool (created in the app's lifespan)."""
     found: Pool = request.app.state.pool
     return found
+
+
+def quota(request: Request[Any, Any, State]) -> TenantQuota | None:
+    """The caller's quota for this request, or None when quotas are off."""
+    quotas: Quotas | None = request.app.state.quotas
+    if quotas is None:
+        return None
+    caller = principal(request)
+    return TenantQuota(quotas, caller.tenant_id, caller.plan)
 
 
 def vault(request: Request[Any, Any, State]) -> Vault:

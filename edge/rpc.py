@@ -19,7 +19,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from kernel.db import Pool
-from kernel.errors import KINDS, ErrorKind, InvalidInput, SwitchboardError, schema_violation
+from kernel.errors import KINDS, ErrorKind, InvalidInput, SwitchboardError, Throttled, schema_violation
 from tenants.auth import authenticate
 from tenants.domain import Principal
 
@@ -37,6 +37,15 @@ def rich_status(error: SwitchboardError) -> grpc.Status:
     status.details.add().Pack(
         error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata={"type": info.type_uri(error.kind)})
     )
+    if isinstance(error, Throttled):
+        status.details.add().Pack(
+            error_details_pb2.QuotaFailure(
+                violations=[error_details_pb2.QuotaFailure.Violation(subject=error.subject, description=error.detail)]
+            )
+        )
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromMilliseconds(int(error.retry_after * 1000))
+        status.details.add().Pack(retry)
     if error.violations:
         status.details.add().Pack(
             error_details_pb2.BadRequest(

@@ -392,6 +392,52 @@ def cmd_templates_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_plan(plan: Any, tenants: int | None = None) -> None:
+    monthly = "unlimited" if plan.monthly_messages is None else f"{plan.monthly_messages}/month"
+    channels = "".join(f" {c}={n}/month" for c, n in sorted(plan.monthly_by_channel.items()))
+    on = "" if tenants is None else f"  ({tenants} tenants)"
+    print(f"{plan.id}  {plan.rate_per_second:g}/s burst {plan.burst}  {monthly}{channels}  batch {plan.max_batch}{on}")
+
+
+def cmd_plans_list(settings: Settings, args: argparse.Namespace) -> int:
+    from tenants import plans
+
+    for plan, tenants in _run(_with_connection(settings, plans.list_plans)):
+        _print_plan(plan, tenants)
+    return 0
+
+
+def cmd_plans_set(settings: Settings, args: argparse.Namespace) -> int:
+    from kernel.errors import InvalidInput
+    from tenants import plans
+    from tenants.domain import Plan
+
+    by_channel: dict[str, int] = {}
+    for item in args.monthly_channel:
+        channel, _, count = item.partition("=")
+        if not count.isdigit():
+            raise InvalidInput("--monthly-channel", "format", f"expected CHANNEL=N, got {item!r}")
+        by_channel[channel] = int(count)
+    plan = Plan(
+        id=args.plan,
+        rate_per_second=args.rate,
+        burst=args.burst,
+        monthly_messages=args.monthly,
+        monthly_by_channel=by_channel,
+        max_batch=args.max_batch,
+    )
+    _print_plan(_run(_with_connection(settings, lambda conn: plans.put_plan(conn, plan))))
+    return 0
+
+
+def cmd_tenant_plan(settings: Settings, args: argparse.Namespace) -> int:
+    from tenants import plans
+
+    _run(_with_connection(settings, lambda conn: plans.assign(conn, args.tenant, args.plan)))
+    print(f"tenant {args.tenant} is on plan {args.plan}")
+    return 0
+
+
 def cmd_senders_list(settings: Settings, args: argparse.Namespace) -> int:
     from tenants import service
 
@@ -456,6 +502,34 @@ def _parser() -> argparse.ArgumentParser:
     create = tenant.add_parser("create", help="Create a tenant and print its id.")
     create.add_argument("name")
     create.set_defaults(fn=cmd_tenant_create)
+    on_plan = tenant.add_parser("plan", help="Put a tenant on a plan (applies from its next request).")
+    on_plan.add_argument("--tenant", required=True, type=UUID, help="tenant id")
+    on_plan.add_argument("plan", help="plan id (see: switchboard plans list)")
+    on_plan.set_defaults(fn=cmd_tenant_plan)
+
+    plans = sub.add_parser("plans", help="Plans: submission rate, burst, monthly quotas.").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    plans.add_parser("list", help="Every plan and how many tenants are on it.").set_defaults(fn=cmd_plans_list)
+    put = plans.add_parser(
+        "set",
+        help="Create or change a plan (applies from the next request of each tenant on it).",
+        description="Create or change a plan. Example: switchboard plans set starter --rate 10 --burst 20 "
+        "--monthly 10000 --monthly-channel sms=1000 --max-batch 100",
+    )
+    put.add_argument("plan", help="plan id: lowercase letters, digits, - and _")
+    put.add_argument("--rate", type=float, required=True, help="submissions per second, sustained")
+    put.add_argument("--burst", type=int, required=True, help="submissions allowed at once (bucket size)")
+    put.add_argument("--monthly", type=int, help="messages per calendar month, UTC (default: unlimited)")
+    put.add_argument(
+        "--monthly-channel",
+        action="append",
+        default=[],
+        metavar="CHANNEL=N",
+        help="a channel's monthly messages (whatsapp, sms, email); repeatable",
+    )
+    put.add_argument("--max-batch", type=int, default=100, help="messages per batch request (default 100)")
+    put.set_defaults(fn=cmd_plans_set)
 
     apikey = sub.add_parser("apikey", help="Manage API keys.").add_subparsers(
         dest="action", required=True, metavar="ACTION"

@@ -16,6 +16,7 @@ from kernel import db
 from kernel.logging import configure
 from kernel.settings import Settings
 from messaging.servicer import MessagingServicer
+from tenants.quotas import Quotas, quota_client
 from tenants.servicer import TenantServicer
 from tenants.templates import GraphTemplates
 from tenants.vault import Vault
@@ -35,7 +36,9 @@ async def serve(settings: Settings, *, grace: float = 10.0, ready: asyncio.Event
     settings.require_master_key()
     pool = await db.create_pool(settings.asyncpg_dsn, min_size=2, max_size=16)
     server = grpc.aio.server()
-    messaging_pb2_grpc.add_MessagingServiceServicer_to_server(MessagingServicer(pool), server)
+    quotas_client = quota_client(settings.redis_url)
+    quotas = Quotas(quotas_client) if settings.quotas else None
+    messaging_pb2_grpc.add_MessagingServiceServicer_to_server(MessagingServicer(pool, quotas), server)
     tenants_pb2_grpc.add_TenantServiceServicer_to_server(
         TenantServicer(pool, Vault(settings.keyring()), GraphTemplates(settings.graph_url)), server
     )
@@ -58,4 +61,5 @@ async def serve(settings: Settings, *, grace: float = 10.0, ready: asyncio.Event
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace)
     await pool.close()
+    await quotas_client.aclose()
     log.info("gRPC stopped")

@@ -20,6 +20,7 @@ from kernel.logging import configure
 from kernel.metrics import Counters, render
 from messaging.controllers import InboundController, MessageController
 from tenants.controllers import CredentialController, SenderController, TemplateController
+from tenants.quotas import Quotas, quota_client
 from tenants.templates import GraphTemplates
 from tenants.vault import Vault
 from webhooks.controllers import twilio_webhook, whatsapp_webhook
@@ -61,6 +62,8 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         app.state.graph_templates = GraphTemplates(config.graph_url)
         app.state.redis = redis.from_url(config.redis_url)
         app.state.counters = Counters(app.state.redis)
+        app.state.quotas_client = quota_client(config.redis_url)
+        app.state.quotas = Quotas(app.state.quotas_client) if config.quotas else None
         app.state.ingestor = Ingestor(
             Endpoints(app.state.pool, app.state.vault), RawLog(app.state.pool), app.state.counters, config.public_url
         )
@@ -69,6 +72,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         finally:
             await app.state.pool.close()
             await app.state.redis.aclose()
+            await app.state.quotas_client.aclose()
 
     openapi = OpenAPIConfig(
         title="Switchboard",

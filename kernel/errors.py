@@ -27,6 +27,7 @@ __all__ = [
     "KindInfo",
     "NotFound",
     "SwitchboardError",
+    "Throttled",
     "Unauthenticated",
     "parse_id",
     "schema_violation",
@@ -44,6 +45,7 @@ class ErrorKind(StrEnum):
     CONFLICT = "conflict"
     PAYLOAD_TOO_LARGE = "payload-too-large"
     RATE_LIMITED = "rate-limited"
+    QUOTA_EXHAUSTED = "quota-exhausted"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -67,6 +69,8 @@ KINDS: dict[ErrorKind, KindInfo] = {
     ErrorKind.CONFLICT: KindInfo(409, "ALREADY_EXISTS", "Conflicts with the current state"),
     ErrorKind.PAYLOAD_TOO_LARGE: KindInfo(413, "INVALID_ARGUMENT", "The request body is too large"),
     ErrorKind.RATE_LIMITED: KindInfo(429, "RESOURCE_EXHAUSTED", "Too many requests"),
+    # Also 429, but a different problem type and QuotaFailure subject: "buy more", not "slow down".
+    ErrorKind.QUOTA_EXHAUSTED: KindInfo(429, "RESOURCE_EXHAUSTED", "Quota exhausted for this period"),
     ErrorKind.UNAVAILABLE: KindInfo(503, "UNAVAILABLE", "Temporarily unavailable"),
     ErrorKind.INTERNAL: KindInfo(500, "INTERNAL", "Internal error"),
 }
@@ -117,6 +121,25 @@ class InvalidInput(SwitchboardError):
 
 class NotFound(SwitchboardError):
     kind = ErrorKind.NOT_FOUND
+
+
+class Throttled(SwitchboardError):
+    """A limit refused the request: RATE_LIMITED (retry after ``retry_after`` seconds) or
+    QUOTA_EXHAUSTED (until the period named by ``subject`` resets)."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        kind: ErrorKind,
+        subject: str,
+        retry_after: float,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail, kind=kind)
+        self.subject = subject  # google.rpc.QuotaFailure subject, e.g. "tenant:<id>:rate"
+        self.retry_after = retry_after
+        self.headers = headers or {}
 
 
 class Unauthenticated(SwitchboardError):

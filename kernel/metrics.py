@@ -8,11 +8,12 @@ written is logged and dropped; counting must never fail the request it counts.
 from __future__ import annotations
 
 import logging
+import os
 
 import msgspec
 import redis.asyncio as redis
 
-__all__ = ["Counters", "render"]
+__all__ = ["Counters", "incr_local", "render"]
 
 log = logging.getLogger("switchboard.metrics")
 
@@ -21,7 +22,17 @@ _NAMES = "switchboard:metrics"
 
 HELP: dict[str, str] = {
     "webhook_signature_failures_total": "Webhook requests refused because their signature did not verify.",
+    "quota_fallback_total": "Submissions admitted by the per-process limiter because Redis was unavailable "
+    "(counted per process: Redis is what failed).",
 }
+
+# Counts that cannot go to Redis because Redis is what failed; each process serves its own.
+_local: dict[tuple[str, str], int] = {}
+
+
+def incr_local(name: str, **labels: str) -> None:
+    key = (name, msgspec.json.encode(dict(sorted({**labels, "pid": str(os.getpid())}.items()))).decode())
+    _local[key] = _local.get(key, 0) + 1
 
 
 class Counters:
@@ -39,12 +50,18 @@ class Counters:
             log.warning("counter not recorded", extra={"fields": {"counter": name, "error": str(error)}})
 
     async def read(self) -> dict[str, dict[str, int]]:
-        """``{name: {labels-json: value}}``."""
-        names = sorted(n if isinstance(n, str) else n.decode() for n in await self._redis.smembers(_NAMES))
+        """``{name: {labels-json: value}}``: the shared counters (none when Redis is unavailable)
+        and this process's local ones."""
         found: dict[str, dict[str, int]] = {}
-        for name in names:
-            raw = await self._redis.hgetall(_KEY.format(name=name))
-            found[name] = {(k if isinstance(k, str) else k.decode()): int(v) for k, v in raw.items()}
+        try:
+            names = sorted(n if isinstance(n, str) else n.decode() for n in await self._redis.smembers(_NAMES))
+            for name in names:
+                raw = await self._redis.hgetall(_KEY.format(name=name))
+                found[name] = {(k if isinstance(k, str) else k.decode()): int(v) for k, v in raw.items()}
+        except (redis.RedisError, OSError) as error:
+            log.warning("shared counters unavailable", extra={"fields": {"error": str(error)}})
+        for (name, labels), value in _local.items():
+            found.setdefault(name, {})[labels] = value
         return found
 
 

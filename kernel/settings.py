@@ -54,6 +54,8 @@ class Settings:
     # Older master keys, still able to unwrap data keys while `switchboard keys rotate` re-wraps
     # them under the current one.
     previous_master_keys: tuple[bytes, ...] = ()
+    # Tenant quotas at the edge (plans); off only to measure what they cost (bench.quotas).
+    quotas: bool = True
 
     @property
     def asyncpg_dsn(self) -> str:
@@ -110,6 +112,17 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float, high: 
     return value
 
 
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise SettingsError(name, f"expected on or off, got {raw!r}")
+
+
 def _key(name: str, raw: str) -> bytes:
     try:
         key = base64.b64decode(raw.strip(), validate=True)
@@ -163,6 +176,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         retry_base_ms=_int(env, "SWITCHBOARD_RETRY_BASE_MS", 1000, 1, 3_600_000),
         max_attempts=_int(env, "SWITCHBOARD_MAX_ATTEMPTS", 6, 1, 100),
         previous_master_keys=_previous_keys(env),
+        quotas=_switch(env, "SWITCHBOARD_QUOTAS", True),
         public_url=_url(env, "SWITCHBOARD_PUBLIC_URL", "", ("http", "https"))
         if env.get("SWITCHBOARD_PUBLIC_URL")
         else None,

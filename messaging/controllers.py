@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from edge.rest import pool, principal, require_api_key
+from edge.rest import pool, principal, quota, require_api_key
 from kernel.errors import parse_id
 from kernel.pagination import DEFAULT_PAGE, MAX_PAGE
 from messaging import inbox, service
@@ -52,10 +52,13 @@ class MessageController(Controller):
     ) -> Response[MessageView]:
         async with pool(request).acquire() as conn:  # submit writes in one statement (see its docstring)
             caller = principal(request)
+            limits = quota(request)
             message, created = await service.submit(
-                conn, caller.tenant_id, data, idempotency_key, config_version=caller.config_version
+                conn, caller.tenant_id, data, idempotency_key, config_version=caller.config_version, quota=limits
             )
         headers = {"Location": f"/v1/messages/{message.id}"}
+        if limits is not None and limits.admission is not None:
+            headers.update(limits.admission.headers())
         if not created:
             headers["Idempotent-Replayed"] = "true"
         return Response(message, status_code=202, headers=headers)

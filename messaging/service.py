@@ -24,6 +24,7 @@ from messaging.schemas import EventList, EventView, MessageError, MessageList, M
 from messaging.states import Status, Transition, apply
 from tenants import repository as tenants_repository
 from tenants.domain import Sender
+from tenants.quotas import TenantQuota
 
 __all__ = [
     "Report",
@@ -35,6 +36,9 @@ __all__ = [
     "submit",
     "view",
 ]
+
+# The channel a submission is counted against (fallback channels are not metered at the edge).
+CHANNEL = "whatsapp"
 
 
 def view(row: asyncpg.Record) -> MessageView:
@@ -116,6 +120,7 @@ async def submit(
     idempotency_key: str | None = None,
     *,
     config_version: int | None = None,
+    quota: TenantQuota | None = None,
 ) -> tuple[MessageView, bool]:
     """Validate, resolve and store one message with its delivery outbox row.
 
@@ -123,7 +128,8 @@ async def submit(
     with the same request, and the original message is returned).
 
     ``config_version`` (from the caller's :class:`~tenants.domain.Principal`) lets the sender and
-    template come from the process's route cache.
+    template come from the process's route cache. ``quota`` is taken once the request is known to be
+    valid, and given back if nothing is stored.
 
     Needs no explicit transaction: its one write (message, first event and outbox row) is a single
     statement, so callers may pass a plain connection and save the BEGIN/COMMIT round trips.
@@ -146,18 +152,26 @@ async def submit(
             f"{to_number} has not written to this number in the last 24 hours: free-form text is only allowed "
             "within 24 hours of the customer's last message; send an approved template instead",
         )
-    row = await repository.insert_message(
-        conn,
-        message_id=uuid.uuid4(),
-        tenant_id=tenant_id,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-        sender_id=sender.id,
-        sender_phone_number_id=sender.phone_number_id,
-        to_number=to_number,
-        content=_content(request, components),
-    )
+    admission = await quota.take(CHANNEL) if quota is not None else None
+    try:
+        row = await repository.insert_message(
+            conn,
+            message_id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            sender_id=sender.id,
+            sender_phone_number_id=sender.phone_number_id,
+            to_number=to_number,
+            content=_content(request, components),
+        )
+    except BaseException:
+        if admission is not None:
+            await admission.refund()
+        raise
     if row is None:  # a concurrent request with the same key won the insert
+        if admission is not None:
+            await admission.refund()
         assert idempotency_key is not None
         existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key)
         assert existing is not None

@@ -32,6 +32,7 @@ from messaging.schemas import (
     TemplateParams,
     TextContent,
 )
+from tenants.quotas import Quotas, TenantQuota
 
 __all__ = ["MessagingServicer"]
 
@@ -170,14 +171,16 @@ def to_conversation(view: ConversationView) -> pb.Conversation:
 
 
 class MessagingServicer(pb_grpc.MessagingServiceServicer):
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, quotas: Quotas | None = None) -> None:
         self._pool = pool
+        self._quotas = quotas
 
     @translate_errors
     async def SendMessage(  # noqa: N802 (gRPC method names)
         self, request: pb.SendMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SendMessageResponse:
         principal = await authenticated(self._pool, context)
+        limits = TenantQuota(self._quotas, principal.tenant_id, principal.plan) if self._quotas else None
         async with self._pool.acquire() as conn:  # submit writes in one statement (see its docstring)
             message, created = await service.submit(
                 conn,
@@ -185,6 +188,12 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                 to_send_message(request),
                 request.idempotency_key or None,
                 config_version=principal.config_version,
+                quota=limits,
+            )
+        if limits is not None and limits.admission is not None:
+            # The same RateLimit fields REST sends, as response metadata.
+            await context.send_initial_metadata(
+                tuple((name.lower(), value) for name, value in limits.admission.headers().items())
             )
         return pb.SendMessageResponse(message=to_message(message), created=created)
 

@@ -6,6 +6,7 @@ from kernel.db import Connection, Pool
 from kernel.errors import Unauthenticated
 from tenants import apikeys, repository
 from tenants.domain import Principal
+from tenants.plans import plan_from_row
 
 __all__ = ["authenticate"]
 
@@ -26,4 +27,5 @@ async def authenticate(conn: Connection | Pool, authorization: str | None) -> Pr
     row = await repository.find_api_key_by_prefix(conn, prefix)
     if row is None or not apikeys.matches(key, row["secret_hash"]) or row["tenant_status"] != "active":
         raise Unauthenticated("invalid API key")
-    return Principal(tenant_id=row["tenant_id"], api_key_id=row["id"], config_version=row["config_version"])
+    plan = plan_from_row(row, "plan_id")
+    return Principal(tenant_id=row["tenant_id"], api_key_id=row["id"], config_version=row["config_version"], plan=plan)

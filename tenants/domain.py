@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-__all__ = ["ApiKey", "Credential", "Principal", "Sender", "Template", "Tenant", "WhatsAppSecrets"]
+__all__ = ["ApiKey", "Credential", "Plan", "Principal", "Sender", "Template", "Tenant", "WhatsAppSecrets"]
 
 
 class Tenant(msgspec.Struct, frozen=True):
@@ -16,6 +16,17 @@ class Tenant(msgspec.Struct, frozen=True):
     name: str
     status: str
     created_at: datetime
+
+
+class Plan(msgspec.Struct, frozen=True):
+    """A tenant's limits (see tenants.quotas). The default plan is the migration's."""
+
+    id: str = "default"
+    rate_per_second: float = 1000.0
+    burst: int = 2000
+    monthly_messages: int | None = None  # None: unlimited
+    monthly_by_channel: dict[str, int] = {}
+    max_batch: int = 1000
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -26,6 +37,7 @@ class Principal(msgspec.Struct, frozen=True):
     # Bumped on every change to the tenant's credentials, senders or templates: the key under
     # which routes are cached (tenants.routing).
     config_version: int = 0
+    plan: Plan = Plan()
 
 
 class ApiKey(msgspec.Struct, frozen=True):

@@ -5,8 +5,10 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -21,12 +23,27 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from kernel.models import metadata
 
-__all__ = ["api_keys", "credentials", "senders", "templates", "tenant_keys", "tenants"]
+__all__ = ["api_keys", "credentials", "plans", "senders", "templates", "tenant_keys", "tenants"]
 
 
 def _created() -> Column[object]:
     return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
 
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", Text, primary_key=True),
+    # Submissions: a token bucket refilled at rate_per_second, holding at most burst.
+    Column("rate_per_second", Float, nullable=False),
+    Column("burst", Integer, nullable=False),
+    # Messages per calendar month (UTC); NULL is unlimited. Per channel: {"whatsapp": 1000, ...}.
+    Column("monthly_messages", BigInteger, nullable=True),
+    Column("monthly_by_channel", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("max_batch", Integer, nullable=False, server_default="100"),
+    _created(),
+    CheckConstraint("rate_per_second > 0 AND burst >= 1 AND max_batch >= 1", name="ck_plans_positive"),
+)
 
 tenants = Table(
     "tenants",
@@ -39,6 +56,7 @@ tenants = Table(
     # Bumped by a trigger on every change to the tenant's credentials, senders and templates
     # (migration 0008): the key of every process's route cache.
     Column("config_version", BigInteger, nullable=False, server_default="0"),
+    Column("plan_id", Text, ForeignKey("plans.id"), nullable=False, server_default="default"),
     _created(),
 )
 

@@ -27,12 +27,15 @@ __all__ = [
     "insert_sender",
     "insert_tenant",
     "list_credentials",
+    "list_plans",
     "list_senders",
     "list_templates",
     "lock_data_keys_to_rewrap",
     "retire_templates_not_in",
     "revoke_api_key",
     "rewrap_data_key",
+    "set_tenant_plan",
+    "upsert_plan",
     "upsert_template",
     "whatsapp_accounts",
 ]
@@ -153,10 +156,12 @@ async def insert_api_key(
 
 
 async def find_api_key_by_prefix(conn: Connection | asyncpg.Pool[asyncpg.Record], prefix: str) -> asyncpg.Record | None:
-    """The live key with this prefix and its tenant's status (authentication is pre-tenant)."""
+    """The live key with this prefix, its tenant's status and config version, and its plan
+    (authentication is pre-tenant): one round trip carries everything a request needs to know."""
     return await conn.fetchrow(
-        "SELECT k.id, k.tenant_id, k.secret_hash, t.status AS tenant_status, t.config_version "
-        "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "
+        "SELECT k.id, k.tenant_id, k.secret_hash, t.status AS tenant_status, t.config_version, "
+        "p.id AS plan_id, p.rate_per_second, p.burst, p.monthly_messages, p.monthly_by_channel, p.max_batch "
+        "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id JOIN plans p ON p.id = t.plan_id "
         "WHERE k.prefix = $1 AND k.revoked_at IS NULL",
         prefix,
     )
@@ -419,3 +424,41 @@ async def template_languages(conn: Connection, tenant_id: UUID, waba_id: str, na
         name,
     )
     return [r["language"] for r in rows]
+
+
+async def upsert_plan(
+    conn: Connection,
+    plan_id: str,
+    rate_per_second: float,
+    burst: int,
+    monthly_messages: int | None,
+    monthly_by_channel: dict[str, int],
+    max_batch: int,
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "INSERT INTO plans (id, rate_per_second, burst, monthly_messages, monthly_by_channel, max_batch) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET rate_per_second = EXCLUDED.rate_per_second, "
+        "burst = EXCLUDED.burst, monthly_messages = EXCLUDED.monthly_messages, "
+        "monthly_by_channel = EXCLUDED.monthly_by_channel, max_batch = EXCLUDED.max_batch "
+        "RETURNING id, rate_per_second, burst, monthly_messages, monthly_by_channel, max_batch",
+        plan_id,
+        rate_per_second,
+        burst,
+        monthly_messages,
+        monthly_by_channel,
+        max_batch,
+    )
+    assert row is not None
+    return row
+
+
+async def list_plans(conn: Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT p.id, p.rate_per_second, p.burst, p.monthly_messages, p.monthly_by_channel, p.max_batch, "
+        "(SELECT count(*) FROM tenants t WHERE t.plan_id = p.id) AS tenants FROM plans p ORDER BY p.id"
+    )
+
+
+async def set_tenant_plan(conn: Connection, tenant_id: UUID, plan_id: str) -> bool:
+    status: str = await conn.execute("UPDATE tenants SET plan_id = $2 WHERE id = $1", tenant_id, plan_id)
+    return status == "UPDATE 1"

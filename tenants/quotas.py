@@ -1,0 +1,275 @@
+"""Tenant quotas at the edge: a submission rate (token bucket) and monthly message quotas, checked
+atomically in Redis in one round trip before anything is written.
+
+Both edges call :meth:`Quotas.take` through the service layer, after validation (a refused request
+consumes nothing) and before the database write; a write that fails gives the quota back
+(:meth:`Admission.refund`).
+
+**Redis unavailable.** Accepting messages matters more than metering them to the last one: the
+gate falls back to a per-process token bucket at a quarter of the plan's rate and burst (so a few
+API processes together stay near the plan), keeps accepting, counts
+``switchboard_quota_fallback_total`` and logs once per outage. Monthly quotas are not enforced
+during the outage (they cannot be, without the shared counter). Redis is tried again after
+:data:`RETRY_REDIS_AFTER` seconds. The quota client has short timeouts and no retries, so an outage
+costs a request milliseconds, not redis-py 8's default 5 s x 10 retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from kernel.errors import ErrorKind, Throttled
+from kernel.metrics import incr_local
+from tenants.domain import Plan
+
+__all__ = ["Admission", "Quotas", "TenantQuota", "month_key", "quota_client"]
+
+log = logging.getLogger("switchboard.quotas")
+
+FALLBACK_SHARE = 0.25
+RETRY_REDIS_AFTER = 1.0
+BUCKET_TTL_MS = 3_600_000
+MONTH_TTL_S = 40 * 86_400  # a month's counters outlive the month by about ten days
+
+# KEYS: bucket, month total, month per channel.
+# ARGV: capacity, refill per second, cost, month limit (-1: none), channel limit (-1: none), ttls.
+# Returns {verdict, wait_ms, tokens left, month left (-1: unlimited), channel left (-1: unlimited)};
+# verdict 0 admitted, 1 over the rate, 2 over the month, 3 over the channel's month.
+# The monthly check comes first: when both are exhausted, "buy more" is the truthful answer.
+_ADMIT = """
+local cap, rate, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local month_limit, channel_limit = tonumber(ARGV[4]), tonumber(ARGV[5])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local s = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = math.min(cap, (tonumber(s[1]) or cap) + (now - (tonumber(s[2]) or now)) * rate / 1000)
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+local used_channel = tonumber(redis.call('GET', KEYS[3]) or '0')
+local function left(limit, n) if limit < 0 then return -1 end return math.max(0, limit - n) end
+local verdict, wait = 0, 0
+if month_limit >= 0 and used + cost > month_limit then
+  verdict = 2
+elseif channel_limit >= 0 and used_channel + cost > channel_limit then
+  verdict = 3
+elseif tokens < cost then
+  verdict = 1
+  wait = math.ceil((cost - tokens) * 1000 / rate)
+else
+  tokens = tokens - cost
+  used = redis.call('INCRBY', KEYS[2], cost)
+  used_channel = redis.call('INCRBY', KEYS[3], cost)
+  redis.call('EXPIRE', KEYS[2], ARGV[7])
+  redis.call('EXPIRE', KEYS[3], ARGV[7])
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return {verdict, wait, math.floor(tokens), left(month_limit, used), left(channel_limit, used_channel)}
+"""
+
+# Give back what an admission took (its write failed): tokens up to the capacity, counters down.
+_REFUND = """
+local cap, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens') or cap)
+redis.call('HSET', KEYS[1], 'tokens', tostring(math.min(cap, tokens + cost)))
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DECRBY', KEYS[2], cost) end
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('DECRBY', KEYS[3], cost) end
+return 1
+"""
+
+
+def quota_client(url: str) -> aioredis.Redis:
+    """A Redis client that fails fast: an outage must not stall submissions."""
+    return aioredis.from_url(
+        url, socket_timeout=0.25, socket_connect_timeout=0.25, retry=Retry(NoBackoff(), 0), health_check_interval=0
+    )
+
+
+def month_key(now: datetime) -> str:
+    return f"{now.year:04d}-{now.month:02d}"
+
+
+def _seconds_to_month_end(now: datetime) -> int:
+    year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
+    return max(1, math.ceil((datetime(year, month, 1, tzinfo=UTC) - now).total_seconds()))
+
+
+@dataclass(slots=True)
+class Admission:
+    """What one admitted request took, for the response headers and a refund."""
+
+    plan: Plan
+    channel: str
+    cost: int
+    tokens_left: int
+    month_limit: int | None  # the tighter of the month's overall and per-channel quotas
+    month_left: int | None
+    month_reset: int  # seconds
+    refund_to: Callable[[Admission], Any] | None = None
+    refunded: bool = False
+
+    async def refund(self) -> None:
+        if self.refund_to is not None and not self.refunded:
+            self.refunded = True
+            await self.refund_to(self)
+
+    def headers(self) -> dict[str, str]:
+        return rate_limit_headers(
+            self.plan, self.tokens_left, self.month_limit, self.month_left, self.month_reset, wait=0.0
+        )
+
+
+def rate_limit_headers(
+    plan: Plan, tokens_left: int, month_limit: int | None, month_left: int | None, month_reset: int, wait: float
+) -> dict[str, str]:
+    """IETF ``RateLimit-Policy`` and ``RateLimit`` (draft-ietf-httpapi-ratelimit-headers):
+    the burst policy (``q`` requests per ``w`` seconds of refill) and, when capped, the month's."""
+    window = max(1, math.ceil(plan.burst / plan.rate_per_second))
+    policies = [f'"burst";q={plan.burst};w={window}']
+    limits = [f'"burst";r={tokens_left};t={math.ceil(wait)}']
+    if month_limit is not None and month_left is not None:
+        policies.append(f'"monthly";q={month_limit};w={month_reset}')
+        limits.append(f'"monthly";r={month_left};t={month_reset}')
+    return {"RateLimit-Policy": ", ".join(policies), "RateLimit": ", ".join(limits)}
+
+
+@dataclass(slots=True)
+class _LocalBucket:
+    tokens: float
+    at: float = field(default_factory=time.monotonic)
+
+
+class Quotas:
+    """One per process. ``take`` admits a request or raises :class:`~kernel.errors.Throttled`."""
+
+    def __init__(self, client: aioredis.Redis, clock: Callable[[], datetime] | None = None) -> None:
+        self._redis = client
+        self._admit = client.register_script(_ADMIT)
+        self._refund = client.register_script(_REFUND)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._redis_down_until = 0.0
+        self._local: dict[UUID, _LocalBucket] = {}
+
+    @staticmethod
+    def _keys(tenant_id: UUID, channel: str, month: str) -> list[str]:
+        base = f"switchboard:quota:{{{tenant_id}}}"
+        return [f"{base}:rate", f"{base}:{month}", f"{base}:{month}:{channel}"]
+
+    async def take(self, tenant_id: UUID, plan: Plan, channel: str, cost: int = 1) -> Admission:
+        now = self._clock()
+        month = month_key(now)
+        reset = _seconds_to_month_end(now)
+        if time.monotonic() >= self._redis_down_until:
+            keys = self._keys(tenant_id, channel, month)
+            channel_limit = plan.monthly_by_channel.get(channel)
+            try:
+                verdict, wait_ms, tokens, month_left, channel_left = await self._admit(
+                    keys=keys,
+                    args=[
+                        plan.burst,
+                        plan.rate_per_second,
+                        cost,
+                        -1 if plan.monthly_messages is None else plan.monthly_messages,
+                        -1 if channel_limit is None else channel_limit,
+                        BUCKET_TTL_MS,
+                        MONTH_TTL_S,
+                    ],
+                )
+            except (RedisError, OSError) as error:
+                self._redis_down(error)
+            else:
+                capped = [
+                    (int(left), limit)
+                    for left, limit in ((month_left, plan.monthly_messages), (channel_left, channel_limit))
+                    if limit is not None
+                ]
+                left, limit = min(capped) if capped else (None, None)
+                if verdict == 0:
+                    refund = self._give_back(tenant_id, month)
+                    return Admission(plan, channel, cost, int(tokens), limit, left, reset, refund)
+                headers = rate_limit_headers(plan, int(tokens), limit, left, reset, wait_ms / 1000)
+                if verdict == 1:
+                    raise Throttled(
+                        f"over this tenant's rate of {plan.rate_per_second:g} messages/s "
+                        f"(burst {plan.burst}); retry after {wait_ms} ms",
+                        kind=ErrorKind.RATE_LIMITED,
+                        subject=f"tenant:{tenant_id}:rate",
+                        retry_after=wait_ms / 1000,
+                        headers=headers,
+                    )
+                scope = "" if verdict == 2 else f"{channel} "
+                limit = plan.monthly_messages if verdict == 2 else channel_limit
+                raise Throttled(
+                    f"this tenant's monthly {scope}quota of {limit} messages is used up until {month} ends "
+                    "(in UTC); a larger plan raises it",
+                    kind=ErrorKind.QUOTA_EXHAUSTED,
+                    subject=f"tenant:{tenant_id}:monthly" + ("" if verdict == 2 else f":{channel}"),
+                    retry_after=reset,
+                    headers=headers,
+                )
+        return self._take_locally(tenant_id, plan, channel, cost, reset)
+
+    def _give_back(self, tenant_id: UUID, month: str) -> Callable[[Admission], Any]:
+        async def refund(admission: Admission) -> None:
+            try:
+                await self._refund(
+                    keys=self._keys(tenant_id, admission.channel, month), args=[admission.plan.burst, admission.cost]
+                )
+            except (RedisError, OSError) as error:
+                self._redis_down(error)
+
+        return refund
+
+    def _redis_down(self, error: Exception) -> None:
+        if time.monotonic() >= self._redis_down_until:
+            log.warning(
+                "Redis unavailable for quotas: limiting per process at a quarter of each plan's rate",
+                extra={"fields": {"error": f"{type(error).__name__}: {error}"}},
+            )
+        self._redis_down_until = time.monotonic() + RETRY_REDIS_AFTER
+
+    def _take_locally(self, tenant_id: UUID, plan: Plan, channel: str, cost: int, reset: int) -> Admission:
+        rate, capacity = plan.rate_per_second * FALLBACK_SHARE, max(1.0, plan.burst * FALLBACK_SHARE)
+        now = time.monotonic()
+        bucket = self._local.setdefault(tenant_id, _LocalBucket(capacity, now))
+        bucket.tokens = min(capacity, bucket.tokens + (now - bucket.at) * rate)
+        bucket.at = now
+        incr_local("quota_fallback_total", tenant_id=str(tenant_id))
+        if bucket.tokens < cost:
+            wait = (cost - bucket.tokens) / rate
+            raise Throttled(
+                f"over this tenant's rate (limited per process while the quota store is unavailable); "
+                f"retry after {math.ceil(wait * 1000)} ms",
+                kind=ErrorKind.RATE_LIMITED,
+                subject=f"tenant:{tenant_id}:rate",
+                retry_after=wait,
+                headers=rate_limit_headers(plan, int(bucket.tokens), None, None, reset, wait),
+            )
+        bucket.tokens -= cost
+        return Admission(plan, channel, cost, int(bucket.tokens), None, None, reset)
+
+
+class TenantQuota:
+    """One request's view of the gate: the caller's tenant and plan, and what was admitted (for the
+    response headers)."""
+
+    def __init__(self, quotas: Quotas, tenant_id: UUID, plan: Plan) -> None:
+        self._quotas = quotas
+        self.tenant_id = tenant_id
+        self.plan = plan
+        self.admission: Admission | None = None
+
+    async def take(self, channel: str, cost: int = 1) -> Admission:
+        self.admission = await self._quotas.take(self.tenant_id, self.plan, channel, cost)
+        return self.admission
