@@ -148,6 +148,7 @@ def register_sender(sandbox_url: str, facts: dict[str, Any]) -> None:
             "verify_token": facts["verify_token"],
             "webhook_url": facts["webhook_url"],
             "display_phone_number": "15550100001",
+            **({"throughput_mps": facts["throughput_mps"]} if "throughput_mps" in facts else {}),
         }
     ).encode()
     request = urllib.request.Request(

@@ -56,6 +56,9 @@ class Settings:
     previous_master_keys: tuple[bytes, ...] = ()
     # Tenant quotas at the edge (plans); off only to measure what they cost (bench.quotas).
     quotas: bool = True
+    # At most one message per this many ms to the same recipient from the same sender (Meta's
+    # pair rate, 131056); 0 turns the pacing off (tests that send bursts to one test number).
+    pair_interval_ms: int = 6000
 
     @property
     def asyncpg_dsn(self) -> str:
@@ -177,6 +180,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         max_attempts=_int(env, "SWITCHBOARD_MAX_ATTEMPTS", 6, 1, 100),
         previous_master_keys=_previous_keys(env),
         quotas=_switch(env, "SWITCHBOARD_QUOTAS", True),
+        pair_interval_ms=_int(env, "SWITCHBOARD_PAIR_INTERVAL_MS", 6000, 0, 60_000),
         public_url=_url(env, "SWITCHBOARD_PUBLIC_URL", "", ("http", "https"))
         if env.get("SWITCHBOARD_PUBLIC_URL")
         else None,

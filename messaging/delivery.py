@@ -22,15 +22,18 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from uuid import UUID
 
 import asyncpg
 import dramatiq
 
 from kernel.db import Pool, unit_of_work
+from kernel.scripts import ScriptRunner
 from kernel.settings import Settings
 from kernel.worker import Resources
 from messaging import repository
+from messaging.pacing import Pacer
 from messaging.service import record_status
 from messaging.states import Status, apply
 from messaging.whatsapp import Outcome, SendResult, WhatsAppClients, send
@@ -46,6 +49,10 @@ CHANNEL = "whatsapp"
 # one-statement fast path writes exactly this (and only when the message is indeed still queued).
 ACCEPTANCE = apply(Status.QUEUED, Status.SUBMITTED)
 MAX_BACKOFF_MS = 60_000
+DEFAULT_MPS = 80
+RATE_TTL = 30.0
+# Meta's "this number is sending too fast" (130429 throughput, 131057 account in maintenance).
+SENDER_OVER_THROUGHPUT = frozenset({130429, 131057})
 
 
 def backoff_ms(base_ms: int, attempt: int) -> int:
@@ -103,11 +110,44 @@ async def _claim_carefully(
     return claim, attempt_id, number
 
 
-async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
+class SenderRates:
+    """Each sender's configured messages/s, read at most every :data:`RATE_TTL` seconds per process."""
+
+    def __init__(self) -> None:
+        self._rates: dict[str, tuple[float, int]] = {}
+
+    async def get(self, pool: Pool, tenant_id: UUID, phone_number_id: str) -> int:
+        now = time.monotonic()
+        cached = self._rates.get(phone_number_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        rate = await repository.sender_throughput(pool, tenant_id, phone_number_id) or DEFAULT_MPS
+        self._rates[phone_number_id] = (now + RATE_TTL, rate)
+        return rate
+
+
+async def _pace(res: Resources, pool: Pool, tenant_id: UUID, sender: str, to: str) -> Pacer:
+    """Wait for this send's slot (sender rate and pair rate, across all workers); a slot too far
+    ahead puts the task back on the queue for then, before anything is claimed."""
+    pacer: Pacer = res.extra(
+        "pacer", lambda: Pacer(ScriptRunner(res.settings.redis_url), res.settings.pair_interval_ms)
+    )
+    rates: SenderRates = res.extra("sender_rates", SenderRates)
+    slot = await pacer.reserve(sender, to, await rates.get(pool, tenant_id, sender))
+    if not slot.reserved:
+        raise dramatiq.Retry(delay=slot.wait_ms)
+    await pacer.wait(slot)
+    return pacer
+
+
+async def deliver(
+    res: Resources, tenant_id: UUID, message_id: UUID, *, sender: str | None = None, to: str | None = None
+) -> None:
     settings = res.settings
     pool = await res.pool()
     vault: Vault = res.extra("vault", lambda: Vault(res.keyring))
     clients: WhatsAppClients = res.extra("whatsapp", lambda: WhatsAppClients(settings.graph_url))
+    pacer = await _pace(res, pool, tenant_id, sender, to) if sender and to else None
 
     claim = await repository.try_claim(pool, tenant_id, message_id, CHANNEL, settings.max_attempts)
     if claim is None:
@@ -133,6 +173,11 @@ async def deliver(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
         content=claim["content"],
         tracker=str(message_id),
     )
+
+    if pacer is not None and result.error_code in SENDER_OVER_THROUGHPUT:
+        # Meta says this number is over its throughput: every worker holds its sends for a while.
+        await pacer.pause(claim["phone_number_id"])
+        log.warning("sender paused", extra={"fields": {"sender": claim["phone_number_id"], "code": result.error_code}})
 
     if result.outcome is Outcome.ACCEPTED:
         assert result.wamid is not None

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from kernel.db import Connection
+from kernel.db import Connection, Pool
 from kernel.outbox import CHANNEL
 from kernel.pagination import Params
 
@@ -53,7 +53,9 @@ WITH m AS (
     SELECT tenant_id, id, 'queued', NULL, 'queued', true, 'advanced', 'api' FROM m
 ), o AS (
     INSERT INTO outbox (topic, payload)
-    SELECT 'messaging.deliver', jsonb_build_object('message_id', id, 'tenant_id', tenant_id) FROM m
+    SELECT 'messaging.deliver',
+           jsonb_build_object('message_id', id, 'tenant_id', tenant_id, 'sender', $8::text, 'to', to_number)
+    FROM m
 )
 SELECT m.id, m.tenant_id, m.idempotency_key, m.request_hash, m.channel, m.to_number, m.content, m.status,
        m.provider_message_id, m.error_code, m.error_reason, m.created_at, m.updated_at, m.sender_id,
@@ -248,6 +250,13 @@ async def claim_for_delivery(
     conn: Connection, tenant_id: UUID, message_id: UUID, channel: str
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(_CLAIM, tenant_id, message_id, channel)
+
+
+async def sender_throughput(conn: Connection | Pool, tenant_id: UUID, phone_number_id: str) -> int | None:
+    found: int | None = await conn.fetchval(
+        "SELECT throughput_mps FROM senders WHERE tenant_id = $1 AND phone_number_id = $2", tenant_id, phone_number_id
+    )
+    return found
 
 
 async def lock_status(conn: Connection, tenant_id: UUID, message_id: UUID) -> asyncpg.Record | None:

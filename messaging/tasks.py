@@ -11,5 +11,6 @@ __all__ = ["deliver"]
 
 
 @batch_task("messaging.deliver", queue="messaging")
-async def deliver(message_id: str, tenant_id: str) -> None:
-    await delivery.deliver(resources(), UUID(tenant_id), UUID(message_id))
+async def deliver(message_id: str, tenant_id: str, sender: str | None = None, to: str | None = None) -> None:
+    # sender and to (present since migration 0009's release) let the send be paced before it is claimed.
+    await delivery.deliver(resources(), UUID(tenant_id), UUID(message_id), sender=sender, to=to)

@@ -32,6 +32,8 @@ class PhoneNumberIn(msgspec.Struct, forbid_unknown_fields=True):
     webhook_url: str
     verify_token: str | None = None
     display_phone_number: str = "15550000000"
+    # Messages/s this number may send, as Meta enforces it (130429 beyond); None: no limit.
+    throughput_mps: int | None = None
 
 
 PAYLOADS_KEPT = 10_000
@@ -51,6 +53,7 @@ class SandboxState:
     last_payload: dict[str, Any] = field(default_factory=dict)
     # Sends per one-second window, to report any window over a number's limit (bench use).
     per_second: Counter[tuple[str, int]] = field(default_factory=Counter)
+    over_limit: Counter[str] = field(default_factory=Counter)  # sends refused with 130429, per number
 
 
 def meta_error(
@@ -148,6 +151,11 @@ class CloudApiController(Controller):
         failure = SYNC_FAILURES.get(script)
         if failure is not None:
             return meta_error(failure.http_status, failure.code, failure.message)
+        if number.throughput_mps is not None:
+            window = (phone_number_id, int(time.time()))
+            if sandbox.per_second[window] >= number.throughput_mps:
+                sandbox.over_limit[phone_number_id] += 1
+                return meta_error(400, 130429, "(#130429) Rate limit hit")
         if script is Script.SLOW_DROP and await _hangs_up_within(request, sandbox.slow_seconds):
             return Response(None, status_code=499)  # nobody is listening; nothing was sent
         response = self._accept(sandbox, phone_number_id, number, recipient, payload, script)
@@ -252,6 +260,19 @@ class ControlController(Controller):
         if to is not None:
             return {"to": to, "count": sandbox.by_recipient[to.lstrip("+")]}
         return {"count": sandbox.accepted}
+
+    @get("/whatsapp/phone_numbers/{phone_number_id:str}/stats")
+    async def number_stats(self, phone_number_id: str, state: State) -> dict[str, Any]:
+        """What one number sent: per one-second window, the busiest, and refusals over its limit."""
+        sandbox: SandboxState = state.sandbox
+        windows = {second: n for (number, second), n in sandbox.per_second.items() if number == phone_number_id}
+        return {
+            "phone_number_id": phone_number_id,
+            "sent": sum(windows.values()),
+            "max_per_second": max(windows.values(), default=0),
+            "refused_over_limit": sandbox.over_limit[phone_number_id],
+            "per_second": [[second, windows[second]] for second in sorted(windows)],
+        }
 
     @get("/stats")
     async def stats(self, state: State) -> dict[str, Any]:

@@ -10,8 +10,8 @@ gate falls back to a per-process token bucket at a quarter of the plan's rate an
 API processes together stay near the plan), keeps accepting, counts
 ``switchboard_quota_fallback_total`` and logs once per outage. Monthly quotas are not enforced
 during the outage (they cannot be, without the shared counter). Redis is tried again after
-:data:`RETRY_REDIS_AFTER` seconds. The quota client has short timeouts and no retries, so an outage
-costs a request milliseconds, not redis-py 8's default 5 s x 10 retries.
+:data:`RETRY_REDIS_AFTER` seconds. The quota client (:mod:`kernel.scripts`) gives up within 250 ms
+and does not retry, so an outage costs a request at most that, once a second.
 """
 
 from __future__ import annotations
@@ -25,13 +25,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-
 from kernel.errors import ErrorKind, Throttled
 from kernel.metrics import incr_local
+from kernel.scripts import Script, ScriptError, ScriptRunner
 from tenants.domain import Plan
 
 __all__ = ["Admission", "Quotas", "TenantQuota", "month_key", "quota_client"]
@@ -48,7 +44,7 @@ MONTH_TTL_S = 40 * 86_400  # a month's counters outlive the month by about ten d
 # Returns {verdict, wait_ms, tokens left, month left (-1: unlimited), channel left (-1: unlimited)};
 # verdict 0 admitted, 1 over the rate, 2 over the month, 3 over the channel's month.
 # The monthly check comes first: when both are exhausted, "buy more" is the truthful answer.
-_ADMIT = """
+_ADMIT = Script("""
 local cap, rate, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local month_limit, channel_limit = tonumber(ARGV[4]), tonumber(ARGV[5])
 local t = redis.call('TIME')
@@ -69,31 +65,29 @@ elseif tokens < cost then
 else
   tokens = tokens - cost
   used = redis.call('INCRBY', KEYS[2], cost)
+  if used == cost then redis.call('EXPIRE', KEYS[2], ARGV[7]) end
   used_channel = redis.call('INCRBY', KEYS[3], cost)
-  redis.call('EXPIRE', KEYS[2], ARGV[7])
-  redis.call('EXPIRE', KEYS[3], ARGV[7])
+  if used_channel == cost then redis.call('EXPIRE', KEYS[3], ARGV[7]) end
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {verdict, wait, math.floor(tokens), left(month_limit, used), left(channel_limit, used_channel)}
-"""
+""")
 
 # Give back what an admission took (its write failed): tokens up to the capacity, counters down.
-_REFUND = """
+_REFUND = Script("""
 local cap, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
 local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens') or cap)
 redis.call('HSET', KEYS[1], 'tokens', tostring(math.min(cap, tokens + cost)))
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DECRBY', KEYS[2], cost) end
 if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('DECRBY', KEYS[3], cost) end
 return 1
-"""
+""")
 
 
-def quota_client(url: str) -> aioredis.Redis:
-    """A Redis client that fails fast: an outage must not stall submissions."""
-    return aioredis.from_url(
-        url, socket_timeout=0.25, socket_connect_timeout=0.25, retry=Retry(NoBackoff(), 0), health_check_interval=0
-    )
+def quota_client(url: str) -> ScriptRunner:
+    """The quota store's client: fails within 250 ms, so an outage never stalls submissions."""
+    return ScriptRunner(url, timeout=0.25)
 
 
 def month_key(now: datetime) -> str:
@@ -153,10 +147,8 @@ class _LocalBucket:
 class Quotas:
     """One per process. ``take`` admits a request or raises :class:`~kernel.errors.Throttled`."""
 
-    def __init__(self, client: aioredis.Redis, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, client: ScriptRunner, clock: Callable[[], datetime] | None = None) -> None:
         self._redis = client
-        self._admit = client.register_script(_ADMIT)
-        self._refund = client.register_script(_REFUND)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._redis_down_until = 0.0
         self._local: dict[UUID, _LocalBucket] = {}
@@ -174,9 +166,10 @@ class Quotas:
             keys = self._keys(tenant_id, channel, month)
             channel_limit = plan.monthly_by_channel.get(channel)
             try:
-                verdict, wait_ms, tokens, month_left, channel_left = await self._admit(
-                    keys=keys,
-                    args=[
+                verdict, wait_ms, tokens, month_left, channel_left = await self._redis.run(
+                    _ADMIT,
+                    keys,
+                    [
                         plan.burst,
                         plan.rate_per_second,
                         cost,
@@ -186,7 +179,7 @@ class Quotas:
                         MONTH_TTL_S,
                     ],
                 )
-            except (RedisError, OSError) as error:
+            except Exception as error:  # whatever fails in the store, submissions go on
                 self._redis_down(error)
             else:
                 capped = [
@@ -223,19 +216,21 @@ class Quotas:
     def _give_back(self, tenant_id: UUID, month: str) -> Callable[[Admission], Any]:
         async def refund(admission: Admission) -> None:
             try:
-                await self._refund(
-                    keys=self._keys(tenant_id, admission.channel, month), args=[admission.plan.burst, admission.cost]
+                await self._redis.run(
+                    _REFUND, self._keys(tenant_id, admission.channel, month), [admission.plan.burst, admission.cost]
                 )
-            except (RedisError, OSError) as error:
+            except Exception as error:  # a lost refund only errs on the tenant's side
                 self._redis_down(error)
 
         return refund
 
     def _redis_down(self, error: Exception) -> None:
         if time.monotonic() >= self._redis_down_until:
+            unexpected = not isinstance(error, ScriptError)
             log.warning(
                 "Redis unavailable for quotas: limiting per process at a quarter of each plan's rate",
                 extra={"fields": {"error": f"{type(error).__name__}: {error}"}},
+                exc_info=unexpected,  # a bug rather than an outage: keep its traceback for us
             )
         self._redis_down_until = time.monotonic() + RETRY_REDIS_AFTER
 

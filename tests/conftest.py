@@ -68,19 +68,31 @@ def register_sender(stack: Stack, facts: dict[str, Any]) -> None:
     dev.register_sender(stack.sandbox_url, facts)
 
 
-async def new_tenant(stack: Stack, *, windows: bool = True) -> dict[str, Any]:
+async def new_tenant(
+    stack: Stack, *, windows: bool = True, our_mps: int | None = None, meta_mps: int | None = None
+) -> dict[str, Any]:
     """A fresh tenant with an API key, a sandbox WhatsApp sender and an APPROVED template; with
-    ``windows``, the test numbers have just written in (their 24-hour windows are open)."""
+    ``windows``, the test numbers have just written in (their 24-hour windows are open).
+
+    ``our_mps`` sets the sender's configured throughput (the workers pace to it); ``meta_mps`` the
+    limit the sandbox enforces with 130429, as Meta does.
+    """
     settings = settings_module.load(stack.env)
     facts = await provision_demo(settings, MasterKey(settings.require_master_key()), None)
     facts["webhook_url"] = f"{stack.rest_url}/webhooks/whatsapp/{facts['channel_key']}"
+    if meta_mps is not None:
+        facts["throughput_mps"] = meta_mps
     register_sender(stack, facts)
-    if windows:
-        pool = await db.create_pool(settings.asyncpg_dsn, min_size=1, max_size=1)
-        try:
+    pool = await db.create_pool(settings.asyncpg_dsn, min_size=1, max_size=1)
+    try:
+        if windows:
             await open_windows(pool, UUID(facts["tenant_id"]))
-        finally:
-            await pool.close()
+        if our_mps is not None:
+            await pool.execute(
+                "UPDATE senders SET throughput_mps = $2 WHERE tenant_id = $1::uuid", facts["tenant_id"], our_mps
+            )
+    finally:
+        await pool.close()
     return facts
 
 

@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import pytest
-import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kernel.errors import ErrorKind, Throttled
+from kernel.scripts import ScriptRunner
 from tenants.domain import Plan
 from tenants.quotas import Quotas, quota_client
 from tests.fixtures.services import RedisServer, free_port
@@ -23,7 +23,7 @@ TEST_REDIS = "redis://127.0.0.1:6379/15"
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[aioredis.Redis]:
+async def client() -> AsyncIterator[ScriptRunner]:
     redis = quota_client(TEST_REDIS)
     try:
         yield redis
@@ -43,7 +43,7 @@ async def outcome(quotas: Quotas, tenant: uuid.UUID, plan: Plan, channel: str = 
     return "ok"
 
 
-async def test_exactly_the_burst_then_the_rate(client: aioredis.Redis) -> None:
+async def test_exactly_the_burst_then_the_rate(client: ScriptRunner) -> None:
     quotas, tenant = Quotas(client), uuid.uuid4()
     plan = Plan(rate_per_second=2, burst=5)
     assert [await outcome(quotas, tenant, plan) for _ in range(5)] == ["ok"] * 5
@@ -60,7 +60,7 @@ async def test_exactly_the_burst_then_the_rate(client: aioredis.Redis) -> None:
 
 
 async def test_the_monthly_quota_is_a_different_answer_and_per_channel_quotas_count_apart(
-    client: aioredis.Redis,
+    client: ScriptRunner,
 ) -> None:
     quotas, tenant = Quotas(client), uuid.uuid4()
     plan = Plan(rate_per_second=1000, burst=1000, monthly_messages=3, monthly_by_channel={"sms": 1})
@@ -80,7 +80,7 @@ async def test_the_monthly_quota_is_a_different_answer_and_per_channel_quotas_co
     assert over_month.value.retry_after == admitted.month_reset or over_month.value.retry_after < admitted.month_reset
 
 
-async def test_a_refund_gives_back_the_token_and_the_monthly_count(client: aioredis.Redis) -> None:
+async def test_a_refund_gives_back_the_token_and_the_monthly_count(client: ScriptRunner) -> None:
     quotas, tenant = Quotas(client), uuid.uuid4()
     plan = Plan(rate_per_second=0.001, burst=1, monthly_messages=1)
     admission = await quotas.take(tenant, plan, "whatsapp")
@@ -91,7 +91,7 @@ async def test_a_refund_gives_back_the_token_and_the_monthly_count(client: aiore
     assert await outcome(quotas, tenant, plan) == "quota-exhausted"
 
 
-async def test_the_month_rolls_over_at_midnight_utc(client: aioredis.Redis) -> None:
+async def test_the_month_rolls_over_at_midnight_utc(client: ScriptRunner) -> None:
     tenant = uuid.uuid4()
     plan = Plan(rate_per_second=1000, burst=1000, monthly_messages=2)
     last_second = Quotas(client, clock=clock_at(2026, 11, 30, 23, 59, 59))
@@ -110,7 +110,7 @@ async def test_the_month_rolls_over_at_midnight_utc(client: aioredis.Redis) -> N
     waves=st.lists(st.tuples(st.integers(1, 40), st.floats(0, 0.05)), min_size=1, max_size=5),
 )
 async def test_concurrent_arrivals_never_exceed_burst_plus_refill(
-    client: aioredis.Redis, burst: int, rate: float, waves: list[tuple[int, float]]
+    client: ScriptRunner, burst: int, rate: float, waves: list[tuple[int, float]]
 ) -> None:
     quotas, tenant = Quotas(client), uuid.uuid4()
     plan = Plan(rate_per_second=rate, burst=burst)

@@ -1,0 +1,64 @@
+"""Provider throughput in the workers, against the sandbox that enforces a number's limit with
+130429 as Meta does."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any
+
+import httpx
+
+from tests.conftest import auth, new_tenant, wait_for_status
+from tests.fixtures.stack import Stack
+
+NUMBERS = [f"+1415555{n:04d}" for n in range(120, 126)]  # test numbers whose windows are open
+
+
+async def burst(client: httpx.AsyncClient, facts: dict[str, Any], count: int) -> list[str]:
+    async def one(i: int) -> str:
+        body = {"to": NUMBERS[i % len(NUMBERS)], "text": {"body": f"m{i}"}}
+        sent = await client.post("/v1/messages", json=body, headers=auth(facts))
+        assert sent.status_code == 202, sent.text
+        message_id: str = sent.json()["id"]
+        return message_id
+
+    return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+
+async def number_stats(client: httpx.AsyncClient, stack: Stack, facts: dict[str, Any]) -> dict[str, Any]:
+    url = f"{stack.sandbox_url}/_sandbox/whatsapp/phone_numbers/{facts['phone_number_id']}/stats"
+    stats: dict[str, Any] = (await client.get(url)).json()
+    return stats
+
+
+async def test_sends_are_paced_to_the_numbers_throughput_across_workers(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    facts = await new_tenant(stack, our_mps=5, meta_mps=5)
+    started = time.monotonic()
+    ids = await burst(client, facts, 20)
+    for message_id in ids:
+        await wait_for_status(client, facts, message_id, {"sent", "delivered", "read"}, timeout=30)
+    elapsed = time.monotonic() - started
+    stats = await number_stats(client, stack, facts)
+    assert stats["sent"] == 20
+    assert stats["refused_over_limit"] == 0  # Meta never had to refuse one
+    assert stats["max_per_second"] <= 5
+    assert elapsed >= 3.0  # 20 sends at 5/s cannot all leave in less
+
+
+async def test_a_130429_pauses_the_number_then_it_resumes(client: httpx.AsyncClient, stack: Stack) -> None:
+    # We believe the number may send 50/s; Meta allows it 2.
+    facts = await new_tenant(stack, our_mps=50, meta_mps=2)
+    ids = await burst(client, facts, 6)
+    for message_id in ids:
+        await wait_for_status(client, facts, message_id, {"sent", "delivered", "read"}, timeout=60)
+    stats = await number_stats(client, stack, facts)
+    assert stats["sent"] == 6 and stats["refused_over_limit"] >= 1
+    seconds = [second for second, _ in stats["per_second"]]
+    # After a refusal the number went quiet for the pause (5 s), every process included.
+    assert any(b - a >= 4 for a, b in itertools.pairwise(seconds))
+    log = (stack.log_dir / "worker.log").read_text()
+    assert "sender paused" in log
