@@ -16,6 +16,7 @@ and does not retry, so an outage costs a request at most that, once a second.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -39,40 +40,56 @@ RETRY_REDIS_AFTER = 1.0
 BUCKET_TTL_MS = 3_600_000
 MONTH_TTL_S = 40 * 86_400  # a month's counters outlive the month by about ten days
 
-# KEYS: bucket, month total, month per channel.
-# ARGV: capacity, refill per second, cost, month limit (-1: none), channel limit (-1: none), ttls.
-# Returns {verdict, wait_ms, tokens left, month left (-1: unlimited), channel left (-1: unlimited)};
-# verdict 0 admitted, 1 over the rate, 2 over the month, 3 over the channel's month.
-# The monthly check comes first: when both are exhausted, "buy more" is the truthful answer.
+# Admits a batch of requests (from one process, gathered while the previous call was in flight), in
+# order, each atomically. Per request i: KEYS[3i-2..3i] = bucket, month total, month per channel;
+# ARGV[1] = count, then 7 per request: capacity, refill per second, cost, month limit (-1: none),
+# channel limit (-1: none), bucket ttl ms, month ttl s. Returns 5 per request: verdict (0 admitted,
+# 1 over the rate, 2 over the month, 3 over the channel's month), wait ms, tokens left, month left,
+# channel left (-1: unlimited). The monthly check comes first: when both are exhausted, "buy more"
+# is the truthful answer.
 _ADMIT = Script("""
-local cap, rate, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local month_limit, channel_limit = tonumber(ARGV[4]), tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local s = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = math.min(cap, (tonumber(s[1]) or cap) + (now - (tonumber(s[2]) or now)) * rate / 1000)
-local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-local used_channel = tonumber(redis.call('GET', KEYS[3]) or '0')
+local out = {}
 local function left(limit, n) if limit < 0 then return -1 end return math.max(0, limit - n) end
-local verdict, wait = 0, 0
-if month_limit >= 0 and used + cost > month_limit then
-  verdict = 2
-elseif channel_limit >= 0 and used_channel + cost > channel_limit then
-  verdict = 3
-elseif tokens < cost then
-  verdict = 1
-  wait = math.ceil((cost - tokens) * 1000 / rate)
-else
-  tokens = tokens - cost
-  used = redis.call('INCRBY', KEYS[2], cost)
-  if used == cost then redis.call('EXPIRE', KEYS[2], ARGV[7]) end
-  used_channel = redis.call('INCRBY', KEYS[3], cost)
-  if used_channel == cost then redis.call('EXPIRE', KEYS[3], ARGV[7]) end
+for i = 1, tonumber(ARGV[1]) do
+  local a, k = 1 + (i - 1) * 7, (i - 1) * 3
+  local cap, rate, cost = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local month_limit, channel_limit = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local s = redis.call('HMGET', KEYS[k + 1], 'tokens', 'ts')
+  local tokens = math.min(cap, (tonumber(s[1]) or cap) + (now - (tonumber(s[2]) or now)) * rate / 1000)
+  local used, used_channel = 0, 0
+  if month_limit >= 0 then used = tonumber(redis.call('GET', KEYS[k + 2]) or '0') end
+  if channel_limit >= 0 then used_channel = tonumber(redis.call('GET', KEYS[k + 3]) or '0') end
+  local verdict, wait = 0, 0
+  if month_limit >= 0 and used + cost > month_limit then
+    verdict = 2
+  elseif channel_limit >= 0 and used_channel + cost > channel_limit then
+    verdict = 3
+  elseif tokens < cost then
+    verdict = 1
+    wait = math.ceil((cost - tokens) * 1000 / rate)
+  else
+    tokens = tokens - cost
+    -- Counted only when capped: an unlimited plan has nothing to compare them with.
+    if month_limit >= 0 then
+      used = redis.call('INCRBY', KEYS[k + 2], cost)
+      if used == cost then redis.call('EXPIRE', KEYS[k + 2], ARGV[a + 7]) end
+    end
+    if channel_limit >= 0 then
+      used_channel = redis.call('INCRBY', KEYS[k + 3], cost)
+      if used_channel == cost then redis.call('EXPIRE', KEYS[k + 3], ARGV[a + 7]) end
+    end
+  end
+  redis.call('HSET', KEYS[k + 1], 'tokens', tostring(tokens), 'ts', now)
+  redis.call('PEXPIRE', KEYS[k + 1], ARGV[a + 6])
+  local n = #out
+  out[n + 1], out[n + 2], out[n + 3] = verdict, wait, math.floor(tokens)
+  out[n + 4], out[n + 5] = left(month_limit, used), left(channel_limit, used_channel)
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-return {verdict, wait, math.floor(tokens), left(month_limit, used), left(channel_limit, used_channel)}
+return out
 """)
+MAX_BATCH = 100
 
 # Give back what an admission took (its write failed): tokens up to the capacity, counters down.
 _REFUND = Script("""
@@ -152,6 +169,9 @@ class Quotas:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._redis_down_until = 0.0
         self._local: dict[UUID, _LocalBucket] = {}
+        self._waiting: list[tuple[list[str], list[Any], asyncio.Future[list[int]]]] = []
+        self._flushing = False
+        self._flusher: asyncio.Future[None] | None = None
 
     @staticmethod
     def _keys(tenant_id: UUID, channel: str, month: str) -> list[str]:
@@ -166,8 +186,7 @@ class Quotas:
             keys = self._keys(tenant_id, channel, month)
             channel_limit = plan.monthly_by_channel.get(channel)
             try:
-                verdict, wait_ms, tokens, month_left, channel_left = await self._redis.run(
-                    _ADMIT,
+                verdict, wait_ms, tokens, month_left, channel_left = await self._admit(
                     keys,
                     [
                         plan.burst,
@@ -212,6 +231,35 @@ class Quotas:
                     headers=headers,
                 )
         return self._take_locally(tenant_id, plan, channel, cost, reset)
+
+    async def _admit(self, keys: list[str], args: list[Any]) -> list[int]:
+        """One request's verdict. Requests that arrive while a call is in flight go together in the
+        next one (group commit): under load, one round trip and one script run serve many."""
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((keys, args, future))
+        if not self._flushing:
+            self._flushing = True
+            self._flusher = asyncio.ensure_future(self._flush())  # held: the loop keeps only weak refs
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                keys = [key for item in batch for key in item[0]]
+                args: list[Any] = [len(batch)] + [arg for item in batch for arg in item[1]]
+                try:
+                    flat = await self._redis.run(_ADMIT, keys, args)
+                except Exception as error:  # each caller falls back on its own (see take)
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for i, (_, _, future) in enumerate(batch):
+                    if not future.done():
+                        future.set_result(flat[i * 5 : i * 5 + 5])
+        finally:
+            self._flushing = False
 
     def _give_back(self, tenant_id: UUID, month: str) -> Callable[[Admission], Any]:
         async def refund(admission: Admission) -> None:
