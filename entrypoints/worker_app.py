@@ -25,4 +25,4 @@ broker = setup_broker(settings)
 import messaging.tasks  # noqa: E402,F401
 import webhooks.tasks  # noqa: E402,F401
 
-QUEUES = ("messaging", "webhooks")
+QUEUES = ("messaging", "messaging-bulk", "webhooks")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Table, Text, func, text
+from sqlalchemy import BigInteger, Column, DateTime, Index, SmallInteger, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 
 from kernel.db import Connection
@@ -34,8 +34,11 @@ outbox = Table(
     # Set when the row could never be published (e.g. no actor has its topic): the row is set
     # aside, marked published, and kept for operators instead of blocking every row behind it.
     Column("error", Text, nullable=True),
-    # The relay's claim query reads only unpublished rows; keep that index tiny.
-    Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    # 0 first: the relay publishes transactional work before bulk work queued earlier (a tenant's
+    # 50,000 marketing messages must not delay another's one-time passwords).
+    Column("priority", SmallInteger, nullable=False, server_default="0"),
+    # The relay's claim query reads only unpublished rows, in (priority, id) order; keep it tiny.
+    Index("ix_outbox_unpublished", "priority", "id", postgresql_where=text("published_at IS NULL")),
 )
 
 

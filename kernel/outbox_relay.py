@@ -38,7 +38,10 @@ __all__ = ["Relay"]
 
 log = logging.getLogger("switchboard.relay")
 
-_CLAIM = "SELECT id, topic, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+_CLAIM = (
+    "SELECT id, topic, payload FROM outbox WHERE published_at IS NULL ORDER BY priority, id LIMIT $1 "
+    "FOR UPDATE SKIP LOCKED"
+)
 _MARK = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
 _SET_ASIDE = "UPDATE outbox SET published_at = now(), error = $2 WHERE id = $1"
 _PURGE = "DELETE FROM outbox WHERE published_at < now() - interval '1 hour' AND error IS NULL"

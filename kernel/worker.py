@@ -172,7 +172,7 @@ BATCH = "batch"  # the keyword argument a batch task receives
 
 
 def batch_task(
-    name: str, *, queue: str = QUEUE, max_batch: int = 50, time_limit_ms: int = 120_000
+    name: str, *, queue: str = QUEUE, max_batch: int = 50, time_limit_ms: int = 120_000, priority: int = 0
 ) -> Callable[[Callable[..., Awaitable[None]]], dramatiq.Actor[..., Awaitable[None]]]:
     """Declare an actor whose idempotent coroutine handles one item (keyword arguments), but whose
     Dramatiq messages carry up to ``max_batch`` items (``batch=[{...}, ...]``).
@@ -206,7 +206,7 @@ def batch_task(
                     actor.send_with_options(kwargs={BATCH: [item]}, delay=delay)
 
         actor: dramatiq.Actor[..., Awaitable[None]] = _declare(
-            run, name, queue, time_limit_ms=time_limit_ms, min_backoff_ms=500, max_batch=max_batch
+            run, name, queue, time_limit_ms=time_limit_ms, min_backoff_ms=500, max_batch=max_batch, priority=priority
         )
         return actor
 

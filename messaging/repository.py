@@ -37,6 +37,8 @@ MESSAGE_COLS = (
     "s.phone_number_id AS sender_phone_number_id"
 )
 _FROM = "messages m LEFT JOIN senders s ON s.id = m.sender_id"
+DELIVER_TOPIC = "messaging.deliver"
+BULK_TOPIC = "messaging.deliver_bulk"
 
 # One round trip: the message, its first audit event and its delivery outbox row are written by
 # one statement (so one implicit transaction), and the relay is woken at commit.
@@ -52,9 +54,10 @@ WITH m AS (
                                 outcome, source)
     SELECT tenant_id, id, 'queued', NULL, 'queued', true, 'advanced', 'api' FROM m
 ), o AS (
-    INSERT INTO outbox (topic, payload)
-    SELECT 'messaging.deliver',
-           jsonb_build_object('message_id', id, 'tenant_id', tenant_id, 'sender', $8::text, 'to', to_number)
+    INSERT INTO outbox (topic, payload, priority)
+    SELECT $9::text,
+           jsonb_build_object('message_id', id, 'tenant_id', tenant_id, 'sender', $8::text, 'to', to_number),
+           $10::smallint
     FROM m
 )
 SELECT m.id, m.tenant_id, m.idempotency_key, m.request_hash, m.channel, m.to_number, m.content, m.status,
@@ -75,8 +78,10 @@ async def insert_message(
     sender_phone_number_id: str,
     to_number: str,
     content: dict[str, Any],
+    bulk: bool = False,
 ) -> asyncpg.Record | None:
-    """The new message, or None when the idempotency key is already taken."""
+    """The new message, or None when the idempotency key is already taken. A ``bulk`` message's
+    delivery goes to the bulk queue, published after any transactional work."""
     return await conn.fetchrow(
         _INSERT,
         message_id,
@@ -87,6 +92,8 @@ async def insert_message(
         to_number,
         content,
         sender_phone_number_id,
+        BULK_TOPIC if bulk else DELIVER_TOPIC,
+        1 if bulk else 0,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -113,6 +113,13 @@ class SendMessage(msgspec.Struct, forbid_unknown_fields=True):
     template: TemplateContent | None = None
     sender: Annotated[
         str | None, Meta(description="phone_number_id to send from; the tenant's default sender when omitted.")
+    ] = None
+    priority: Annotated[
+        Literal["transactional", "bulk"] | None,
+        Meta(
+            description="transactional messages (one-time passwords, receipts) are delivered before bulk ones. "
+            "Omitted: bulk for MARKETING templates, transactional otherwise."
+        ),
     ] = None
     fallback: Annotated[
         Fallback | None,

@@ -62,9 +62,10 @@ def view(row: asyncpg.Record) -> MessageView:
 
 async def _resolve(
     conn: Connection, tenant_id: UUID, request: SendMessage, config_version: int | None
-) -> tuple[Sender, list[dict[str, Any]] | None]:
+) -> tuple[Sender, list[dict[str, Any]] | None, bool]:
     """The sender for this message and, for a template, the Cloud API components its parameters
-    make, once the template is known to exist, be APPROVED and fit them (:mod:`template_lint`)."""
+    make, once the template is known to exist, be APPROVED and fit them (:mod:`template_lint`); and
+    whether it is bulk (asked for, or a MARKETING template when the request does not say)."""
     spec = request.template
     route = await routing.resolve(
         conn,
@@ -79,7 +80,7 @@ async def _resolve(
             raise InvalidInput("sender", "unknown_sender", f"no sender with phone_number_id {request.sender}")
         raise InvalidInput("sender", "no_sender", "this tenant has no WhatsApp sender configured")
     if spec is None:
-        return route.sender, None
+        return route.sender, None, request.priority == "bulk"
     template = route.template
     if template is None or route.shape is None:
         languages = await tenants_repository.template_languages(conn, tenant_id, route.sender.waba_id, spec.name)
@@ -97,7 +98,8 @@ async def _resolve(
     components, problems = template_lint.lint(route.shape, spec.params)
     if problems:
         raise InvalidInput.many(problems)
-    return route.sender, components
+    bulk = request.priority == "bulk" or (request.priority is None and template.category == "MARKETING")
+    return route.sender, components, bulk
 
 
 def _content(request: SendMessage, components: list[dict[str, Any]] | None) -> dict[str, Any]:
@@ -143,7 +145,7 @@ async def submit(
         existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key)
         if existing is not None:
             return _replayed(existing, request_hash), False
-    sender, components = await _resolve(conn, tenant_id, request, config_version)
+    sender, components, bulk = await _resolve(conn, tenant_id, request, config_version)
     if request.text is not None and not await inbox.window_open(conn, tenant_id, sender.id, to_number):
         # Meta would accept it, then fail it with 131047: refuse it here, before it is queued.
         raise InvalidInput(
@@ -164,6 +166,7 @@ async def submit(
             sender_phone_number_id=sender.phone_number_id,
             to_number=to_number,
             content=_content(request, components),
+            bulk=bulk,
         )
     except BaseException:
         if admission is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 from google.protobuf.struct_pb2 import Struct
@@ -35,6 +35,11 @@ from messaging.schemas import (
 from tenants.quotas import Quotas, TenantQuota
 
 __all__ = ["MessagingServicer"]
+
+_PRIORITY: dict[int, Literal["transactional", "bulk"]] = {
+    pb.MESSAGE_PRIORITY_TRANSACTIONAL: "transactional",
+    pb.MESSAGE_PRIORITY_BULK: "bulk",
+}
 
 _STATUS = {
     "queued": pb.MESSAGE_STATUS_QUEUED,
@@ -102,7 +107,12 @@ def to_send_message(request: pb.SendMessageRequest) -> SendMessage:
         else None
     )
     return SendMessage(
-        to=request.to, text=text, template=template, sender=request.sender or None, fallback=_fallback(request)
+        to=request.to,
+        text=text,
+        template=template,
+        sender=request.sender or None,
+        fallback=_fallback(request),
+        priority=_PRIORITY.get(request.priority),
     )
 
 

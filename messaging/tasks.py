@@ -7,10 +7,20 @@ from uuid import UUID
 from kernel.worker import batch_task, resources
 from messaging import delivery
 
-__all__ = ["deliver"]
+__all__ = ["deliver", "deliver_bulk"]
+
+BULK_PRIORITY = 100  # Dramatiq runs lower numbers first
 
 
 @batch_task("messaging.deliver", queue="messaging")
 async def deliver(message_id: str, tenant_id: str, sender: str | None = None, to: str | None = None) -> None:
     # sender and to (present since migration 0009's release) let the send be paced before it is claimed.
+    await delivery.deliver(resources(), UUID(tenant_id), UUID(message_id), sender=sender, to=to)
+
+
+# Bulk work has its own queue (its own consumer and prefetch in every worker), so a backlog of it
+# never stands in front of transactional messages in Redis; and a lower priority, so a worker
+# holding both runs the transactional first (Dramatiq orders work by priority only within a worker).
+@batch_task("messaging.deliver_bulk", queue="messaging-bulk", priority=BULK_PRIORITY)
+async def deliver_bulk(message_id: str, tenant_id: str, sender: str | None = None, to: str | None = None) -> None:
     await delivery.deliver(resources(), UUID(tenant_id), UUID(message_id), sender=sender, to=to)

@@ -121,6 +121,21 @@ async def test_rows_of_a_batch_actor_share_messages_up_to_its_batch_size(
     assert [m["kwargs"]["n"] for m in queued()] == [99]  # type: ignore[index]
 
 
+async def test_transactional_rows_are_published_before_bulk_rows_queued_earlier(
+    pool: Pool, database_dsn: str, broker: RedisBroker
+) -> None:
+    await clear_outbox(pool)
+    async with pool.acquire() as conn, conn.transaction():
+        for n in range(5):
+            await conn.execute(
+                "INSERT INTO outbox (topic, payload, priority) VALUES ('test.noop', $1, 1)", {"n": f"bulk-{n}"}
+            )
+        await outbox.enqueue(conn, "test.noop", n="otp")
+    relay = Relay(pool, database_dsn, broker, batch=2)
+    assert await relay.drain_once() == 2
+    assert [m["kwargs"]["n"] for m in queued()] == ["otp", "bulk-0"]  # type: ignore[index]
+
+
 async def test_two_relays_never_publish_the_same_row(pool: Pool, database_dsn: str, broker: RedisBroker) -> None:
     await clear_outbox(pool)
     async with pool.acquire() as conn, conn.transaction():

@@ -46,6 +46,24 @@ MESSAGE_STATUS_READ: MessageStatus.ValueType  # 5
 MESSAGE_STATUS_FAILED: MessageStatus.ValueType  # 6
 Global___MessageStatus: _TypeAlias = MessageStatus  # noqa: Y015
 
+class _MessagePriority:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MessagePriorityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MessagePriority.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MESSAGE_PRIORITY_UNSPECIFIED: _MessagePriority.ValueType  # 0
+    MESSAGE_PRIORITY_TRANSACTIONAL: _MessagePriority.ValueType  # 1
+    MESSAGE_PRIORITY_BULK: _MessagePriority.ValueType  # 2
+
+class MessagePriority(_MessagePriority, metaclass=_MessagePriorityEnumTypeWrapper):
+    """Transactional messages (one-time passwords, receipts) are delivered before bulk ones."""
+
+MESSAGE_PRIORITY_UNSPECIFIED: MessagePriority.ValueType  # 0
+MESSAGE_PRIORITY_TRANSACTIONAL: MessagePriority.ValueType  # 1
+MESSAGE_PRIORITY_BULK: MessagePriority.ValueType  # 2
+Global___MessagePriority: _TypeAlias = MessagePriority  # noqa: Y015
+
 @_typing.final
 class TextContent(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -325,12 +343,15 @@ class SendMessageRequest(_message.Message):
     SENDER_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     FALLBACK_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     to: _builtins.str
     """Recipient in E.164, e.g. +14155550123."""
     sender: _builtins.str
     """phone_number_id to send from; empty for the tenant's default sender."""
     idempotency_key: _builtins.str
     """Same key and same request within the tenant: the original message is returned, not a new one."""
+    priority: Global___MessagePriority.ValueType
+    """Unspecified: bulk for MARKETING templates, transactional otherwise."""
     @_builtins.property
     def text(self) -> Global___TextContent: ...
     @_builtins.property
@@ -346,10 +367,11 @@ class SendMessageRequest(_message.Message):
         sender: _builtins.str = ...,
         idempotency_key: _builtins.str = ...,
         fallback: Global___Fallback | None = ...,
+        priority: Global___MessagePriority.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "fallback", b"fallback", "template", b"template", "text", b"text"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "fallback", b"fallback", "idempotency_key", b"idempotency_key", "sender", b"sender", "template", b"template", "text", b"text", "to", b"to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "fallback", b"fallback", "idempotency_key", b"idempotency_key", "priority", b"priority", "sender", b"sender", "template", b"template", "text", b"text", "to", b"to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_content: _TypeAlias = _typing.Literal["text", "template"]  # noqa: Y015
     _WhichOneofArgType_content: _TypeAlias = _typing.Literal["content", b"content"]  # noqa: Y015

@@ -1,0 +1,65 @@
+"""Transactional before bulk: marketing goes to the bulk queue (unless a message says otherwise),
+and both paths deliver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import httpx
+from switchboard.messaging.v1 import messaging_pb2 as pb
+from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
+
+from kernel.db import Pool
+from tests.conftest import auth, wait_for_status
+from tests.fixtures.stack import Stack
+
+PROMO = {
+    "name": "weekend_sale",
+    "language": "en_US",
+    "category": "MARKETING",
+    "components": [{"type": "BODY", "text": "Hi {{1}}, 20% off this weekend"}],
+}
+
+
+def promo(**extra: Any) -> dict[str, Any]:
+    return {
+        "to": "+14155550123",
+        "template": {"name": "weekend_sale", "language": "en_US", "params": {"body": ["Ada"]}},
+        **extra,
+    }
+
+
+async def topic(pool: Pool, message_id: str) -> tuple[str, int]:
+    row = await pool.fetchrow("SELECT topic, priority FROM outbox WHERE payload->>'message_id' = $1", message_id)
+    assert row is not None
+    return row["topic"], row["priority"]
+
+
+async def test_marketing_is_bulk_unless_the_message_says_otherwise(
+    client: httpx.AsyncClient, pool: Pool, tenant: dict[str, Any]
+) -> None:
+    assert (await client.post("/v1/templates", json=PROMO, headers=auth(tenant))).status_code == 201
+    bulk = (await client.post("/v1/messages", json=promo(), headers=auth(tenant))).json()
+    urgent = (await client.post("/v1/messages", json=promo(priority="transactional"), headers=auth(tenant))).json()
+    text = await client.post(
+        "/v1/messages", json={"to": "+14155550123", "text": {"body": "hi"}, "priority": "bulk"}, headers=auth(tenant)
+    )
+    assert await topic(pool, bulk["id"]) == ("messaging.deliver_bulk", 1)
+    assert await topic(pool, urgent["id"]) == ("messaging.deliver", 0)
+    assert await topic(pool, text.json()["id"]) == ("messaging.deliver_bulk", 1)
+    for message_id in (bulk["id"], urgent["id"], text.json()["id"]):
+        await wait_for_status(client, tenant, message_id, {"read"})
+    refused = await client.post("/v1/messages", json=promo(priority="urgent"), headers=auth(tenant))
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "priority"
+
+
+async def test_grpc_priority(stack: Stack, pool: Pool, tenant: dict[str, Any]) -> None:
+    metadata = (("authorization", f"Bearer {tenant['api_key']}"),)
+    async with grpc.aio.insecure_channel(stack.grpc_target) as channel:
+        stub = pb_grpc.MessagingServiceStub(channel)
+        sent = await stub.SendMessage(
+            pb.SendMessageRequest(to="+14155550123", text=pb.TextContent(body="hi"), priority=pb.MESSAGE_PRIORITY_BULK),
+            metadata=metadata,
+        )
+    assert await topic(pool, sent.message.id) == ("messaging.deliver_bulk", 1)
