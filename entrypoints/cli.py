@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,26 +76,56 @@ def cmd_grpc(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from entrypoints.worker_app import QUEUES
-
-    _require_keys(settings)
-    argv = [
+def _dramatiq(processes: int, threads: int, queues: tuple[str, ...]) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "dramatiq",
         "entrypoints.worker_app",
         "--processes",
-        str(args.processes or settings.worker_processes),
+        str(processes),
         "--threads",
-        str(args.threads or settings.worker_threads),
+        str(threads),
         "--worker-shutdown-timeout",
         "30000",
         "--queues",
-        *QUEUES,
+        *queues,
     ]
-    # Replace this process, so SIGTERM reaches Dramatiq's own graceful shutdown directly.
-    os.execv(sys.executable, argv)
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.worker_app import BULK_QUEUES, QUEUES
+
+    _require_keys(settings)
+    processes = args.processes or settings.worker_processes
+    threads = args.threads or settings.worker_threads
+    bulk = settings.bulk_worker_processes
+    if bulk == 0:
+        # One pool for everything: replace this process, so SIGTERM reaches Dramatiq directly.
+        os.execv(sys.executable, _dramatiq(processes, threads, QUEUES + BULK_QUEUES))
+    # Two pools: bulk work gets processes of its own, so a backlog of it never occupies the
+    # threads transactional messages need (Dramatiq orders work by priority only within a
+    # process, and a busy thread is not given back until its task ends).
+    pools = [
+        subprocess.Popen(_dramatiq(processes, threads, QUEUES)),
+        subprocess.Popen(_dramatiq(bulk, threads, BULK_QUEUES)),
+    ]
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pool in pools:
+            if pool.poll() is None:
+                pool.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while all(pool.poll() is None for pool in pools):
+        time.sleep(0.2)
+    if not stopping:  # one pool died on its own: stop the other, so the whole worker restarts
+        forward(signal.SIGTERM, None)
+    return max(pool.wait() for pool in pools)
 
 
 def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:

@@ -25,4 +25,5 @@ broker = setup_broker(settings)
 import messaging.tasks  # noqa: E402,F401
 import webhooks.tasks  # noqa: E402,F401
 
-QUEUES = ("messaging", "messaging-bulk", "webhooks")
+QUEUES = ("messaging", "webhooks")
+BULK_QUEUES = ("messaging-bulk",)

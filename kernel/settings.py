@@ -54,6 +54,8 @@ class Settings:
     # Older master keys, still able to unwrap data keys while `switchboard keys rotate` re-wraps
     # them under the current one.
     previous_master_keys: tuple[bytes, ...] = ()
+    # Worker processes of their own for bulk messages (0: the same pool runs everything).
+    bulk_worker_processes: int = 1
     # Tenant quotas at the edge (plans); off only to measure what they cost (bench.quotas).
     quotas: bool = True
     # At most one message per this many ms to the same recipient from the same sender (Meta's
@@ -180,6 +182,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         max_attempts=_int(env, "SWITCHBOARD_MAX_ATTEMPTS", 6, 1, 100),
         previous_master_keys=_previous_keys(env),
         quotas=_switch(env, "SWITCHBOARD_QUOTAS", True),
+        bulk_worker_processes=_int(env, "SWITCHBOARD_BULK_WORKER_PROCESSES", 1, 0, 64),
         pair_interval_ms=_int(env, "SWITCHBOARD_PAIR_INTERVAL_MS", 6000, 0, 60_000),
         public_url=_url(env, "SWITCHBOARD_PUBLIC_URL", "", ("http", "https"))
         if env.get("SWITCHBOARD_PUBLIC_URL")
