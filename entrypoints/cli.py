@@ -429,7 +429,10 @@ def _print_plan(plan: Any, tenants: int | None = None) -> None:
     monthly = "unlimited" if plan.monthly_messages is None else f"{plan.monthly_messages}/month"
     channels = "".join(f" {c}={n}/month" for c, n in sorted(plan.monthly_by_channel.items()))
     on = "" if tenants is None else f"  ({tenants} tenants)"
-    print(f"{plan.id}  {plan.rate_per_second:g}/s burst {plan.burst}  {monthly}{channels}  batch {plan.max_batch}{on}")
+    print(
+        f"{plan.id}  {plan.rate_per_second:g}/s burst {plan.burst}  {monthly}{channels}  batch {plan.max_batch}  "
+        f"tier {plan.tier_policy}{on}"
+    )
 
 
 def cmd_plans_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -458,6 +461,7 @@ def cmd_plans_set(settings: Settings, args: argparse.Namespace) -> int:
         monthly_messages=args.monthly,
         monthly_by_channel=by_channel,
         max_batch=args.max_batch,
+        tier_policy=args.tier_policy,
     )
     _print_plan(_run(_with_connection(settings, lambda conn: plans.put_plan(conn, plan))))
     return 0
@@ -562,6 +566,13 @@ def _parser() -> argparse.ArgumentParser:
         help="a channel's monthly messages (whatsapp, sms, email); repeatable",
     )
     put.add_argument("--max-batch", type=int, default=100, help="messages per batch request (default 100)")
+    put.add_argument(
+        "--tier-policy",
+        choices=("wait", "fail"),
+        default="wait",
+        help="a message to a new recipient once the WhatsApp account's daily tier is reached: "
+        "wait for the next day (default) or fail",
+    )
     put.set_defaults(fn=cmd_plans_set)
 
     apikey = sub.add_parser("apikey", help="Manage API keys.").add_subparsers(

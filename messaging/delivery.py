@@ -23,6 +23,8 @@ from __future__ import annotations
 import logging
 import random
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
@@ -33,7 +35,7 @@ from kernel.scripts import ScriptRunner
 from kernel.settings import Settings
 from kernel.worker import Resources
 from messaging import repository
-from messaging.pacing import Pacer
+from messaging.pacing import Pacer, next_day_ms, tier_limit
 from messaging.service import record_status
 from messaging.states import Status, apply
 from messaging.whatsapp import Outcome, SendResult, WhatsAppClients, send
@@ -110,30 +112,71 @@ async def _claim_carefully(
     return claim, attempt_id, number
 
 
-class SenderRates:
-    """Each sender's configured messages/s, read at most every :data:`RATE_TTL` seconds per process."""
+@dataclass(frozen=True, slots=True)
+class Limits:
+    mps: int
+    account: str  # the WhatsApp Business Account, whose daily recipients the tier counts
+    daily_recipients: int | None
+    tier: str | None
+    fail_over_tier: bool
+
+
+class SenderLimits:
+    """Each sender's limits, read at most every :data:`RATE_TTL` seconds per process."""
 
     def __init__(self) -> None:
-        self._rates: dict[str, tuple[float, int]] = {}
+        self._limits: dict[str, tuple[float, Limits]] = {}
 
-    async def get(self, pool: Pool, tenant_id: UUID, phone_number_id: str) -> int:
+    async def get(self, pool: Pool, tenant_id: UUID, phone_number_id: str) -> Limits:
         now = time.monotonic()
-        cached = self._rates.get(phone_number_id)
+        cached = self._limits.get(phone_number_id)
         if cached is not None and cached[0] > now:
             return cached[1]
-        rate = await repository.sender_throughput(pool, tenant_id, phone_number_id) or DEFAULT_MPS
-        self._rates[phone_number_id] = (now + RATE_TTL, rate)
-        return rate
+        row = await repository.sender_limits(pool, tenant_id, phone_number_id)
+        limits = (
+            Limits(DEFAULT_MPS, "", None, None, False)
+            if row is None
+            else Limits(
+                row["throughput_mps"],
+                row["waba_id"],
+                tier_limit(row["messaging_tier"]),
+                row["messaging_tier"],
+                row["tier_policy"] == "fail",
+            )
+        )
+        self._limits[phone_number_id] = (now + RATE_TTL, limits)
+        return limits
 
 
-async def _pace(res: Resources, pool: Pool, tenant_id: UUID, sender: str, to: str) -> Pacer:
-    """Wait for this send's slot (sender rate and pair rate, across all workers); a slot too far
-    ahead puts the task back on the queue for then, before anything is claimed."""
+async def _pace(res: Resources, pool: Pool, tenant_id: UUID, message_id: UUID, sender: str, to: str) -> Pacer | None:
+    """Wait for this send's slot (sender rate, pair rate and daily tier, across all workers); a
+    slot too far ahead puts the task back on the queue for then, before anything is claimed.
+    Returns None when the message was failed instead (daily tier reached, and the plan says fail)."""
     pacer: Pacer = res.extra(
         "pacer", lambda: Pacer(ScriptRunner(res.settings.redis_url), res.settings.pair_interval_ms)
     )
-    rates: SenderRates = res.extra("sender_rates", SenderRates)
-    slot = await pacer.reserve(sender, to, await rates.get(pool, tenant_id, sender))
+    limits: Limits = await res.extra("sender_limits", SenderLimits).get(pool, tenant_id, sender)
+    now = datetime.now(UTC)
+    slot = await pacer.reserve(
+        sender,
+        to,
+        limits.mps,
+        account=limits.account,
+        daily_recipients=limits.daily_recipients,
+        today=now.date().isoformat(),
+    )
+    if slot.tier_reached:
+        if not limits.fail_over_tier:
+            log.info("waiting for tomorrow's recipient tier", extra={"fields": {"tier": limits.tier}})
+            raise dramatiq.Retry(delay=next_day_ms(now) + random.randint(0, 60_000))
+        detail = (
+            f"the WhatsApp account's daily limit of {limits.daily_recipients} new recipients ({limits.tier}) is reached"
+        )
+        async with unit_of_work(pool) as conn:
+            message = await repository.lock_status(conn, tenant_id, message_id)
+            if message is not None and message["status"] == Status.QUEUED:
+                await record_status(conn, message, Status.FAILED, source="worker", detail=detail)
+        return None
     if not slot.reserved:
         raise dramatiq.Retry(delay=slot.wait_ms)
     await pacer.wait(slot)
@@ -147,7 +190,11 @@ async def deliver(
     pool = await res.pool()
     vault: Vault = res.extra("vault", lambda: Vault(res.keyring))
     clients: WhatsAppClients = res.extra("whatsapp", lambda: WhatsAppClients(settings.graph_url))
-    pacer = await _pace(res, pool, tenant_id, sender, to) if sender and to else None
+    pacer = None
+    if sender and to:
+        pacer = await _pace(res, pool, tenant_id, message_id, sender, to)
+        if pacer is None:
+            return
 
     claim = await repository.try_claim(pool, tenant_id, message_id, CHANNEL, settings.max_attempts)
     if claim is None:

@@ -259,11 +259,15 @@ async def claim_for_delivery(
     return await conn.fetchrow(_CLAIM, tenant_id, message_id, channel)
 
 
-async def sender_throughput(conn: Connection | Pool, tenant_id: UUID, phone_number_id: str) -> int | None:
-    found: int | None = await conn.fetchval(
-        "SELECT throughput_mps FROM senders WHERE tenant_id = $1 AND phone_number_id = $2", tenant_id, phone_number_id
+async def sender_limits(conn: Connection | Pool, tenant_id: UUID, phone_number_id: str) -> asyncpg.Record | None:
+    """A sender's throughput, account and messaging tier, and its tenant's plan's tier policy."""
+    return await conn.fetchrow(
+        "SELECT s.throughput_mps, s.waba_id, s.messaging_tier, p.tier_policy FROM senders s "
+        "JOIN tenants t ON t.id = s.tenant_id JOIN plans p ON p.id = t.plan_id "
+        "WHERE s.tenant_id = $1 AND s.phone_number_id = $2",
+        tenant_id,
+        phone_number_id,
     )
-    return found
 
 
 async def lock_status(conn: Connection, tenant_id: UUID, message_id: UUID) -> asyncpg.Record | None:

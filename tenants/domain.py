@@ -27,6 +27,7 @@ class Plan(msgspec.Struct, frozen=True):
     monthly_messages: int | None = None  # None: unlimited
     monthly_by_channel: dict[str, int] = {}
     max_batch: int = 1000
+    tier_policy: str = "wait"  # or "fail": a new recipient once the daily tier is reached
 
 
 class Principal(msgspec.Struct, frozen=True):

@@ -42,7 +42,11 @@ plans = Table(
     Column("monthly_by_channel", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("max_batch", Integer, nullable=False, server_default="100"),
     _created(),
+    # A message to a new recipient once the account's daily tier is reached: wait for the next
+    # day, or fail it at once.
+    Column("tier_policy", Text, nullable=False, server_default="wait"),
     CheckConstraint("rate_per_second > 0 AND burst >= 1 AND max_batch >= 1", name="ck_plans_positive"),
+    CheckConstraint("tier_policy IN ('wait', 'fail')", name="ck_plans_tier_policy"),
 )
 
 tenants = Table(

@@ -30,6 +30,7 @@ def plan_from_row(row: asyncpg.Record, id_column: str = "id") -> Plan:
         monthly_messages=row["monthly_messages"],
         monthly_by_channel=row["monthly_by_channel"],
         max_batch=row["max_batch"],
+        tier_policy=row["tier_policy"],
     )
 
 
@@ -49,13 +50,13 @@ async def put_plan(conn: Connection, plan: Plan) -> Plan:
             problems.append(
                 FieldViolation(f"monthly_by_channel.{channel}", "range", f"one of {', '.join(CHANNELS)}, 0 or more")
             )
+    if plan.tier_policy not in ("wait", "fail"):
+        problems.append(FieldViolation("tier_policy", "enum", "wait or fail"))
     if not 1 <= plan.max_batch <= 10_000:
         problems.append(FieldViolation("max_batch", "range", "between 1 and 10000"))
     if problems:
         raise InvalidInput.many(problems)
-    row = await repository.upsert_plan(
-        conn, plan.id, plan.rate_per_second, plan.burst, plan.monthly_messages, plan.monthly_by_channel, plan.max_batch
-    )
+    row = await repository.upsert_plan(conn, plan)
     return plan_from_row(row)
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from kernel.db import Connection, Pool
-from tenants.domain import ApiKey, Credential, Sender, Template, Tenant
+from tenants.domain import ApiKey, Credential, Plan, Sender, Template, Tenant
 
 __all__ = [
     "clear_default_credential",
@@ -72,6 +72,7 @@ _SENDER_COLS = (
     "id, tenant_id, credential_id, phone_number_id, display_phone_number, waba_id, is_default, status, "
     "quality_rating, messaging_tier, throughput_mps"
 )
+_PLAN_COLS = "id, rate_per_second, burst, monthly_messages, monthly_by_channel, max_batch, tier_policy"
 _TEMPLATE_COLS = "id, tenant_id, waba_id, name, language, category, status, components, parameter_format"
 
 
@@ -160,7 +161,8 @@ async def find_api_key_by_prefix(conn: Connection | asyncpg.Pool[asyncpg.Record]
     (authentication is pre-tenant): one round trip carries everything a request needs to know."""
     return await conn.fetchrow(
         "SELECT k.id, k.tenant_id, k.secret_hash, t.status AS tenant_status, t.config_version, "
-        "p.id AS plan_id, p.rate_per_second, p.burst, p.monthly_messages, p.monthly_by_channel, p.max_batch "
+        "p.id AS plan_id, p.rate_per_second, p.burst, p.monthly_messages, p.monthly_by_channel, p.max_batch, "
+        "p.tier_policy "
         "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id JOIN plans p ON p.id = t.plan_id "
         "WHERE k.prefix = $1 AND k.revoked_at IS NULL",
         prefix,
@@ -426,27 +428,21 @@ async def template_languages(conn: Connection, tenant_id: UUID, waba_id: str, na
     return [r["language"] for r in rows]
 
 
-async def upsert_plan(
-    conn: Connection,
-    plan_id: str,
-    rate_per_second: float,
-    burst: int,
-    monthly_messages: int | None,
-    monthly_by_channel: dict[str, int],
-    max_batch: int,
-) -> asyncpg.Record:
+async def upsert_plan(conn: Connection, plan: Plan) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "INSERT INTO plans (id, rate_per_second, burst, monthly_messages, monthly_by_channel, max_batch) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET rate_per_second = EXCLUDED.rate_per_second, "
-        "burst = EXCLUDED.burst, monthly_messages = EXCLUDED.monthly_messages, "
-        "monthly_by_channel = EXCLUDED.monthly_by_channel, max_batch = EXCLUDED.max_batch "
-        "RETURNING id, rate_per_second, burst, monthly_messages, monthly_by_channel, max_batch",
-        plan_id,
-        rate_per_second,
-        burst,
-        monthly_messages,
-        monthly_by_channel,
-        max_batch,
+        "INSERT INTO plans (id, rate_per_second, burst, monthly_messages, monthly_by_channel, max_batch, tier_policy) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET "
+        "rate_per_second = EXCLUDED.rate_per_second, burst = EXCLUDED.burst, "
+        "monthly_messages = EXCLUDED.monthly_messages, monthly_by_channel = EXCLUDED.monthly_by_channel, "
+        "max_batch = EXCLUDED.max_batch, tier_policy = EXCLUDED.tier_policy "
+        f"RETURNING {_PLAN_COLS}",
+        plan.id,
+        plan.rate_per_second,
+        plan.burst,
+        plan.monthly_messages,
+        plan.monthly_by_channel,
+        plan.max_batch,
+        plan.tier_policy,
     )
     assert row is not None
     return row
@@ -454,8 +450,8 @@ async def upsert_plan(
 
 async def list_plans(conn: Connection) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT p.id, p.rate_per_second, p.burst, p.monthly_messages, p.monthly_by_channel, p.max_batch, "
-        "(SELECT count(*) FROM tenants t WHERE t.plan_id = p.id) AS tenants FROM plans p ORDER BY p.id"
+        f"SELECT {_PLAN_COLS}, (SELECT count(*) FROM tenants t WHERE t.plan_id = plans.id) AS tenants "
+        "FROM plans ORDER BY id"
     )
 
 

@@ -131,7 +131,7 @@ async def test_a_plan_changed_mid_traffic_applies_to_the_next_request(
     statuses = [(await client.post("/v1/messages", json=TEXT, headers=auth(tenant))).status_code for _ in range(3)]
     assert statuses == [202, 202, 202]
     listed = stack.cli("plans", "list")
-    assert f"{plan}  1000/s burst 50  unlimited  batch 100  (1 tenants)" in listed.stdout
+    assert f"{plan}  1000/s burst 50  unlimited  batch 100  tier wait  (1 tenants)" in listed.stdout
 
 
 async def test_plan_commands_refuse_bad_values_in_one_line(stack: Stack) -> None:

@@ -62,3 +62,28 @@ async def test_a_130429_pauses_the_number_then_it_resumes(client: httpx.AsyncCli
     assert any(b - a >= 4 for a, b in itertools.pairwise(seconds))
     log = (stack.log_dir / "worker.log").read_text()
     assert "sender paused" in log
+
+
+async def test_past_the_daily_tier_a_new_recipient_fails_when_the_plan_says_so(
+    client: httpx.AsyncClient, stack: Stack, pool: Any
+) -> None:
+    facts = await new_tenant(stack)
+    await pool.execute("UPDATE senders SET messaging_tier = 'TIER_2' WHERE tenant_id = $1::uuid", facts["tenant_id"])
+    made = stack.cli("plans", "set", "strict-tier", "--rate", "100", "--burst", "100", "--tier-policy", "fail")
+    assert made.returncode == 0, made.stderr
+    assert stack.cli("tenant", "plan", "--tenant", facts["tenant_id"], "strict-tier").returncode == 0
+
+    async def send(to: str) -> str:
+        sent = await client.post("/v1/messages", json={"to": to, "text": {"body": "hi"}}, headers=auth(facts))
+        assert sent.status_code == 202
+        message_id: str = sent.json()["id"]
+        return message_id
+
+    first = await send(NUMBERS[0])
+    await wait_for_status(client, facts, first, {"sent", "delivered", "read"})
+    second = await send(NUMBERS[1])
+    await wait_for_status(client, facts, second, {"sent", "delivered", "read"})
+    third = await wait_for_status(client, facts, await send(NUMBERS[2]), {"failed"})
+    assert "daily limit of 2 new recipients (TIER_2)" in third["error"]["reason"]
+    again = await send(NUMBERS[0])  # someone already messaged today does not count again
+    await wait_for_status(client, facts, again, {"sent", "delivered", "read"})
