@@ -74,6 +74,9 @@ class Value(msgspec.Struct):
     message_template_name: str | None = None
     message_template_language: str | None = None
     reason: str | None = None
+    # field "phone_number_quality_update" (event is shared with the template field)
+    display_phone_number: str | None = None
+    current_limit: str | None = None
     # field "messages"
     messaging_product: str | None = None
     metadata: Metadata | None = None

@@ -19,7 +19,7 @@ from messaging.service import Report
 from messaging.states import Status
 from webhooks import meta, twilio
 
-__all__ = ["Parsed", "TemplateStatus", "Unparseable", "parse"]
+__all__ = ["NumberUpdate", "Parsed", "TemplateStatus", "Unparseable", "parse"]
 
 _REPORTABLE = {s.value: s for s in (Status.SENT, Status.DELIVERED, Status.READ, Status.FAILED)}
 
@@ -40,6 +40,20 @@ class TemplateStatus:
     changed_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class NumberUpdate:
+    """Meta changed one of the tenant's numbers: its quality, its daily tier, its throughput."""
+
+    waba_id: str
+    display_digits: str
+    quality_rating: str | None  # FLAGGED → RED, UNFLAGGED → GREEN; None: unchanged
+    messaging_tier: str | None  # e.g. TIER_10K; None: unchanged
+    throughput_mps: int | None  # THROUGHPUT_UPGRADE → 1,000; None: unchanged
+
+
+_QUALITY_EVENTS = {"FLAGGED": "RED", "UNFLAGGED": "GREEN"}
+HIGH_THROUGHPUT_MPS = 1000
+
 # Meta's events → the status kept; REINSTATED lifts a pause. Anything else is kept as Meta names it,
 # and only APPROVED templates can be sent.
 _TEMPLATE_EVENTS = {"REINSTATED": "APPROVED"}
@@ -50,6 +64,7 @@ class Parsed:
     reports: list[Report] = field(default_factory=list)
     inbound: list[Inbound] = field(default_factory=list)
     templates: list[TemplateStatus] = field(default_factory=list)
+    numbers: list[NumberUpdate] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -82,6 +97,9 @@ def _whatsapp(body: meta.Notification, raw_event_id: int, senders: dict[str, UUI
             value = change.value
             if change.field == "message_template_status_update":
                 _template_status(parsed, entry, value)
+                continue
+            if change.field == "phone_number_quality_update":
+                _number_update(parsed, entry, value)
                 continue
             if change.field != "messages":
                 continue
@@ -126,6 +144,23 @@ def _template_status(parsed: Parsed, entry: meta.Entry, value: meta.Value) -> No
             status=_TEMPLATE_EVENTS.get(value.event.upper(), value.event.upper()),
             reason=value.reason if value.reason and value.reason.upper() != "NONE" else None,
             changed_at=datetime.fromtimestamp(entry.time, UTC) if entry.time else datetime.now(UTC),
+        )
+    )
+
+
+def _number_update(parsed: Parsed, entry: meta.Entry, value: meta.Value) -> None:
+    digits = "".join(ch for ch in value.display_phone_number or "" if ch.isdigit())
+    if not (entry.id and digits and value.event):
+        parsed.notes.append("phone number update without WABA, number or event")
+        return
+    event = value.event.upper()
+    parsed.numbers.append(
+        NumberUpdate(
+            waba_id=entry.id,
+            display_digits=digits,
+            quality_rating=_QUALITY_EVENTS.get(event),
+            messaging_tier=value.current_limit.upper() if value.current_limit else None,
+            throughput_mps=HIGH_THROUGHPUT_MPS if event == "THROUGHPUT_UPGRADE" else None,
         )
     )
 

@@ -24,7 +24,7 @@ from kernel.db import Pool, unit_of_work
 from messaging import inbox
 from messaging.service import Report, apply_reports
 from webhooks import repository
-from webhooks.parsing import TemplateStatus, Unparseable, parse
+from webhooks.parsing import NumberUpdate, TemplateStatus, Unparseable, parse
 
 __all__ = ["ORPHAN_RETRY_FOR", "Reconciled", "reconcile", "reconcile_batch"]
 
@@ -78,6 +78,7 @@ async def reconcile_batch(pool: Pool, keys: list[tuple[UUID, int]], *, replay: b
             arrived: list[inbox.Inbound] = []
             notes: dict[int, list[str]] = {}
             templates: list[_TemplateChange] = []
+            numbers: list[tuple[int, NumberUpdate]] = []
             parsed_events = []
             for raw in by_tenant[tenant_id]:
                 try:
@@ -90,6 +91,7 @@ async def reconcile_batch(pool: Pool, keys: list[tuple[UUID, int]], *, replay: b
                 found.extend(parsed.reports)
                 arrived.extend(parsed.inbound)
                 templates.extend(_TemplateChange(raw["id"], t) for t in parsed.templates)
+                numbers.extend((raw["id"], n) for n in parsed.numbers)
                 notes[raw["id"]] = parsed.notes
                 parsed_events.append(raw)
             orphans = await apply_reports(conn, tenant_id, found)
@@ -97,6 +99,9 @@ async def reconcile_batch(pool: Pool, keys: list[tuple[UUID, int]], *, replay: b
             for change in templates:
                 if not await repository.set_template_status(conn, tenant_id, change.status):
                     notes[change.raw_event_id].append(f"unknown template {change.status.name}/{change.status.language}")
+            for raw_id, number in numbers:
+                if not await repository.update_number(conn, tenant_id, number):
+                    notes[raw_id].append(f"unknown number {number.display_digits}")
             orphaned_by_event: dict[int, int] = defaultdict(int)
             for report in orphans:
                 raw_id = int(report.raw_event_id or 0)

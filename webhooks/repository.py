@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from kernel.db import Connection, Pool
-from webhooks.parsing import TemplateStatus
+from webhooks.parsing import NumberUpdate, TemplateStatus
 
 __all__ = [
     "count_raw_events",
@@ -67,6 +67,23 @@ async def set_template_status(conn: Connection, tenant_id: UUID, change: Templat
         change.changed_at,
     )
     return bool(found)
+
+
+async def update_number(conn: Connection, tenant_id: UUID, update: NumberUpdate) -> bool:
+    """Apply what Meta says about one of the tenant's numbers (matched by WABA and the digits of
+    its display number: Meta's event names no phone_number_id); False when no number matches."""
+    status: str = await conn.execute(
+        "UPDATE senders SET quality_rating = COALESCE($4, quality_rating), "
+        "messaging_tier = COALESCE($5, messaging_tier), throughput_mps = COALESCE($6, throughput_mps) "
+        "WHERE tenant_id = $1 AND waba_id = $2 AND regexp_replace(display_phone_number, '[^0-9]', '', 'g') = $3",
+        tenant_id,
+        update.waba_id,
+        update.display_digits,
+        update.quality_rating,
+        update.messaging_tier,
+        update.throughput_mps,
+    )
+    return status != "UPDATE 0"
 
 
 async def tenant_senders(conn: Connection, tenant_id: UUID) -> dict[str, UUID]:
