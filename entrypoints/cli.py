@@ -96,7 +96,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     # process, and a busy thread is not given back until its task ends).
     pools = [
         subprocess.Popen(_dramatiq(processes, threads, QUEUES)),
-        subprocess.Popen(_dramatiq(bulk, threads, BULK_QUEUES)),
+        subprocess.Popen(_dramatiq(bulk, settings.bulk_worker_threads, BULK_QUEUES)),
     ]
     stopping = False
 

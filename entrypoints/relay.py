@@ -77,7 +77,7 @@ async def run(settings: Settings) -> None:
     configure(settings.log_level, process="relay")
 
     pool = await db.create_pool(settings.asyncpg_dsn, min_size=1, max_size=4)
-    relay = Relay(pool, settings.asyncpg_dsn, worker_app.broker)
+    relay = Relay(pool, settings.asyncpg_dsn, worker_app.broker, bulk_in_flight=settings.bulk_in_flight)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, SmallInteger, Table, Text, func, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Index, SmallInteger, Table, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from kernel.db import Connection
 from kernel.models import metadata
@@ -38,7 +38,12 @@ outbox = Table(
     # 50,000 marketing messages must not delay another's one-time passwords).
     Column("priority", SmallInteger, nullable=False, server_default="0"),
     # The relay's claim query reads only unpublished rows, in (priority, id) order; keep it tiny.
+    # Whose work the row is: bulk rows are dispatched fairly among tenants, so they must say.
+    Column("tenant_id", UUID(as_uuid=True), nullable=True),
+    CheckConstraint("priority = 0 OR tenant_id IS NOT NULL", name="ck_outbox_bulk_has_tenant"),
     Index("ix_outbox_unpublished", "priority", "id", postgresql_where=text("published_at IS NULL")),
+    # The relay's fair bulk claim: the tenants with bulk rows waiting, and each one's oldest.
+    Index("ix_outbox_bulk", "tenant_id", "id", postgresql_where=text("published_at IS NULL AND priority > 0")),
 )
 
 

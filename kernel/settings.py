@@ -56,11 +56,17 @@ class Settings:
     previous_master_keys: tuple[bytes, ...] = ()
     # Worker processes of their own for bulk messages (0: the same pool runs everything).
     bulk_worker_processes: int = 1
+    # Their threads: a bulk send waiting for its number's pacing slot holds a thread (Dramatiq
+    # runs one message per thread, async or not), so bulk processes get many cheap ones.
+    bulk_worker_threads: int = 64
     # Tenant quotas at the edge (plans); off only to measure what they cost (bench.quotas).
     quotas: bool = True
     # At most one message per this many ms to the same recipient from the same sender (Meta's
     # pair rate, 131056); 0 turns the pacing off (tests that send bursts to one test number).
     pair_interval_ms: int = 6000
+    # Each tenant's bulk items in flight (published to the workers, not yet done) at most; the
+    # rest wait in the outbox, so another tenant's bulk work is not queued behind them.
+    bulk_in_flight: int = 200
 
     @property
     def asyncpg_dsn(self) -> str:
@@ -183,7 +189,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         previous_master_keys=_previous_keys(env),
         quotas=_switch(env, "SWITCHBOARD_QUOTAS", True),
         bulk_worker_processes=_int(env, "SWITCHBOARD_BULK_WORKER_PROCESSES", 1, 0, 64),
+        bulk_worker_threads=_int(env, "SWITCHBOARD_BULK_WORKER_THREADS", 64, 1, 1024),
         pair_interval_ms=_int(env, "SWITCHBOARD_PAIR_INTERVAL_MS", 6000, 0, 60_000),
+        bulk_in_flight=_int(env, "SWITCHBOARD_BULK_IN_FLIGHT", 200, 1, 100_000),
         public_url=_url(env, "SWITCHBOARD_PUBLIC_URL", "", ("http", "https"))
         if env.get("SWITCHBOARD_PUBLIC_URL")
         else None,

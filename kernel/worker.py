@@ -23,7 +23,9 @@ from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 
 from kernel import db
 from kernel.crypto import Keyring
+from kernel.inflight import WorkerLedger
 from kernel.logging import log_context
+from kernel.scripts import ScriptRunner
 from kernel.settings import Settings
 
 __all__ = [
@@ -52,11 +54,13 @@ _settings: Settings | None = None
 
 
 class Batching(Middleware):
-    """Declares the ``max_batch`` actor option read by the outbox relay (see :func:`batch_task`)."""
+    """Declares the actor options read by the outbox relay: ``max_batch`` (see :func:`batch_task`)
+    and ``in_flight``, the item field the tenant's in-flight ledger knows an item by
+    (:mod:`kernel.inflight`)."""
 
     @property
     def actor_options(self) -> set[str]:
-        return {"max_batch"}
+        return {"max_batch", "in_flight"}
 
 
 def setup_broker(settings: Settings) -> RedisBroker:
@@ -108,6 +112,12 @@ class Resources:
 
 
 _resources: Resources | None = None
+
+
+def _worker_ledger() -> WorkerLedger:
+    res = resources()
+    ledger: WorkerLedger = res.extra("in_flight", lambda: WorkerLedger(ScriptRunner(res.settings.redis_url)))
+    return ledger
 
 
 def resources() -> Resources:
@@ -172,7 +182,13 @@ BATCH = "batch"  # the keyword argument a batch task receives
 
 
 def batch_task(
-    name: str, *, queue: str = QUEUE, max_batch: int = 50, time_limit_ms: int = 120_000, priority: int = 0
+    name: str,
+    *,
+    queue: str = QUEUE,
+    max_batch: int = 50,
+    time_limit_ms: int = 120_000,
+    priority: int = 0,
+    in_flight: str | None = None,
 ) -> Callable[[Callable[..., Awaitable[None]]], dramatiq.Actor[..., Awaitable[None]]]:
     """Declare an actor whose idempotent coroutine handles one item (keyword arguments), but whose
     Dramatiq messages carry up to ``max_batch`` items (``batch=[{...}, ...]``).
@@ -181,6 +197,10 @@ def batch_task(
     item the broker's per-message cost (fetch, ack, bookkeeping: about a quarter of a worker's CPU
     when one message carries one item). Items run concurrently; an item that fails or asks to be
     retried is sent again on its own, with its own delay, so one item never holds back another.
+
+    With ``in_flight`` (the name of an item field, e.g. ``"message_id"``), the relay counts each
+    published item in its tenant's in-flight ledger, and an item leaves it once it is done, not
+    when it is put back for later: this is how bulk work is shared fairly among tenants.
     """
 
     def decorate(fn: Callable[..., Awaitable[None]]) -> dramatiq.Actor[..., Awaitable[None]]:
@@ -199,14 +219,28 @@ def batch_task(
 
         async def run(batch: list[dict[str, Any]]) -> None:
             delays = await asyncio.gather(*(one(item) for item in batch))
+            if in_flight is not None:
+                done: dict[str, list[str]] = {}
+                for item, delay in zip(batch, delays, strict=True):
+                    if delay is None:
+                        done.setdefault(str(item["tenant_id"]), []).append(str(item[in_flight]))
+                await _worker_ledger().done(done)
             for item, delay in zip(batch, delays, strict=True):
                 if delay is not None:
                     # If this enqueue fails the whole batch is retried by Dramatiq; items already
                     # done are no-ops the second time (the coroutine is idempotent).
                     actor.send_with_options(kwargs={BATCH: [item]}, delay=delay)
 
+        options: dict[str, Any] = {"in_flight": in_flight} if in_flight else {}
         actor: dramatiq.Actor[..., Awaitable[None]] = _declare(
-            run, name, queue, time_limit_ms=time_limit_ms, min_backoff_ms=500, max_batch=max_batch, priority=priority
+            run,
+            name,
+            queue,
+            time_limit_ms=time_limit_ms,
+            min_backoff_ms=500,
+            max_batch=max_batch,
+            priority=priority,
+            **options,
         )
         return actor
 

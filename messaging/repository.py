@@ -54,10 +54,10 @@ WITH m AS (
                                 outcome, source)
     SELECT tenant_id, id, 'queued', NULL, 'queued', true, 'advanced', 'api' FROM m
 ), o AS (
-    INSERT INTO outbox (topic, payload, priority)
+    INSERT INTO outbox (topic, payload, priority, tenant_id)
     SELECT $9::text,
            jsonb_build_object('message_id', id, 'tenant_id', tenant_id, 'sender', $8::text, 'to', to_number),
-           $10::smallint
+           $10::smallint, tenant_id
     FROM m
 )
 SELECT m.id, m.tenant_id, m.idempotency_key, m.request_hash, m.channel, m.to_number, m.content, m.status,

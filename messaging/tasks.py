@@ -21,6 +21,8 @@ async def deliver(message_id: str, tenant_id: str, sender: str | None = None, to
 # Bulk work has its own queue (its own consumer and prefetch in every worker), so a backlog of it
 # never stands in front of transactional messages in Redis; and a lower priority, so a worker
 # holding both runs the transactional first (Dramatiq orders work by priority only within a worker).
-@batch_task("messaging.deliver_bulk", queue="messaging-bulk", priority=BULK_PRIORITY)
+# Bulk items are counted in their tenant's in-flight ledger, which the relay reads to share
+# dispatch fairly among tenants (kernel.inflight).
+@batch_task("messaging.deliver_bulk", queue="messaging-bulk", priority=BULK_PRIORITY, in_flight="message_id")
 async def deliver_bulk(message_id: str, tenant_id: str, sender: str | None = None, to: str | None = None) -> None:
     await delivery.deliver(resources(), UUID(tenant_id), UUID(message_id), sender=sender, to=to)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import dramatiq
@@ -14,8 +15,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from kernel import db, outbox
-from kernel.db import Pool
+from kernel.db import Connection, Pool
+from kernel.inflight import WorkerLedger
 from kernel.outbox_relay import Relay
+from kernel.scripts import ScriptRunner
 from kernel.worker import Batching
 from tests.fixtures.services import own_database
 
@@ -49,6 +52,10 @@ def broker() -> Iterator[RedisBroker]:
     @dramatiq.actor(broker=test_broker, actor_name="test.batch", queue_name="relaytest", max_batch=3)
     def batch(**kwargs: object) -> None:
         """Only its name, queue and batch size matter here."""
+
+    @dramatiq.actor(broker=test_broker, actor_name="test.bulk", queue_name="relaytest", in_flight="m")
+    def bulk(**kwargs: object) -> None:
+        """Its items are counted in their tenant's in-flight ledger, known by their ``m``."""
 
     yield test_broker
     test_broker.close()
@@ -126,14 +133,63 @@ async def test_transactional_rows_are_published_before_bulk_rows_queued_earlier(
 ) -> None:
     await clear_outbox(pool)
     async with pool.acquire() as conn, conn.transaction():
-        for n in range(5):
-            await conn.execute(
-                "INSERT INTO outbox (topic, payload, priority) VALUES ('test.noop', $1, 1)", {"n": f"bulk-{n}"}
-            )
+        await add_bulk(conn, "test.noop", TENANT_A, [f"bulk-{n}" for n in range(5)])
         await outbox.enqueue(conn, "test.noop", n="otp")
     relay = Relay(pool, database_dsn, broker, batch=2)
     assert await relay.drain_once() == 2
     assert [m["kwargs"]["n"] for m in queued()] == ["otp", "bulk-0"]  # type: ignore[index]
+
+
+TENANT_A = uuid.UUID("aaaaaaaa-0000-4000-8000-000000000000")
+TENANT_C = uuid.UUID("cccccccc-0000-4000-8000-000000000000")
+
+
+async def add_bulk(conn: Connection, topic: str, tenant: uuid.UUID, names: list[str]) -> None:
+    await conn.executemany(
+        "INSERT INTO outbox (topic, payload, priority, tenant_id) VALUES ($1, $2, 1, $3)",
+        [(topic, {"n": name, "m": name, "tenant_id": str(tenant)}, tenant) for name in names],
+    )
+
+
+async def test_bulk_rows_are_shared_among_tenants_not_first_come_first_served(
+    pool: Pool, database_dsn: str, broker: RedisBroker
+) -> None:
+    await clear_outbox(pool)
+    async with pool.acquire() as conn, conn.transaction():
+        await add_bulk(conn, "test.noop", TENANT_A, [f"a{n}" for n in range(30)])
+        await add_bulk(conn, "test.noop", TENANT_C, ["c0", "c1", "c2"])  # queued after all of A's
+    assert await Relay(pool, database_dsn, broker, batch=10).drain_once() == 10
+    # C's three go out in the first pass, alternating with A's oldest; A's keep their order.
+    assert [m["kwargs"]["n"] for m in queued()] == [  # type: ignore[index]
+        "a0", "c0", "a1", "c1", "a2", "c2", "a3", "a4", "a5", "a6",
+    ]  # fmt: skip
+
+
+async def test_a_tenant_at_its_in_flight_limit_waits_while_others_go_on(
+    pool: Pool, database_dsn: str, broker: RedisBroker
+) -> None:
+    await clear_outbox(pool)
+    async with pool.acquire() as conn, conn.transaction():
+        await add_bulk(conn, "test.bulk", TENANT_A, [f"a{n}" for n in range(20)])
+    relay = Relay(pool, database_dsn, broker, bulk_in_flight=5)
+    assert await relay.drain_once() == 5
+    assert await relay.drain_once() == 0  # A's five are still with the workers
+
+    async with pool.acquire() as conn, conn.transaction():
+        await add_bulk(conn, "test.bulk", TENANT_C, ["c0", "c1"])
+    assert await relay.drain_once() == 2  # C has room of its own
+
+    # Workers finish three of A's items; A gets exactly that much room back.
+    runner = ScriptRunner(REDIS_URL)
+    try:
+        await WorkerLedger(runner).done({str(TENANT_A): ["a0", "a1", "a2"]})
+    finally:
+        await runner.aclose()
+    assert await relay.drain_once() == 3
+    assert [m["kwargs"]["n"] for m in queued("test.bulk")] == [  # type: ignore[index]
+        "a0", "a1", "a2", "a3", "a4", "c0", "c1", "a5", "a6", "a7",
+    ]  # fmt: skip
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = 'test.bulk' AND published_at IS NULL") == 12
 
 
 async def test_two_relays_never_publish_the_same_row(pool: Pool, database_dsn: str, broker: RedisBroker) -> None:
