@@ -18,7 +18,7 @@ from kernel import db
 from kernel import settings as settings_module
 from kernel.logging import configure
 from kernel.metrics import Counters, render
-from messaging.controllers import InboundController, MessageController
+from messaging.controllers import DeadLetterController, InboundController, MessageController
 from tenants.controllers import CredentialController, SenderController, TemplateController
 from tenants.quotas import Quotas, quota_client
 from tenants.templates import GraphTemplates
@@ -87,6 +87,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
     handlers: list[Any] = [
         MessageController,
         InboundController,
+        DeadLetterController,
         CredentialController,
         TemplateController,
         SenderController,

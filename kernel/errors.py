@@ -22,6 +22,7 @@ from uuid import UUID
 __all__ = [
     "KINDS",
     "ErrorKind",
+    "FailedPrecondition",
     "FieldViolation",
     "InvalidInput",
     "KindInfo",
@@ -43,6 +44,7 @@ class ErrorKind(StrEnum):
     PERMISSION_DENIED = "permission-denied"
     NOT_FOUND = "not-found"
     CONFLICT = "conflict"
+    FAILED_PRECONDITION = "failed-precondition"
     PAYLOAD_TOO_LARGE = "payload-too-large"
     RATE_LIMITED = "rate-limited"
     QUOTA_EXHAUSTED = "quota-exhausted"
@@ -67,6 +69,7 @@ KINDS: dict[ErrorKind, KindInfo] = {
     ErrorKind.PERMISSION_DENIED: KindInfo(403, "PERMISSION_DENIED", "Not allowed"),
     ErrorKind.NOT_FOUND: KindInfo(404, "NOT_FOUND", "Not found"),
     ErrorKind.CONFLICT: KindInfo(409, "ALREADY_EXISTS", "Conflicts with the current state"),
+    ErrorKind.FAILED_PRECONDITION: KindInfo(409, "FAILED_PRECONDITION", "Not possible in the resource's current state"),
     ErrorKind.PAYLOAD_TOO_LARGE: KindInfo(413, "INVALID_ARGUMENT", "The request body is too large"),
     ErrorKind.RATE_LIMITED: KindInfo(429, "RESOURCE_EXHAUSTED", "Too many requests"),
     # Also 429, but a different problem type and QuotaFailure subject: "buy more", not "slow down".
@@ -121,6 +124,12 @@ class InvalidInput(SwitchboardError):
 
 class NotFound(SwitchboardError):
     kind = ErrorKind.NOT_FOUND
+
+
+class FailedPrecondition(SwitchboardError):
+    """The resource exists but is not in a state that allows this (e.g. retrying a delivered message)."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
 
 
 class Throttled(SwitchboardError):

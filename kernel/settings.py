@@ -48,6 +48,8 @@ class Settings:
     delivery_hold_seconds: float
     retry_base_ms: int
     max_attempts: int
+    # A retryable failure stops being retried once the round's first attempt is this old.
+    retry_max_age_seconds: float = 900.0
     # The API's URL as providers call it (scheme, host, optional path prefix), when a proxy stands
     # in front: Twilio signs the URL it requested, so its callbacks are verified against this.
     public_url: str | None = None
@@ -186,6 +188,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         delivery_hold_seconds=_float(env, "SWITCHBOARD_DELIVERY_HOLD_SECONDS", 30.0, 0.0, 86400.0),
         retry_base_ms=_int(env, "SWITCHBOARD_RETRY_BASE_MS", 1000, 1, 3_600_000),
         max_attempts=_int(env, "SWITCHBOARD_MAX_ATTEMPTS", 6, 1, 100),
+        retry_max_age_seconds=_float(env, "SWITCHBOARD_RETRY_MAX_AGE_SECONDS", 900.0, 1.0, 86400.0),
         previous_master_keys=_previous_keys(env),
         quotas=_switch(env, "SWITCHBOARD_QUOTAS", True),
         bulk_worker_processes=_int(env, "SWITCHBOARD_BULK_WORKER_PROCESSES", 1, 0, 64),

@@ -12,9 +12,10 @@ from litestar.params import Parameter
 from edge.rest import pool, principal, quota, require_api_key
 from kernel.errors import parse_id
 from kernel.pagination import DEFAULT_PAGE, MAX_PAGE
-from messaging import inbox, service
+from messaging import dead_letters, inbox, service
 from messaging.schemas import (
     ConversationList,
+    DeadLetterList,
     EventList,
     InboundMessageList,
     MessageList,
@@ -25,7 +26,7 @@ from messaging.schemas import (
 # Handlers reach the principal and the pool through the request (see edge.rest).
 AnyRequest = Request[Any, Any, State]
 
-__all__ = ["InboundController", "MessageController"]
+__all__ = ["DeadLetterController", "InboundController", "MessageController"]
 
 
 class MessageController(Controller):
@@ -95,6 +96,50 @@ class MessageController(Controller):
     async def list_events(self, request: AnyRequest, message_id: str) -> EventList:
         async with pool(request).acquire() as conn:
             return await service.list_events(conn, principal(request).tenant_id, parse_id(message_id))
+
+    @post(
+        "/{message_id:str}/retry",
+        status_code=200,
+        summary="Send a dead letter again",
+        description=(
+            "For a `failed` message that is not discarded: back to `queued` with a fresh round of "
+            "attempts (earlier attempts stay in its history). Any other message: 409 failed-precondition."
+        ),
+    )
+    async def retry_message(self, request: AnyRequest, message_id: str) -> MessageView:
+        async with pool(request).acquire() as conn:
+            return await dead_letters.retry(conn, principal(request).tenant_id, parse_id(message_id))
+
+    @post(
+        "/{message_id:str}/discard",
+        status_code=200,
+        summary="Set a dead letter aside",
+        description="The message stays `failed` and leaves the dead letters. Any other message: 409.",
+    )
+    async def discard_message(self, request: AnyRequest, message_id: str) -> MessageView:
+        async with pool(request).acquire() as conn:
+            return await dead_letters.discard(conn, principal(request).tenant_id, parse_id(message_id))
+
+
+class DeadLetterController(Controller):
+    path = "/v1/dead-letters"
+    tags = ["messages"]
+    guards = [require_api_key]
+    security = [{"apiKey": []}]
+
+    @get(
+        "/",
+        summary="Messages that failed for good, most recently failed first",
+        description="Each can be sent again (`POST /v1/messages/{id}/retry`) or set aside (`.../discard`).",
+    )
+    async def list_dead_letters(
+        self,
+        request: AnyRequest,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    ) -> DeadLetterList:
+        async with pool(request).acquire() as conn:
+            return await dead_letters.list_dead_letters(conn, principal(request).tenant_id, cursor=cursor, limit=limit)
 
 
 class InboundController(Controller):

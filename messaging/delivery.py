@@ -30,15 +30,17 @@ from uuid import UUID
 import asyncpg
 import dramatiq
 
-from kernel.db import Pool, unit_of_work
+from kernel.db import Connection, Pool, unit_of_work
 from kernel.scripts import ScriptRunner
 from kernel.settings import Settings
 from kernel.worker import Resources
 from messaging import repository
+from messaging.classification import Kind
 from messaging.pacing import Pacer, next_day_ms, tier_limit
 from messaging.service import record_status
 from messaging.states import Status, apply
 from messaging.whatsapp import Outcome, SendResult, WhatsAppClients, send
+from tenants import repository as tenants_repository
 from tenants import service as tenants_service
 from tenants.vault import Vault
 
@@ -58,14 +60,17 @@ SENDER_OVER_THROUGHPUT = frozenset({130429, 131057})
 
 
 def backoff_ms(base_ms: int, attempt: int) -> int:
-    """Exponential backoff, jittered between half the base and the exponential bound, capped at a
-    minute (attempt 1 is the first retry)."""
-    return int(random.uniform(base_ms / 2, min(MAX_BACKOFF_MS, base_ms * 2 ** (attempt - 1))))
+    """Exponential backoff with full jitter (anywhere from 0 to the exponential bound, capped at a
+    minute; attempt 1 is the first retry): retries of many messages failed by one outage spread
+    out instead of returning together."""
+    return int(random.uniform(0, min(MAX_BACKOFF_MS, base_ms * 2 ** (attempt - 1))))
 
 
 def _failure_detail(result: SendResult) -> str:
-    prefix = f"({result.error_code}) " if result.error_code is not None else ""
-    return prefix + (result.detail or result.outcome.value)
+    """``<reason>: (<code>) <provider's words>``: the stable reason first, for dead letters."""
+    prefix = f"{result.verdict.reason}: " if result.verdict is not None else ""
+    code = f"({result.error_code}) " if result.error_code is not None else ""
+    return prefix + code + (result.detail or result.outcome.value)
 
 
 async def _claim_carefully(
@@ -103,7 +108,7 @@ async def _claim_carefully(
                 error_detail="no outcome recorded and no status webhook within the hold period",
             )
         number = (claim["attempt_number"] or 0) + 1
-        if number > settings.max_attempts:
+        if number - claim["attempt_floor"] > settings.max_attempts:
             await record_status(
                 conn, claim, Status.FAILED, source="worker", detail=f"gave up after {settings.max_attempts} attempts"
             )
@@ -183,6 +188,68 @@ async def _pace(res: Resources, pool: Pool, tenant_id: UUID, message_id: UUID, s
     return pacer
 
 
+async def _opted_out(pool: Pool, claim: asyncpg.Record, attempt_id: int) -> bool:
+    """A MARKETING template to someone who stopped marketing (131050) is failed, not sent."""
+    if claim["content"].get("category") != "MARKETING":
+        return False
+    reason = await repository.opt_out_reason(pool, claim["tenant_id"], CHANNEL, claim["to_number"], ["marketing"])
+    if reason is None:
+        return False
+    detail = f"opted_out: the recipient stopped marketing messages ({reason})"
+    async with unit_of_work(pool) as conn:
+        await repository.finish_attempt(conn, claim["tenant_id"], attempt_id, state="skipped", error_detail=detail)
+        message = await repository.lock_status(conn, claim["tenant_id"], claim["id"])
+        if message is not None and message["status"] == Status.QUEUED:
+            await record_status(conn, message, Status.FAILED, source="worker", detail=detail)
+    return True
+
+
+async def _gave_up(
+    conn: Connection, settings: Settings, claim: asyncpg.Record, number: int, result: SendResult
+) -> bool:
+    """Whether a retryable failure is final: the round's attempts or its time are used up. A
+    failure that says when to come back (131049: a day) is not held to the round's time."""
+    if number - claim["attempt_floor"] >= settings.max_attempts:
+        return True
+    if result.verdict is not None and result.verdict.not_before_ms is not None:
+        return False
+    started = await repository.round_started_at(conn, claim["tenant_id"], claim["id"], CHANNEL, claim["attempt_floor"])
+    return started is not None and (datetime.now(UTC) - started).total_seconds() > settings.retry_max_age_seconds
+
+
+def _retry_delay(settings: Settings, number: int, result: SendResult) -> int:
+    not_before = result.verdict.not_before_ms if result.verdict is not None else None
+    if not_before is not None:
+        return not_before + random.randint(0, 60_000)
+    return backoff_ms(settings.retry_base_ms, number)
+
+
+async def _fail(conn: Connection, message: asyncpg.Record, claim: asyncpg.Record, result: SendResult) -> None:
+    """Fail the message for good, and act on what the failure says about the tenant's setup or
+    the recipient."""
+    detail = _failure_detail(result)
+    await record_status(conn, message, Status.FAILED, source="worker", detail=detail, error_code=result.error_code)
+    verdict = result.verdict
+    if verdict is None:
+        return
+    if verdict.credential_unhealthy:
+        await tenants_repository.set_credential_health(
+            conn, claim["tenant_id"], claim["credential_id"], "failing", detail
+        )
+        log.warning("credential refused by the provider", extra={"fields": {"reason": verdict.reason}})
+    if verdict.kind is Kind.OPT_OUT:
+        await repository.add_opt_out(
+            conn,
+            claim["tenant_id"],
+            channel=CHANNEL,
+            address=claim["to_number"],
+            scope="marketing",
+            reason=verdict.reason,
+            error_code=result.error_code,
+            message_id=claim["id"],
+        )
+
+
 async def deliver(
     res: Resources, tenant_id: UUID, message_id: UUID, *, sender: str | None = None, to: str | None = None
 ) -> None:
@@ -207,6 +274,8 @@ async def deliver(
         if claimed is None:
             return
         claim, attempt_id, number = claimed
+    if await _opted_out(pool, claim, attempt_id):
+        return
     # Opened secrets are cached by ciphertext in the vault: usually no database or crypto work.
     secrets = await tenants_service.open_whatsapp_secrets(
         pool, vault, tenant_id, claim["credential_id"], claim["sealed_secrets"]
@@ -226,6 +295,9 @@ async def deliver(
         await pacer.pause(claim["phone_number_id"])
         log.warning("sender paused", extra={"fields": {"sender": claim["phone_number_id"], "code": result.error_code}})
 
+    if result.outcome is Outcome.ACCEPTED and claim["credential_health"] != "ok":
+        # The tenant fixed the credential (or the provider recovered): it works again.
+        await tenants_repository.set_credential_health(pool, tenant_id, claim["credential_id"], "ok", None)
     if result.outcome is Outcome.ACCEPTED:
         assert result.wamid is not None
         if await repository.record_acceptance(
@@ -274,19 +346,10 @@ async def deliver(
                 provider_message_id=result.wamid,
                 replace_provider_message_id=True,
             )
-        elif result.outcome is Outcome.PERMANENT or (
-            result.outcome is Outcome.RETRYABLE and number >= settings.max_attempts
-        ):
-            await record_status(
-                conn,
-                message,
-                Status.FAILED,
-                source="worker",
-                detail=_failure_detail(result),
-                error_code=result.error_code,
-            )
-        elif result.outcome is Outcome.RETRYABLE:
-            retry_in = backoff_ms(settings.retry_base_ms, number)
+        elif result.outcome is Outcome.RETRYABLE and not await _gave_up(conn, settings, claim, number, result):
+            retry_in = _retry_delay(settings, number, result)
             log.info("retrying", extra={"fields": {"attempt": number, "code": result.error_code, "delay_ms": retry_in}})
+        else:
+            await _fail(conn, message, claim, result)
     if retry_in is not None:
         raise dramatiq.Retry(delay=retry_in)

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from kernel.models import metadata
 
-__all__ = ["conversations", "delivery_attempts", "inbound_messages", "message_events", "messages"]
+__all__ = ["conversations", "delivery_attempts", "inbound_messages", "message_events", "messages", "opt_outs"]
 
 messages = Table(
     "messages",
@@ -41,9 +41,21 @@ messages = Table(
     Column("error_reason", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Attempts before this number belong to earlier rounds: an operator's retry of a dead letter
+    # starts a new round with the channel's full allowance of attempts.
+    Column("attempt_floor", Integer, nullable=False, server_default="0"),
+    # An operator set this failed message aside: it leaves the dead letters.
+    Column("discarded_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("tenant_id", "idempotency_key"),
     Index("ix_messages_tenant_id_created_at", "tenant_id", text("created_at DESC"), text("id DESC")),
     Index("ix_messages_provider_message_id", "provider_message_id"),
+    Index(
+        "ix_messages_dead_letters",
+        "tenant_id",
+        text("updated_at DESC"),
+        text("id DESC"),
+        postgresql_where=text("status = 'failed' AND discarded_at IS NULL"),
+    ),
     # Room on each page, so that the status updates (which touch no indexed column) are HOT
     # updates that skip the indexes: a message is updated about four times after its insert.
     postgresql_with={"fillfactor": 70},
@@ -82,7 +94,8 @@ delivery_attempts = Table(
     Column("message_id", UUID(as_uuid=True), ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
     Column("channel", Text, nullable=False),
     Column("attempt_number", Integer, nullable=False),
-    # pending (recorded before the provider call) | accepted | failed | ambiguous
+    # pending (recorded before the provider call) | accepted | failed | ambiguous | skipped (not
+    # sent: the recipient opted out)
     Column("state", Text, nullable=False),
     Column("provider_message_id", Text, nullable=True),
     Column("http_status", Integer, nullable=True),
@@ -130,4 +143,19 @@ conversations = Table(
     Column("last_inbound_at", DateTime(timezone=True), nullable=False),
     Column("inbound_count", Integer, nullable=False, server_default="0"),
     Index("ix_conversations_tenant_id_last_inbound_at", "tenant_id", text("last_inbound_at DESC")),
+)
+
+# Recipients who asked not to be sent a kind of message on a channel (WhatsApp 131050: no more
+# marketing; Twilio 21610: no SMS at all until START). Checked before each such send.
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", Text, primary_key=True),
+    Column("address", Text, primary_key=True),  # E.164 number or email address
+    Column("scope", Text, primary_key=True),  # marketing | all
+    Column("reason", Text, nullable=False),
+    Column("error_code", Integer, nullable=True),
+    Column("message_id", UUID(as_uuid=True), nullable=True),  # the message whose failure told us
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

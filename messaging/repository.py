@@ -215,8 +215,9 @@ async def record_event(
 # Everything a delivery needs, in one round trip: the message (locked), its last WhatsApp attempt,
 # its sender and the sender's sealed credential.
 _CLAIM = """
-SELECT m.id, m.tenant_id, m.status, m.to_number, m.content, m.provider_message_id,
+SELECT m.id, m.tenant_id, m.status, m.to_number, m.content, m.provider_message_id, m.attempt_floor,
        s.phone_number_id, s.credential_id, c.config AS credential_config, c.sealed_secrets,
+       c.health AS credential_health,
        a.id AS attempt_id, a.attempt_number, a.state AS attempt_state, now() - a.started_at AS attempt_age
 FROM messages m
 JOIN senders s ON s.id = m.sender_id AND s.tenant_id = m.tenant_id
@@ -238,7 +239,8 @@ WITH c AS ({_CLAIM.replace("FOR UPDATE OF m", "")}),
 a AS (
     INSERT INTO delivery_attempts (tenant_id, message_id, channel, attempt_number, state)
     SELECT tenant_id, id, $3, coalesce(attempt_number, 0) + 1, 'pending' FROM c
-    WHERE status = 'queued' AND attempt_state IS DISTINCT FROM 'pending' AND coalesce(attempt_number, 0) < $4
+    WHERE status = 'queued' AND attempt_state IS DISTINCT FROM 'pending'
+      AND coalesce(attempt_number, 0) - attempt_floor < $4
     ON CONFLICT (message_id, channel, attempt_number) DO NOTHING
     RETURNING id, attempt_number
 )
@@ -333,7 +335,7 @@ async def lock_messages(
     """The tenant's messages with any of these ids or wamids, locked in id order (one global lock
     order, so concurrent reconcilers cannot deadlock)."""
     return await conn.fetch(
-        "SELECT id, tenant_id, status, provider_message_id, error_code, error_reason FROM messages "
+        "SELECT id, tenant_id, status, provider_message_id, error_code, error_reason, to_number FROM messages "
         "WHERE tenant_id = $1 AND (id = ANY($2::uuid[]) OR provider_message_id = ANY($3::text[])) "
         "ORDER BY id FOR UPDATE",
         tenant_id,
@@ -444,3 +446,124 @@ async def record_acceptance(
         latency_ms,
     )
     return recorded
+
+
+async def round_started_at(
+    conn: Connection, tenant_id: UUID, message_id: UUID, channel: str, attempt_floor: int
+) -> datetime | None:
+    """When the first attempt of the current round (after ``attempt_floor``) started."""
+    started: datetime | None = await conn.fetchval(
+        "SELECT min(started_at) FROM delivery_attempts "
+        "WHERE tenant_id = $1 AND message_id = $2 AND channel = $3 AND attempt_number > $4",
+        tenant_id,
+        message_id,
+        channel,
+        attempt_floor,
+    )
+    return started
+
+
+_ADD_OPT_OUT = (
+    "INSERT INTO opt_outs (tenant_id, channel, address, scope, reason, error_code, message_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
+)
+
+
+async def add_opt_out(
+    conn: Connection,
+    tenant_id: UUID,
+    *,
+    channel: str,
+    address: str,
+    scope: str,
+    reason: str,
+    error_code: int | None,
+    message_id: UUID | None,
+) -> None:
+    await conn.execute(_ADD_OPT_OUT, tenant_id, channel, address, scope, reason, error_code, message_id)
+
+
+async def add_opt_outs(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """(tenant, channel, address, scope, reason, error code, message id) rows; known ones are kept."""
+    if rows:
+        await conn.executemany(_ADD_OPT_OUT, rows)
+
+
+async def opt_out_reason(
+    conn: Connection | Pool, tenant_id: UUID, channel: str, address: str, scopes: list[str]
+) -> str | None:
+    """Why the recipient may not be sent this (the first opt-out that covers it), or None."""
+    reason: str | None = await conn.fetchval(
+        "SELECT reason FROM opt_outs WHERE tenant_id = $1 AND channel = $2 AND address = $3 AND scope = ANY($4) "
+        "ORDER BY created_at LIMIT 1",
+        tenant_id,
+        channel,
+        address,
+        scopes,
+    )
+    return reason
+
+
+async def list_dead_letters(
+    conn: Connection, tenant_id: UUID, *, before: tuple[datetime, UUID] | None, limit: int
+) -> list[asyncpg.Record]:
+    """Failed messages nobody has discarded, most recently failed first, with their attempt count."""
+    p = Params(tenant_id)
+    after = f"AND (m.updated_at, m.id) < ({p(before[0])}, {p(before[1])})" if before else ""
+    return await conn.fetch(
+        f"SELECT {MESSAGE_COLS}, (SELECT count(*) FROM delivery_attempts a "
+        "WHERE a.tenant_id = m.tenant_id AND a.message_id = m.id) AS attempts "
+        f"FROM {_FROM} WHERE m.tenant_id = $1 AND m.status = 'failed' AND m.discarded_at IS NULL {after} "
+        f"ORDER BY m.updated_at DESC, m.id DESC LIMIT {p(limit)}",
+        *p.values,
+    )
+
+
+async def lock_for_operator(conn: Connection, tenant_id: UUID, message_id: UUID) -> asyncpg.Record | None:
+    """The message (locked), its discard mark and its last attempt number on its channel."""
+    return await conn.fetchrow(
+        "SELECT m.id, m.tenant_id, m.status, m.channel, m.to_number, m.discarded_at, m.provider_message_id, "
+        "s.phone_number_id, (SELECT max(attempt_number) FROM delivery_attempts a "
+        "  WHERE a.message_id = m.id AND a.channel = m.channel) AS last_attempt "
+        "FROM messages m LEFT JOIN senders s ON s.id = m.sender_id "
+        "WHERE m.tenant_id = $1 AND m.id = $2 FOR UPDATE OF m",
+        tenant_id,
+        message_id,
+    )
+
+
+# An operator's retry: a new round of attempts (attempt_floor), the old error cleared, the audit
+# event, and the delivery outbox row (transactional: someone is waiting for it), in one statement.
+_REQUEUE = f"""
+WITH u AS (
+    UPDATE messages SET status = 'queued', error_code = NULL, error_reason = NULL, attempt_floor = $3,
+                        updated_at = now()
+    WHERE tenant_id = $1 AND id = $2 RETURNING id, tenant_id, to_number
+), e AS (
+    INSERT INTO message_events (tenant_id, message_id, reported_status, from_status, to_status, applied,
+                                outcome, source, detail)
+    SELECT tenant_id, id, 'queued', 'failed', 'queued', true, 'retried', 'operator', $4 FROM u
+)
+INSERT INTO outbox (topic, payload, priority, tenant_id)
+SELECT '{DELIVER_TOPIC}', jsonb_build_object('message_id', id, 'tenant_id', tenant_id, 'sender', $5::text,
+       'to', to_number), 0, tenant_id
+FROM u, pg_notify('{CHANNEL}', '')
+"""
+
+
+async def requeue(
+    conn: Connection, tenant_id: UUID, message_id: UUID, *, attempt_floor: int, detail: str, sender: str | None
+) -> None:
+    await conn.execute(_REQUEUE, tenant_id, message_id, attempt_floor, detail, sender)
+
+
+async def discard(conn: Connection, tenant_id: UUID, message_id: UUID, detail: str) -> None:
+    await conn.execute(
+        "WITH u AS (UPDATE messages SET discarded_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING id) "
+        "INSERT INTO message_events (tenant_id, message_id, reported_status, from_status, to_status, applied, "
+        "outcome, source, detail) SELECT $1, id, 'failed', 'failed', 'failed', false, 'discarded', 'operator', $3 "
+        "FROM u",
+        tenant_id,
+        message_id,
+        detail,
+    )

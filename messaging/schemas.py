@@ -155,6 +155,17 @@ class MessageList(msgspec.Struct):
     next_cursor: str | None
 
 
+class DeadLetterView(msgspec.Struct):
+    message: MessageView
+    attempts: Annotated[int, Meta(description="Delivery attempts made, over every round")]
+    failed_at: datetime
+
+
+class DeadLetterList(msgspec.Struct):
+    data: list[DeadLetterView]
+    next_cursor: str | None
+
+
 class EventView(msgspec.Struct):
     id: int
     reported_status: str

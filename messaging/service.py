@@ -19,7 +19,7 @@ import msgspec
 from kernel.db import Connection
 from kernel.errors import InvalidInput, NotFound
 from kernel.pagination import MAX_PAGE, decode_cursor, page
-from messaging import inbox, repository, routing, template_lint, validation
+from messaging import classification, inbox, repository, routing, template_lint, validation
 from messaging.schemas import EventList, EventView, MessageError, MessageList, MessageView, SendMessage
 from messaging.states import Status, Transition, apply
 from tenants import repository as tenants_repository
@@ -62,10 +62,11 @@ def view(row: asyncpg.Record) -> MessageView:
 
 async def _resolve(
     conn: Connection, tenant_id: UUID, request: SendMessage, config_version: int | None
-) -> tuple[Sender, list[dict[str, Any]] | None, bool]:
+) -> tuple[Sender, list[dict[str, Any]] | None, bool, str | None]:
     """The sender for this message and, for a template, the Cloud API components its parameters
-    make, once the template is known to exist, be APPROVED and fit them (:mod:`template_lint`); and
-    whether it is bulk (asked for, or a MARKETING template when the request does not say)."""
+    make, once the template is known to exist, be APPROVED and fit them (:mod:`template_lint`);
+    whether it is bulk (asked for, or a MARKETING template when the request does not say); and the
+    template's category."""
     spec = request.template
     route = await routing.resolve(
         conn,
@@ -80,7 +81,7 @@ async def _resolve(
             raise InvalidInput("sender", "unknown_sender", f"no sender with phone_number_id {request.sender}")
         raise InvalidInput("sender", "no_sender", "this tenant has no WhatsApp sender configured")
     if spec is None:
-        return route.sender, None, request.priority == "bulk"
+        return route.sender, None, request.priority == "bulk", None
     template = route.template
     if template is None or route.shape is None:
         languages = await tenants_repository.template_languages(conn, tenant_id, route.sender.waba_id, spec.name)
@@ -99,17 +100,23 @@ async def _resolve(
     if problems:
         raise InvalidInput.many(problems)
     bulk = request.priority == "bulk" or (request.priority is None and template.category == "MARKETING")
-    return route.sender, components, bulk
+    return route.sender, components, bulk, template.category
 
 
-def _content(request: SendMessage, components: list[dict[str, Any]] | None) -> dict[str, Any]:
+def _content(request: SendMessage, components: list[dict[str, Any]] | None, category: str | None) -> dict[str, Any]:
     content: dict[str, Any]
     if request.text is not None:
         content = {"type": "text", "text": msgspec.to_builtins(request.text)}
     else:
         # The request as given, and the Cloud API components the linter built from it: the worker
         # sends those verbatim, whatever happens to the template after this point.
-        content = {"type": "template", "template": msgspec.to_builtins(request.template), "components": components}
+        # The category too: a recipient who stopped marketing (131050) is not sent MARKETING again.
+        content = {
+            "type": "template",
+            "template": msgspec.to_builtins(request.template),
+            "components": components,
+            "category": category,
+        }
     if request.fallback is not None:
         content["fallback"] = msgspec.to_builtins(request.fallback)
     return content
@@ -145,7 +152,7 @@ async def submit(
         existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key)
         if existing is not None:
             return _replayed(existing, request_hash), False
-    sender, components, bulk = await _resolve(conn, tenant_id, request, config_version)
+    sender, components, bulk, category = await _resolve(conn, tenant_id, request, config_version)
     if request.text is not None and not await inbox.window_open(conn, tenant_id, sender.id, to_number):
         # Meta would accept it, then fail it with 131047: refuse it here, before it is queued.
         raise InvalidInput(
@@ -165,7 +172,7 @@ async def submit(
             sender_id=sender.id,
             sender_phone_number_id=sender.phone_number_id,
             to_number=to_number,
-            content=_content(request, components),
+            content=_content(request, components, category),
             bulk=bulk,
         )
     except BaseException:
@@ -301,6 +308,34 @@ class Report:
     occurred_at: datetime | None = None
 
 
+# How to read a provider's failure report: its error table, and on which channel and for what an
+# opt-out it reports applies.
+_CLASSIFIERS = {
+    "webhook:whatsapp": (classification.whatsapp, "whatsapp", "marketing"),
+    "webhook:twilio": (classification.twilio, "sms", "all"),
+}
+
+
+def _failure_reason(report: Report) -> str | None:
+    """``<stable reason>: <provider's words>``, as the worker writes it for failures at send time."""
+    known = _CLASSIFIERS.get(report.source)
+    if known is None or report.error_code is None:
+        return report.detail
+    return f"{known[0](report.error_code, None).reason}: {report.detail or report.error_code}"
+
+
+def _opt_out(tenant_id: UUID, message: dict[str, Any], report: Report) -> tuple[Any, ...] | None:
+    """The opt-out row a failure report implies (131050: no more marketing; Twilio 21610: STOP)."""
+    known = _CLASSIFIERS.get(report.source)
+    if known is None:
+        return None
+    classify, channel, scope = known
+    verdict = classify(report.error_code, None)
+    if verdict.kind is not classification.Kind.OPT_OUT:
+        return None
+    return (tenant_id, channel, message["to_number"], scope, verdict.reason, report.error_code, message["id"])
+
+
 async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]) -> list[Report]:
     """Apply many reports in four statements, whatever their number; returns those that match no
     message of this tenant (the caller keeps them as orphans).
@@ -329,6 +364,7 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
     events: list[tuple[Any, ...]] = []
     changed: dict[UUID, dict[str, Any]] = {}
     orphans: list[Report] = []
+    opt_outs: list[tuple[Any, ...]] = []
     for report, message in matched:
         if message is None:
             orphans.append(report)
@@ -356,6 +392,10 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
                 report.occurred_at,
             )
         )
+        if report.status is Status.FAILED and report.error_code is not None:
+            opt_out = _opt_out(tenant_id, message, report)
+            if opt_out is not None:
+                opt_outs.append(opt_out)
         # The status may overtake the worker's own commit of the wamid.
         needs_wamid = message["provider_message_id"] is None
         if transition.changed or needs_wamid:
@@ -363,10 +403,11 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
                 failed = transition.current is Status.FAILED
                 message["status"] = transition.current.value
                 message["error_code"] = report.error_code if failed else None
-                message["error_reason"] = report.detail if failed else None
+                message["error_reason"] = _failure_reason(report) if failed else None
             message["provider_message_id"] = message["provider_message_id"] or report.provider_message_id
             changed[message["id"]] = message
     await repository.insert_events(conn, events)
+    await repository.add_opt_outs(conn, opt_outs)
     await repository.update_messages(
         conn,
         tenant_id,

@@ -16,7 +16,7 @@ from edge.rpc import authenticated, translate_errors
 from kernel.db import Pool
 from kernel.errors import InvalidInput, parse_id
 from kernel.pagination import page_size
-from messaging import inbox, service
+from messaging import dead_letters, inbox, service
 from messaging.schemas import (
     ButtonParam,
     ConversationView,
@@ -255,3 +255,38 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         return pb.ListConversationsResponse(
             conversations=[to_conversation(c) for c in found.data], next_page_token=found.next_cursor or ""
         )
+
+    @translate_errors
+    async def ListDeadLetters(  # noqa: N802
+        self, request: pb.ListDeadLettersRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListDeadLettersResponse:
+        principal = await authenticated(self._pool, context)
+        async with self._pool.acquire() as conn:
+            found = await dead_letters.list_dead_letters(
+                conn, principal.tenant_id, cursor=request.page_token or None, limit=page_size(request.page_size)
+            )
+        return pb.ListDeadLettersResponse(
+            dead_letters=[
+                pb.DeadLetter(message=to_message(d.message), attempts=d.attempts, fail_time=_timestamp(d.failed_at))
+                for d in found.data
+            ],
+            next_page_token=found.next_cursor or "",
+        )
+
+    @translate_errors
+    async def RetryMessage(  # noqa: N802
+        self, request: pb.RetryMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.RetryMessageResponse:
+        principal = await authenticated(self._pool, context)
+        async with self._pool.acquire() as conn:
+            message = await dead_letters.retry(conn, principal.tenant_id, parse_id(request.id))
+        return pb.RetryMessageResponse(message=to_message(message))
+
+    @translate_errors
+    async def DiscardMessage(  # noqa: N802
+        self, request: pb.DiscardMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.DiscardMessageResponse:
+        principal = await authenticated(self._pool, context)
+        async with self._pool.acquire() as conn:
+            message = await dead_letters.discard(conn, principal.tenant_id, parse_id(request.id))
+        return pb.DiscardMessageResponse(message=to_message(message))

@@ -22,20 +22,22 @@ from pywa.errors import WhatsAppError
 from pywa.types.templates import TemplateLanguage
 from pywa_async.client import WhatsApp
 
-__all__ = ["GraphTransport", "Outcome", "SendResult", "WhatsAppClients", "classify", "send"]
+from messaging import classification
+from messaging.classification import Kind, Verdict
 
-# Meta error codes worth retrying with backoff (WHATSAPP.md, "Error codes"): throughput and
-# pair-rate limits, maintenance, temporary API errors, app/WABA call-rate limits.
-RETRYABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057})
+__all__ = ["GraphTransport", "Outcome", "SendResult", "WhatsAppClients", "send"]
 
 
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
     RETRYABLE = "retryable"
-    PERMANENT = "permanent"
+    PERMANENT = "permanent"  # any failure that a retry cannot fix (the verdict says which kind)
     # The request may or may not have reached the provider (timeout, connection lost mid-call):
     # never retried blindly, because Meta has no idempotency key.
     AMBIGUOUS = "ambiguous"
+
+
+_OUTCOMES = {Kind.RETRYABLE: Outcome.RETRYABLE, Kind.AMBIGUOUS: Outcome.AMBIGUOUS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +48,11 @@ class SendResult:
     error_code: int | None = None
     detail: str | None = None
     latency_ms: int = 0
+    verdict: Verdict | None = None  # what a failure means (messaging.classification); None if accepted
 
 
-def classify(code: int | None, http_status: int | None) -> Outcome:
-    if code in RETRYABLE_CODES or (http_status is not None and http_status >= 500):
-        return Outcome.RETRYABLE
-    return Outcome.PERMANENT
+def _failure(verdict: Verdict, **fields: Any) -> SendResult:
+    return SendResult(_OUTCOMES.get(verdict.kind, Outcome.PERMANENT), verdict=verdict, **fields)
 
 
 class GraphTransport(httpx.AsyncBaseTransport):
@@ -139,8 +140,8 @@ async def send(client: WhatsApp, *, sender: str, to: str, content: dict[str, Any
             )
     except WhatsAppError as error:
         status = error.status_code
-        return SendResult(
-            classify(error.code, status),
+        return _failure(
+            classification.whatsapp(error.code, status),
             http_status=status,
             error_code=error.code,
             detail=error.details or error.message,
@@ -148,7 +149,13 @@ async def send(client: WhatsApp, *, sender: str, to: str, content: dict[str, Any
         )
     except (httpx.ConnectError, httpx.ConnectTimeout) as error:
         # Nothing reached the provider: safe to retry.
-        return SendResult(Outcome.RETRYABLE, detail=f"connect: {error}", latency_ms=elapsed())
+        return _failure(
+            classification.transport(reached_provider=False), detail=f"connect: {error}", latency_ms=elapsed()
+        )
     except httpx.HTTPError as error:
-        return SendResult(Outcome.AMBIGUOUS, detail=f"{type(error).__name__}: {error}", latency_ms=elapsed())
+        return _failure(
+            classification.transport(reached_provider=True),
+            detail=f"{type(error).__name__}: {error}",
+            latency_ms=elapsed(),
+        )
     return SendResult(Outcome.ACCEPTED, wamid=str(sent.id), http_status=200, latency_ms=elapsed())

@@ -4,6 +4,7 @@
 | --- | --- |
 | ``0000`` | accepted, then a ``failed`` status with 131026 (not on WhatsApp / undeliverable) |
 | ``1047`` | free-form text: accepted, then ``failed`` with 131047 (24-hour window closed); templates go through |
+| ``1050`` | MARKETING templates: accepted, then ``failed`` with 131050 (user stopped marketing); others go through |
 | ``0429`` | HTTP 400, error 130429 (throughput rate limit hit) |
 | ``0500`` | HTTP 500, error 2 (service temporarily unavailable) |
 | ``0504`` | accepted at once, answered ``SLOW_SECONDS`` late: a caller that dies meanwhile never learns it was sent |
@@ -26,6 +27,7 @@ class Script(StrEnum):
     NORMAL = "normal"
     NOT_ON_WHATSAPP = "not_on_whatsapp"
     WINDOW_CLOSED = "window_closed"
+    STOPPED_MARKETING = "stopped_marketing"
     RATE_LIMITED = "rate_limited"
     SERVER_ERROR = "server_error"
     SLOW = "slow"  # accept, then answer late
@@ -36,6 +38,7 @@ class Script(StrEnum):
 _SUFFIXES = {
     "0000": Script.NOT_ON_WHATSAPP,
     "1047": Script.WINDOW_CLOSED,
+    "1050": Script.STOPPED_MARKETING,
     "0429": Script.RATE_LIMITED,
     "0500": Script.SERVER_ERROR,
     "0504": Script.SLOW,
@@ -63,6 +66,11 @@ SYNC_FAILURES = {
 }
 
 ASYNC_FAILURES = {
+    Script.STOPPED_MARKETING: (
+        131050,
+        "User has stopped marketing messages",
+        "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp.",
+    ),
     Script.NOT_ON_WHATSAPP: (131026, "Message undeliverable", "Message Undeliverable."),
     Script.WINDOW_CLOSED: (
         131047,

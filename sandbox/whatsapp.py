@@ -119,6 +119,18 @@ async def _hangs_up_within(request: Request[Any, Any, Any], seconds: float) -> b
     return bool(listener.result().get("type") == "http.disconnect")
 
 
+def _is_marketing(state: State, payload: dict[str, Any]) -> bool:
+    """Whether the payload sends a template registered (in this sandbox) as MARKETING."""
+    if payload.get("type") != "template":
+        return False
+    name = payload.get("template", {}).get("name")
+    return any(
+        t.get("name") == name and t.get("category") == "MARKETING"
+        for templates in state.templates.by_waba.values()
+        for t in templates
+    )
+
+
 class CloudApiController(Controller):
     path = "/"
 
@@ -158,6 +170,8 @@ class CloudApiController(Controller):
                 return meta_error(400, 130429, "(#130429) Rate limit hit")
         if script is Script.SLOW_DROP and await _hangs_up_within(request, sandbox.slow_seconds):
             return Response(None, status_code=499)  # nobody is listening; nothing was sent
+        if script is Script.STOPPED_MARKETING and not _is_marketing(state, payload):
+            script = Script.NORMAL  # only marketing is refused to someone who stopped marketing
         response = self._accept(sandbox, phone_number_id, number, recipient, payload, script)
         if script is Script.SLOW:
             await asyncio.sleep(sandbox.slow_seconds)

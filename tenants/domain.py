@@ -59,6 +59,8 @@ class Credential(msgspec.Struct, frozen=True):
     config: dict[str, Any]
     fingerprints: dict[str, str]
     channel_key: str | None
+    health: str = "ok"  # ok | failing (the provider refused it; see health_detail)
+    health_detail: str | None = None
 
 
 class WhatsAppSecrets(msgspec.Struct, frozen=True):

@@ -102,6 +102,11 @@ credentials = Table(
     Column("fingerprints", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     # WhatsApp only: the unguessable key in this app's webhook URL.
     Column("channel_key", Text, nullable=True, unique=True),
+    # ok | failing: a provider refused the credential itself (expired token, revoked permission);
+    # shown to the tenant, and back to ok at the next send it carries.
+    Column("health", Text, nullable=False, server_default="ok"),
+    Column("health_detail", Text, nullable=True),
+    Column("health_changed_at", DateTime(timezone=True), nullable=True),
     _created(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_credentials_tenant_id_kind", "tenant_id", "kind"),

@@ -45,6 +45,9 @@ def _tenant(r: asyncpg.Record) -> Tenant:
     return Tenant(id=r["id"], name=r["name"], status=r["status"], created_at=r["created_at"])
 
 
+_CREDENTIAL_COLUMNS = "id, tenant_id, kind, name, is_default, config, fingerprints, channel_key, health, health_detail"
+
+
 def _credential(r: asyncpg.Record) -> Credential:
     return Credential(
         id=r["id"],
@@ -55,6 +58,8 @@ def _credential(r: asyncpg.Record) -> Credential:
         config=r["config"],
         fingerprints=r["fingerprints"],
         channel_key=r["channel_key"],
+        health=r["health"],
+        health_detail=r["health_detail"],
     )
 
 
@@ -207,7 +212,7 @@ async def insert_credential(
     row = await conn.fetchrow(
         "INSERT INTO credentials (id, tenant_id, kind, name, is_default, config, sealed_secrets, fingerprints, "
         "channel_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-        "RETURNING id, tenant_id, kind, name, is_default, config, fingerprints, channel_key",
+        "RETURNING id, tenant_id, kind, name, is_default, config, fingerprints, channel_key, health, health_detail",
         credential_id,
         tenant_id,
         kind,
@@ -224,8 +229,7 @@ async def insert_credential(
 
 async def get_credential(conn: Connection, tenant_id: UUID, credential_id: UUID) -> tuple[Credential, bytes] | None:
     row = await conn.fetchrow(
-        "SELECT id, tenant_id, kind, name, is_default, config, fingerprints, channel_key, sealed_secrets "
-        "FROM credentials WHERE tenant_id = $1 AND id = $2",
+        f"SELECT {_CREDENTIAL_COLUMNS}, sealed_secrets FROM credentials WHERE tenant_id = $1 AND id = $2",
         tenant_id,
         credential_id,
     )
@@ -234,7 +238,7 @@ async def get_credential(conn: Connection, tenant_id: UUID, credential_id: UUID)
 
 async def list_credentials(conn: Connection, tenant_id: UUID) -> list[Credential]:
     rows = await conn.fetch(
-        "SELECT id, tenant_id, kind, name, is_default, config, fingerprints, channel_key "
+        "SELECT id, tenant_id, kind, name, is_default, config, fingerprints, channel_key, health, health_detail "
         "FROM credentials WHERE tenant_id = $1 ORDER BY kind, created_at, id",
         tenant_id,
     )
@@ -244,8 +248,7 @@ async def list_credentials(conn: Connection, tenant_id: UUID) -> list[Credential
 async def find_credential_by_channel_key(conn: Connection, channel_key: str) -> tuple[Credential, bytes] | None:
     """Webhook ingress resolves its tenant from the unguessable key in the URL path."""
     row = await conn.fetchrow(
-        "SELECT id, tenant_id, kind, name, is_default, config, fingerprints, channel_key, sealed_secrets "
-        "FROM credentials WHERE channel_key = $1",
+        f"SELECT {_CREDENTIAL_COLUMNS}, sealed_secrets FROM credentials WHERE channel_key = $1",
         channel_key,
     )
     return None if row is None else (_credential(row), row["sealed_secrets"])
@@ -458,3 +461,16 @@ async def list_plans(conn: Connection) -> list[asyncpg.Record]:
 async def set_tenant_plan(conn: Connection, tenant_id: UUID, plan_id: str) -> bool:
     status: str = await conn.execute("UPDATE tenants SET plan_id = $2 WHERE id = $1", tenant_id, plan_id)
     return status == "UPDATE 1"
+
+
+async def set_credential_health(
+    conn: Connection | Pool, tenant_id: UUID, credential_id: UUID, health: str, detail: str | None
+) -> None:
+    await conn.execute(
+        "UPDATE credentials SET health = $3, health_detail = $4, health_changed_at = now() "
+        "WHERE tenant_id = $1 AND id = $2 AND health IS DISTINCT FROM $3",
+        tenant_id,
+        credential_id,
+        health,
+        detail,
+    )

@@ -73,6 +73,11 @@ class CredentialView(msgspec.Struct):
     webhook_path: Annotated[
         str | None, Meta(description="Where this provider account's callbacks go (WhatsApp and SMS).")
     ]
+    health: Annotated[
+        Literal["ok", "failing"],
+        Meta(description="failing: the provider refused it (e.g. an expired token); ok again once a send works."),
+    ] = "ok"
+    health_detail: Annotated[str | None, Meta(description="Why it is failing, as the provider said.")] = None
 
 
 class CredentialList(msgspec.Struct):

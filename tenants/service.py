@@ -234,6 +234,8 @@ def credential_view(credential: Credential) -> CredentialView:
         config=credential.config,
         fingerprints=credential.fingerprints,
         webhook_path=prefix + credential.channel_key if prefix and credential.channel_key else None,
+        health="failing" if credential.health == "failing" else "ok",
+        health_detail=credential.health_detail,
     )
 
 

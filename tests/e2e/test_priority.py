@@ -12,20 +12,14 @@ from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
 from kernel.db import Pool
 from tests.conftest import auth, new_tenant, wait_for_status
+from tests.fixtures.builders import PROMO_SEND, PROMO_TEMPLATE
 from tests.fixtures.stack import Stack
-
-PROMO = {
-    "name": "weekend_sale",
-    "language": "en_US",
-    "category": "MARKETING",
-    "components": [{"type": "BODY", "text": "Hi {{1}}, 20% off this weekend"}],
-}
 
 
 def promo(**extra: Any) -> dict[str, Any]:
     return {
         "to": "+14155550123",
-        "template": {"name": "weekend_sale", "language": "en_US", "params": {"body": ["Ada"]}},
+        "template": PROMO_SEND,
         **extra,
     }
 
@@ -39,7 +33,7 @@ async def topic(pool: Pool, message_id: str) -> tuple[str, int]:
 async def test_marketing_is_bulk_unless_the_message_says_otherwise(
     client: httpx.AsyncClient, pool: Pool, tenant: dict[str, Any]
 ) -> None:
-    assert (await client.post("/v1/templates", json=PROMO, headers=auth(tenant))).status_code == 201
+    assert (await client.post("/v1/templates", json=PROMO_TEMPLATE, headers=auth(tenant))).status_code == 201
     bulk = (await client.post("/v1/messages", json=promo(), headers=auth(tenant))).json()
     urgent = (await client.post("/v1/messages", json=promo(priority="transactional"), headers=auth(tenant))).json()
     text = await client.post(
@@ -73,7 +67,7 @@ async def test_one_tenants_bulk_backlog_does_not_hold_up_another_tenants_bulk(
     a = await new_tenant(stack, our_mps=2)
     c = await new_tenant(stack)
     for facts in (a, c):
-        assert (await client.post("/v1/templates", json=PROMO, headers=auth(facts))).status_code == 201
+        assert (await client.post("/v1/templates", json=PROMO_TEMPLATE, headers=auth(facts))).status_code == 201
     for n in range(40):
         sent = await client.post("/v1/messages", json=promo(to=f"+1415555{n:04d}"), headers=auth(a))
         assert sent.status_code == 202

@@ -10,7 +10,8 @@ import httpx
 import pytest
 from pywa_async.client import WhatsApp
 
-from messaging.whatsapp import Outcome, classify, send
+from messaging.classification import Kind
+from messaging.whatsapp import Outcome, send
 
 
 def client(handler: Callable[[httpx.Request], httpx.Response]) -> WhatsApp:
@@ -89,6 +90,7 @@ async def test_meta_errors_are_classified(status: int, code: int, outcome: Outco
     content = {"type": "text", "text": {"body": "hi"}}
     result = await send(client(meta_error(status, code)), sender="1", to="+14155550123", content=content, tracker="m")
     assert (result.outcome, result.error_code, result.http_status, result.detail) == (outcome, code, status, "why")
+    assert result.verdict is not None
 
 
 @pytest.mark.parametrize(
@@ -109,6 +111,8 @@ async def test_transport_failures_are_retryable_only_when_nothing_was_sent(error
     assert result.outcome is outcome
 
 
-def test_unknown_codes_are_permanent_unless_5xx() -> None:
-    assert classify(123456, 400) is Outcome.PERMANENT
-    assert classify(None, 502) is Outcome.RETRYABLE
+async def test_a_credential_error_comes_back_with_its_verdict() -> None:
+    content = {"type": "text", "text": {"body": "hi"}}
+    result = await send(client(meta_error(401, 190)), sender="1", to="+14155550123", content=content, tracker="m")
+    assert result.verdict is not None
+    assert result.verdict.kind is Kind.TENANT_ACTION and result.verdict.credential_unhealthy

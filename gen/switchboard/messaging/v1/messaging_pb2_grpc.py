@@ -63,6 +63,21 @@ class MessagingServiceStub:
                 request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListConversationsRequest.SerializeToString,
                 response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListConversationsResponse.FromString,
                 _registered_method=True)
+        self.ListDeadLetters = channel.unary_unary(
+                '/switchboard.messaging.v1.MessagingService/ListDeadLetters',
+                request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListDeadLettersRequest.SerializeToString,
+                response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListDeadLettersResponse.FromString,
+                _registered_method=True)
+        self.RetryMessage = channel.unary_unary(
+                '/switchboard.messaging.v1.MessagingService/RetryMessage',
+                request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.RetryMessageRequest.SerializeToString,
+                response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.RetryMessageResponse.FromString,
+                _registered_method=True)
+        self.DiscardMessage = channel.unary_unary(
+                '/switchboard.messaging.v1.MessagingService/DiscardMessage',
+                request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageRequest.SerializeToString,
+                response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageResponse.FromString,
+                _registered_method=True)
 
 
 class MessagingServiceServicer:
@@ -109,6 +124,29 @@ class MessagingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDeadLetters(self, request, context):
+        """Messages that failed for good (dead letters), most recently failed first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryMessage(self, request, context):
+        """Send a dead letter again: back to QUEUED with a fresh round of attempts. Any other message:
+        FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiscardMessage(self, request, context):
+        """Set a dead letter aside: it stays FAILED and leaves the dead letters. Any other message:
+        FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessagingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -136,6 +174,21 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     servicer.ListConversations,
                     request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListConversationsRequest.FromString,
                     response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListConversationsResponse.SerializeToString,
+            ),
+            'ListDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeadLetters,
+                    request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListDeadLettersRequest.FromString,
+                    response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListDeadLettersResponse.SerializeToString,
+            ),
+            'RetryMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryMessage,
+                    request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.RetryMessageRequest.FromString,
+                    response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.RetryMessageResponse.SerializeToString,
+            ),
+            'DiscardMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiscardMessage,
+                    request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageRequest.FromString,
+                    response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -277,6 +330,87 @@ class MessagingService:
             '/switchboard.messaging.v1.MessagingService/ListConversations',
             switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListConversationsRequest.SerializeToString,
             switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListConversationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.messaging.v1.MessagingService/ListDeadLetters',
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListDeadLettersRequest.SerializeToString,
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.messaging.v1.MessagingService/RetryMessage',
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.RetryMessageRequest.SerializeToString,
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.RetryMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiscardMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.messaging.v1.MessagingService/DiscardMessage',
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageRequest.SerializeToString,
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,

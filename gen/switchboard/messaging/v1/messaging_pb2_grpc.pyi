@@ -51,6 +51,16 @@ class MessagingServiceStub:
     """
     ListConversations: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ListConversationsRequest, _messaging_pb2.ListConversationsResponse]
     """Contacts who wrote to the tenant's numbers, most recent first, with their 24-hour window."""
+    ListDeadLetters: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ListDeadLettersRequest, _messaging_pb2.ListDeadLettersResponse]
+    """Messages that failed for good (dead letters), most recently failed first."""
+    RetryMessage: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.RetryMessageRequest, _messaging_pb2.RetryMessageResponse]
+    """Send a dead letter again: back to QUEUED with a fresh round of attempts. Any other message:
+    FAILED_PRECONDITION.
+    """
+    DiscardMessage: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.DiscardMessageRequest, _messaging_pb2.DiscardMessageResponse]
+    """Set a dead letter aside: it stays FAILED and leaves the dead letters. Any other message:
+    FAILED_PRECONDITION.
+    """
 
 @_typing.type_check_only
 class MessagingServiceAsyncStub(MessagingServiceStub):
@@ -75,6 +85,16 @@ class MessagingServiceAsyncStub(MessagingServiceStub):
     """
     ListConversations: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ListConversationsRequest, _messaging_pb2.ListConversationsResponse]  # type: ignore[assignment]
     """Contacts who wrote to the tenant's numbers, most recent first, with their 24-hour window."""
+    ListDeadLetters: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ListDeadLettersRequest, _messaging_pb2.ListDeadLettersResponse]  # type: ignore[assignment]
+    """Messages that failed for good (dead letters), most recently failed first."""
+    RetryMessage: _aio.UnaryUnaryMultiCallable[_messaging_pb2.RetryMessageRequest, _messaging_pb2.RetryMessageResponse]  # type: ignore[assignment]
+    """Send a dead letter again: back to QUEUED with a fresh round of attempts. Any other message:
+    FAILED_PRECONDITION.
+    """
+    DiscardMessage: _aio.UnaryUnaryMultiCallable[_messaging_pb2.DiscardMessageRequest, _messaging_pb2.DiscardMessageResponse]  # type: ignore[assignment]
+    """Set a dead letter aside: it stays FAILED and leaves the dead letters. Any other message:
+    FAILED_PRECONDITION.
+    """
 
 class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Send WhatsApp messages and follow them to delivery.
@@ -126,5 +146,33 @@ class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_messaging_pb2.ListConversationsResponse, _abc.Awaitable[_messaging_pb2.ListConversationsResponse]]:
         """Contacts who wrote to the tenant's numbers, most recent first, with their 24-hour window."""
+
+    @_abc_1.abstractmethod
+    def ListDeadLetters(
+        self,
+        request: _messaging_pb2.ListDeadLettersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.ListDeadLettersResponse, _abc.Awaitable[_messaging_pb2.ListDeadLettersResponse]]:
+        """Messages that failed for good (dead letters), most recently failed first."""
+
+    @_abc_1.abstractmethod
+    def RetryMessage(
+        self,
+        request: _messaging_pb2.RetryMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.RetryMessageResponse, _abc.Awaitable[_messaging_pb2.RetryMessageResponse]]:
+        """Send a dead letter again: back to QUEUED with a fresh round of attempts. Any other message:
+        FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
+    def DiscardMessage(
+        self,
+        request: _messaging_pb2.DiscardMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.DiscardMessageResponse, _abc.Awaitable[_messaging_pb2.DiscardMessageResponse]]:
+        """Set a dead letter aside: it stays FAILED and leaves the dead letters. Any other message:
+        FAILED_PRECONDITION.
+        """
 
 def add_MessagingServiceServicer_to_server(servicer: MessagingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

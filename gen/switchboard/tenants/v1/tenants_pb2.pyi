@@ -188,6 +188,8 @@ class Credential(_message.Message):
     CONFIG_FIELD_NUMBER: _builtins.int
     FINGERPRINTS_FIELD_NUMBER: _builtins.int
     WEBHOOK_PATH_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
+    HEALTH_DETAIL_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     kind: _builtins.str
     """whatsapp, sms or email."""
@@ -195,6 +197,12 @@ class Credential(_message.Message):
     is_default: _builtins.bool
     webhook_path: _builtins.str
     """Where this provider account's callbacks go (WhatsApp and SMS)."""
+    health: _builtins.str
+    """"ok", or "failing" when the provider refused this credential (e.g. an expired token); ok again
+    after a send with it works.
+    """
+    health_detail: _builtins.str
+    """Why it is failing, as the provider said."""
     @_builtins.property
     def config(self) -> _struct_pb2.Struct: ...
     @_builtins.property
@@ -211,10 +219,12 @@ class Credential(_message.Message):
         config: _struct_pb2.Struct | None = ...,
         fingerprints: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         webhook_path: _builtins.str = ...,
+        health: _builtins.str = ...,
+        health_detail: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "fingerprints", b"fingerprints", "id", b"id", "is_default", b"is_default", "kind", b"kind", "name", b"name", "webhook_path", b"webhook_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "fingerprints", b"fingerprints", "health", b"health", "health_detail", b"health_detail", "id", b"id", "is_default", b"is_default", "kind", b"kind", "name", b"name", "webhook_path", b"webhook_path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
