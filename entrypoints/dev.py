@@ -226,6 +226,7 @@ def run_dev(settings: Settings, workdir: str) -> int:
         **os.environ,
         "SWITCHBOARD_MASTER_KEY": master_b64,
         "SWITCHBOARD_GRAPH_URL": f"http://127.0.0.1:{settings.sandbox_port}",
+        "SWITCHBOARD_TWILIO_URL": f"http://127.0.0.1:{settings.sandbox_port}",
         "PYTHONUNBUFFERED": "1",
     }
     from kernel import settings as settings_module

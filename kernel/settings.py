@@ -69,6 +69,8 @@ class Settings:
     # Each tenant's bulk items in flight (published to the workers, not yet done) at most; the
     # rest wait in the outbox, so another tenant's bulk work is not queued behind them.
     bulk_in_flight: int = 200
+    # Twilio's REST API base; the sandbox's URL in development and tests.
+    twilio_url: str = "https://api.twilio.com"
 
     @property
     def asyncpg_dsn(self) -> str:
@@ -195,6 +197,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         bulk_worker_threads=_int(env, "SWITCHBOARD_BULK_WORKER_THREADS", 64, 1, 1024),
         pair_interval_ms=_int(env, "SWITCHBOARD_PAIR_INTERVAL_MS", 6000, 0, 60_000),
         bulk_in_flight=_int(env, "SWITCHBOARD_BULK_IN_FLIGHT", 200, 1, 100_000),
+        twilio_url=_url(env, "SWITCHBOARD_TWILIO_URL", "https://api.twilio.com", ("http", "https")),
         public_url=_url(env, "SWITCHBOARD_PUBLIC_URL", "", ("http", "https"))
         if env.get("SWITCHBOARD_PUBLIC_URL")
         else None,

@@ -36,6 +36,8 @@ from kernel.settings import Settings
 from kernel.worker import Resources
 from messaging import repository
 from messaging.classification import Kind
+from messaging.fallback import fall_back
+from messaging.outcomes import finish_attempt
 from messaging.pacing import Pacer, next_day_ms, tier_limit
 from messaging.service import record_status
 from messaging.states import Status, apply
@@ -109,9 +111,9 @@ async def _claim_carefully(
             )
         number = (claim["attempt_number"] or 0) + 1
         if number - claim["attempt_floor"] > settings.max_attempts:
-            await record_status(
-                conn, claim, Status.FAILED, source="worker", detail=f"gave up after {settings.max_attempts} attempts"
-            )
+            detail = f"gave up after {settings.max_attempts} attempts"
+            await record_status(conn, claim, Status.FAILED, source="worker", detail=detail)
+            await fall_back(conn, tenant_id, message_id, CHANNEL, f"whatsapp failed: {detail}", source="worker")
             return None
         attempt_id = await repository.start_attempt(conn, tenant_id, message_id, CHANNEL, number)
     return claim, attempt_id, number
@@ -232,6 +234,8 @@ async def _fail(conn: Connection, message: asyncpg.Record, claim: asyncpg.Record
     verdict = result.verdict
     if verdict is None:
         return
+    if verdict.fallback or verdict.retryable:  # another channel may reach them, or retries ran out
+        await fall_back(conn, claim["tenant_id"], claim["id"], CHANNEL, f"whatsapp failed: {detail}", source="worker")
     if verdict.credential_unhealthy:
         await tenants_repository.set_credential_health(
             conn, claim["tenant_id"], claim["credential_id"], "failing", detail
@@ -299,13 +303,13 @@ async def deliver(
         # The tenant fixed the credential (or the provider recovered): it works again.
         await tenants_repository.set_credential_health(pool, tenant_id, claim["credential_id"], "ok", None)
     if result.outcome is Outcome.ACCEPTED:
-        assert result.wamid is not None
+        assert result.provider_id is not None
         if await repository.record_acceptance(
             pool,
             tenant_id=tenant_id,
             message_id=message_id,
             attempt_id=attempt_id,
-            provider_message_id=result.wamid,
+            provider_message_id=result.provider_id,
             from_status=ACCEPTANCE.previous,
             to_status=ACCEPTANCE.current,
             outcome=ACCEPTANCE.outcome,
@@ -324,26 +328,16 @@ async def deliver(
             log.warning("provider call outcome unknown", extra={"fields": {"detail": result.detail}})
             retry_in = int(settings.delivery_hold_seconds * 1000) + 250
         else:
-            await repository.finish_attempt(
-                conn,
-                tenant_id,
-                attempt_id,
-                state="accepted" if result.outcome is Outcome.ACCEPTED else "failed",
-                provider_message_id=result.wamid,
-                http_status=result.http_status,
-                error_code=result.error_code,
-                error_detail=result.detail,
-                latency_ms=result.latency_ms,
-            )
+            await finish_attempt(conn, tenant_id, attempt_id, result)
         if result.outcome is Outcome.ACCEPTED:
-            assert result.wamid is not None
+            assert result.provider_id is not None
             await record_status(
                 conn,
                 message,
                 Status.SUBMITTED,
                 source="worker",
-                detail=f"accepted as {result.wamid}",
-                provider_message_id=result.wamid,
+                detail=f"accepted as {result.provider_id}",
+                provider_message_id=result.provider_id,
                 replace_provider_message_id=True,
             )
         elif result.outcome is Outcome.RETRYABLE and not await _gave_up(conn, settings, claim, number, result):

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
@@ -21,7 +22,15 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from kernel.models import metadata
 
-__all__ = ["conversations", "delivery_attempts", "inbound_messages", "message_events", "messages", "opt_outs"]
+__all__ = [
+    "conversations",
+    "delivery_attempts",
+    "inbound_messages",
+    "message_channels",
+    "message_events",
+    "messages",
+    "opt_outs",
+]
 
 messages = Table(
     "messages",
@@ -158,4 +167,27 @@ opt_outs = Table(
     Column("error_code", Integer, nullable=True),
     Column("message_id", UUID(as_uuid=True), nullable=True),  # the message whose failure told us
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The channels a message fell back to (WhatsApp itself is the message row). The primary key is the
+# exactly-once guarantee: however many triggers fire (a synchronous error, a failed status
+# webhook, the timer), a message takes each channel at most once.
+message_channels = Table(
+    "message_channels",
+    metadata,
+    Column("message_id", UUID(as_uuid=True), ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", Text, primary_key=True),  # sms | email
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("position", SmallInteger, nullable=False),  # 1 for the first fallback, 2 for the next
+    # queued | submitted | sent | delivered | read | failed | skipped (no recipient or content)
+    Column("status", Text, nullable=False),
+    Column("recipient", Text, nullable=True),  # E.164 number or email address
+    Column("provider_message_id", Text, nullable=True, index=True),  # Twilio SID, email Message-ID
+    Column("detail", Text, nullable=True),
+    Column("error_code", Integer, nullable=True),
+    Column("encoding", Text, nullable=True),  # SMS: GSM-7 | UCS-2
+    Column("segments", SmallInteger, nullable=True),  # SMS: what the carrier bills
+    Column("reason", Text, nullable=False),  # why this channel was taken: what failed before it
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

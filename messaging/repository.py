@@ -336,7 +336,8 @@ async def lock_messages(
     order, so concurrent reconcilers cannot deadlock)."""
     return await conn.fetch(
         "SELECT id, tenant_id, status, provider_message_id, error_code, error_reason, to_number FROM messages "
-        "WHERE tenant_id = $1 AND (id = ANY($2::uuid[]) OR provider_message_id = ANY($3::text[])) "
+        "WHERE tenant_id = $1 AND (id = ANY($2::uuid[]) OR provider_message_id = ANY($3::text[]) "
+        "  OR id IN (SELECT message_id FROM message_channels WHERE tenant_id = $1 AND provider_message_id = ANY($3))) "
         "ORDER BY id FOR UPDATE",
         tenant_id,
         message_ids,
@@ -514,6 +515,9 @@ async def list_dead_letters(
         f"SELECT {MESSAGE_COLS}, (SELECT count(*) FROM delivery_attempts a "
         "WHERE a.tenant_id = m.tenant_id AND a.message_id = m.id) AS attempts "
         f"FROM {_FROM} WHERE m.tenant_id = $1 AND m.status = 'failed' AND m.discarded_at IS NULL {after} "
+        # Not while a fallback channel is still on its way.
+        "AND NOT EXISTS (SELECT 1 FROM message_channels c WHERE c.message_id = m.id "
+        "AND c.status NOT IN ('failed', 'skipped')) "
         f"ORDER BY m.updated_at DESC, m.id DESC LIMIT {p(limit)}",
         *p.values,
     )
@@ -566,4 +570,35 @@ async def discard(conn: Connection, tenant_id: UUID, message_id: UUID, detail: s
         tenant_id,
         message_id,
         detail,
+    )
+
+
+async def lock_channels(conn: Connection, tenant_id: UUID, provider_message_ids: list[str]) -> list[asyncpg.Record]:
+    """The fallback channel rows with these provider ids (after their messages: one lock order)."""
+    return await conn.fetch(
+        "SELECT message_id, channel, status, provider_message_id FROM message_channels "
+        "WHERE tenant_id = $1 AND provider_message_id = ANY($2::text[]) ORDER BY message_id, channel FOR UPDATE",
+        tenant_id,
+        provider_message_ids,
+    )
+
+
+async def update_channels(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """(message id, channel, status, error code, detail) per channel row."""
+    if rows:
+        await conn.executemany(
+            "UPDATE message_channels SET status = $3, error_code = coalesce($4, error_code), "
+            "detail = coalesce($5, detail), updated_at = now() WHERE message_id = $1 AND channel = $2",
+            rows,
+        )
+
+
+async def list_channels(conn: Connection, tenant_id: UUID, message_id: UUID) -> list[asyncpg.Record]:
+    """The message's fallback channels, in route order."""
+    return await conn.fetch(
+        "SELECT channel, status, recipient, provider_message_id, coalesce(detail, reason) AS detail, error_code, "
+        "encoding, segments "
+        "FROM message_channels WHERE tenant_id = $1 AND message_id = $2 ORDER BY position",
+        tenant_id,
+        message_id,
     )

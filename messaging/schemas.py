@@ -148,6 +148,28 @@ class MessageView(msgspec.Struct):
     idempotency_key: str | None
     created_at: datetime
     updated_at: datetime
+    channels: Annotated[
+        list[ChannelView] | None,
+        Meta(
+            description=(
+                "Per channel, in route order (WhatsApp, then each fallback taken); shown when one message "
+                "is fetched. The message's own status is the overall one: delivered if any channel delivered."
+            )
+        ),
+    ] = None
+
+
+class ChannelView(msgspec.Struct):
+    channel: Annotated[str, Meta(description="whatsapp, sms or email")]
+    status: Annotated[
+        str, Meta(description="This channel's own status: queued, submitted, sent, delivered, read, failed or skipped")
+    ]
+    recipient: str | None = None
+    provider_message_id: str | None = None
+    detail: Annotated[str | None, Meta(description="Why it failed or was skipped; why it was taken")] = None
+    error_code: int | None = None
+    encoding: Annotated[str | None, Meta(description="SMS: GSM-7 or UCS-2")] = None
+    segments: Annotated[int | None, Meta(description="SMS: segments billed")] = None
 
 
 class MessageList(msgspec.Struct):

@@ -20,8 +20,17 @@ from kernel.db import Connection
 from kernel.errors import InvalidInput, NotFound
 from kernel.pagination import MAX_PAGE, decode_cursor, page
 from messaging import classification, inbox, repository, routing, template_lint, validation
-from messaging.schemas import EventList, EventView, MessageError, MessageList, MessageView, SendMessage
-from messaging.states import Status, Transition, apply
+from messaging.fallback import fall_back
+from messaging.schemas import (
+    ChannelView,
+    EventList,
+    EventView,
+    MessageError,
+    MessageList,
+    MessageView,
+    SendMessage,
+)
+from messaging.states import Status, Transition, apply, settle
 from tenants import repository as tenants_repository
 from tenants.domain import Sender
 from tenants.quotas import TenantQuota
@@ -195,11 +204,29 @@ def _replayed(existing: asyncpg.Record, request_hash: bytes) -> MessageView:
     return view(existing)
 
 
+# The sources of a message's WhatsApp facts (the others are its fallback channels').
+_WHATSAPP_SOURCES = frozenset({"api", "worker", "webhook:whatsapp", "operator"})
+
+
 async def get_message(conn: Connection, tenant_id: UUID, message_id: UUID) -> MessageView:
     row = await repository.get_message(conn, tenant_id, message_id)
     if row is None:
         raise NotFound(f"message {message_id} not found")
-    return view(row)
+    message = view(row)
+    legs = await repository.list_channels(conn, tenant_id, message_id)
+    if not legs:
+        return message
+    # WhatsApp's own status: its facts alone, through the same order-free rule as the message's.
+    events = await repository.list_events(conn, tenant_id, message_id)
+    whatsapp = settle(Status(e["reported_status"]) for e in events if e["source"] in _WHATSAPP_SOURCES)
+    first = ChannelView(
+        channel="whatsapp",
+        status=whatsapp.value,
+        recipient=row["to_number"],
+        provider_message_id=row["provider_message_id"],
+    )
+    message.channels = [first, *(ChannelView(**dict(leg)) for leg in legs)]
+    return message
 
 
 async def list_events(conn: Connection, tenant_id: UUID, message_id: UUID) -> EventList:
@@ -316,6 +343,21 @@ _CLASSIFIERS = {
 }
 
 
+_CHANNEL_BY_SOURCE = {"webhook:whatsapp": "whatsapp", "webhook:twilio": "sms"}
+
+
+def _channel_of(report: Report) -> str | None:
+    return _CHANNEL_BY_SOURCE.get(report.source)
+
+
+def _worth_another_channel(report: Report) -> bool:
+    """Whether the provider's failure leaves room for the next channel (131026 does, 131050 does not)."""
+    known = _CLASSIFIERS.get(report.source)
+    if known is None:
+        return False
+    return known[0](report.error_code, None).fallback
+
+
 def _failure_reason(report: Report) -> str | None:
     """``<stable reason>: <provider's words>``, as the worker writes it for failures at send time."""
     known = _CLASSIFIERS.get(report.source)
@@ -354,6 +396,14 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
     )
     by_id = {row["id"]: dict(row) for row in locked}
     by_wamid = {row["provider_message_id"]: by_id[row["id"]] for row in locked if row["provider_message_id"]}
+    # Reports of a fallback channel (an SMS's SID) find their message through its channel row.
+    legs = {
+        leg["provider_message_id"]: dict(leg)
+        for leg in await repository.lock_channels(conn, tenant_id, [r.provider_message_id for r in reports])
+    }
+    for sid, leg in legs.items():
+        if leg["message_id"] in by_id:
+            by_wamid.setdefault(sid, by_id[leg["message_id"]])
     matched: list[tuple[Report, dict[str, Any] | None]] = []
     for report in reports:
         message = by_id.get(report.message_id) if report.message_id else None
@@ -365,6 +415,8 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
     changed: dict[UUID, dict[str, Any]] = {}
     orphans: list[Report] = []
     opt_outs: list[tuple[Any, ...]] = []
+    leg_updates: dict[tuple[UUID, str], tuple[Any, ...]] = {}
+    fallbacks: list[tuple[UUID, str, str]] = []
     for report, message in matched:
         if message is None:
             orphans.append(report)
@@ -396,6 +448,20 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
             opt_out = _opt_out(tenant_id, message, report)
             if opt_out is not None:
                 opt_outs.append(opt_out)
+        channel_row = legs.get(report.provider_message_id)
+        if channel_row is not None and channel_row["status"] in Status.__members__.values():
+            channel_row["status"] = apply(Status(channel_row["status"]), report.status).current.value
+            leg_updates[(channel_row["message_id"], channel_row["channel"])] = (
+                channel_row["message_id"],
+                channel_row["channel"],
+                channel_row["status"],
+                report.error_code,
+                report.detail,
+            )
+        if report.status is Status.FAILED:
+            failed_channel = channel_row["channel"] if channel_row is not None else _channel_of(report)
+            if failed_channel is not None and _worth_another_channel(report):
+                fallbacks.append((message["id"], failed_channel, _failure_reason(report) or "failed"))
         # The status may overtake the worker's own commit of the wamid.
         needs_wamid = message["provider_message_id"] is None
         if transition.changed or needs_wamid:
@@ -408,6 +474,7 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
             changed[message["id"]] = message
     await repository.insert_events(conn, events)
     await repository.add_opt_outs(conn, opt_outs)
+    await repository.update_channels(conn, list(leg_updates.values()))
     await repository.update_messages(
         conn,
         tenant_id,
@@ -416,4 +483,6 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
             for m in changed.values()
         ],
     )
+    for message_id, channel, reason in fallbacks:
+        await fall_back(conn, tenant_id, message_id, channel, f"{channel} failed: {reason}", source="reconcile")
     return orphans

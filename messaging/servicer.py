@@ -129,6 +129,19 @@ def to_message(view: MessageView) -> pb.Message:
         idempotency_key=view.idempotency_key or "",
         create_time=_timestamp(view.created_at),
         update_time=_timestamp(view.updated_at),
+        channels=[
+            pb.MessageChannel(
+                channel=c.channel,
+                status=c.status,
+                recipient=c.recipient or "",
+                provider_message_id=c.provider_message_id or "",
+                detail=c.detail or "",
+                error_code=c.error_code or 0,
+                encoding=c.encoding or "",
+                segments=c.segments or 0,
+            )
+            for c in view.channels or ()
+        ],
     )
 
 

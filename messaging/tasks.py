@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from kernel.worker import batch_task, resources
-from messaging import delivery
+from kernel.worker import batch_task, resources, task
+from messaging import delivery, sms_delivery
 
-__all__ = ["deliver", "deliver_bulk"]
+__all__ = ["deliver", "deliver_bulk", "deliver_sms"]
 
 BULK_PRIORITY = 100  # Dramatiq runs lower numbers first
 
@@ -26,3 +26,9 @@ async def deliver(message_id: str, tenant_id: str, sender: str | None = None, to
 @batch_task("messaging.deliver_bulk", queue="messaging-bulk", priority=BULK_PRIORITY, in_flight="message_id")
 async def deliver_bulk(message_id: str, tenant_id: str, sender: str | None = None, to: str | None = None) -> None:
     await delivery.deliver(resources(), UUID(tenant_id), UUID(message_id), sender=sender, to=to)
+
+
+@task("messaging.deliver_sms", queue="messaging")
+async def deliver_sms(message_id: str, tenant_id: str) -> None:
+    """A message's SMS fallback (messaging.fallback starts it, at most once)."""
+    await sms_delivery.deliver_sms(resources(), UUID(tenant_id), UUID(message_id))

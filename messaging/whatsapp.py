@@ -12,8 +12,6 @@ dataclasses that must not travel further.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, cast
 
 import httpx
@@ -23,36 +21,9 @@ from pywa.types.templates import TemplateLanguage
 from pywa_async.client import WhatsApp
 
 from messaging import classification
-from messaging.classification import Kind, Verdict
+from messaging.outcomes import Outcome, SendResult, failure, transport_failure
 
 __all__ = ["GraphTransport", "Outcome", "SendResult", "WhatsAppClients", "send"]
-
-
-class Outcome(StrEnum):
-    ACCEPTED = "accepted"
-    RETRYABLE = "retryable"
-    PERMANENT = "permanent"  # any failure that a retry cannot fix (the verdict says which kind)
-    # The request may or may not have reached the provider (timeout, connection lost mid-call):
-    # never retried blindly, because Meta has no idempotency key.
-    AMBIGUOUS = "ambiguous"
-
-
-_OUTCOMES = {Kind.RETRYABLE: Outcome.RETRYABLE, Kind.AMBIGUOUS: Outcome.AMBIGUOUS}
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    outcome: Outcome
-    wamid: str | None = None
-    http_status: int | None = None
-    error_code: int | None = None
-    detail: str | None = None
-    latency_ms: int = 0
-    verdict: Verdict | None = None  # what a failure means (messaging.classification); None if accepted
-
-
-def _failure(verdict: Verdict, **fields: Any) -> SendResult:
-    return SendResult(_OUTCOMES.get(verdict.kind, Outcome.PERMANENT), verdict=verdict, **fields)
 
 
 class GraphTransport(httpx.AsyncBaseTransport):
@@ -140,22 +111,13 @@ async def send(client: WhatsApp, *, sender: str, to: str, content: dict[str, Any
             )
     except WhatsAppError as error:
         status = error.status_code
-        return _failure(
+        return failure(
             classification.whatsapp(error.code, status),
             http_status=status,
             error_code=error.code,
             detail=error.details or error.message,
             latency_ms=elapsed(),
         )
-    except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-        # Nothing reached the provider: safe to retry.
-        return _failure(
-            classification.transport(reached_provider=False), detail=f"connect: {error}", latency_ms=elapsed()
-        )
     except httpx.HTTPError as error:
-        return _failure(
-            classification.transport(reached_provider=True),
-            detail=f"{type(error).__name__}: {error}",
-            latency_ms=elapsed(),
-        )
-    return SendResult(Outcome.ACCEPTED, wamid=str(sent.id), http_status=200, latency_ms=elapsed())
+        return transport_failure(error, elapsed())
+    return SendResult(Outcome.ACCEPTED, provider_id=str(sent.id), http_status=200, latency_ms=elapsed())

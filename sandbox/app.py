@@ -1,4 +1,5 @@
-"""``switchboard sandbox``: provider emulators on one port (WhatsApp Cloud API today)."""
+"""``switchboard sandbox``: provider emulators on one port: WhatsApp Cloud API and Twilio's Messages
+resource."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aiohttp
 from litestar import Litestar, get
 
 from kernel.settings import SettingsError
+from sandbox import twilio
 from sandbox.templates import TemplatesControlController, TemplatesController, TemplateStore
 from sandbox.whatsapp import CloudApiController, ControlController, SandboxState
 
@@ -42,12 +45,16 @@ async def healthz() -> dict[str, str]:
 
 
 def create_app() -> Litestar:
-    state = SandboxState(status_delays=_delays(), slow_seconds=_slow())
+    delays = _delays()
+    state = SandboxState(status_delays=delays, slow_seconds=_slow())
+    sms = twilio.TwilioState(status_delays=delays[:2])
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.sandbox = state
         app.state.templates = TemplateStore()
+        app.state.twilio = sms
+        app.state.twilio_http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         dispatcher = asyncio.create_task(state.dispatcher.run())
         try:
             yield
@@ -55,6 +62,8 @@ def create_app() -> Litestar:
             dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await dispatcher
+            await twilio.close(sms)
+            await app.state.twilio_http.close()
 
     return Litestar(
         route_handlers=[
@@ -62,6 +71,8 @@ def create_app() -> Litestar:
             TemplatesController,
             ControlController,
             TemplatesControlController,
+            twilio.TwilioController,
+            twilio.TwilioControlController,
             healthz,
         ],
         lifespan=[lifespan],

@@ -43,7 +43,7 @@ async def test_template_request_carries_components_and_our_id_as_tracker() -> No
         "template": {"name": "order_shipped", "language": "en_US", "params": {"header": [], "body": ["Ada", "#1042"]}},
     }
     result = await send(client(handler), sender="1234", to="+14155550123", content=content, tracker="msg-1")
-    assert result.outcome is Outcome.ACCEPTED and result.wamid == "wamid.ABC"
+    assert result.outcome is Outcome.ACCEPTED and result.provider_id == "wamid.ABC"
     [request] = seen
     assert request.url.path == "/v23.0/1234/messages"
     assert request.headers["authorization"] == "Bearer token-1"

@@ -417,6 +417,7 @@ class Message(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    CHANNELS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     to: _builtins.str
     channel: _builtins.str
@@ -431,6 +432,12 @@ class Message(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def channels(self) -> _containers.RepeatedCompositeFieldContainer[Global___MessageChannel]:
+        """Per channel, in route order (WhatsApp, then each fallback taken); filled by GetMessage. The
+        message's own status is the overall one: delivered if any channel delivered.
+        """
+
     def __init__(
         self,
         *,
@@ -445,14 +452,61 @@ class Message(_message.Message):
         idempotency_key: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        channels: _abc.Iterable[Global___MessageChannel] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "error", b"error", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "content_type", b"content_type", "create_time", b"create_time", "error", b"error", "id", b"id", "idempotency_key", b"idempotency_key", "provider_message_id", b"provider_message_id", "sender", b"sender", "status", b"status", "to", b"to", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "channels", b"channels", "content_type", b"content_type", "create_time", b"create_time", "error", b"error", "id", b"id", "idempotency_key", b"idempotency_key", "provider_message_id", b"provider_message_id", "sender", b"sender", "status", b"status", "to", b"to", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Message: _TypeAlias = Message  # noqa: Y015
+
+@_typing.final
+class MessageChannel(_message.Message):
+    """One channel of a message's route, with its own status."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    RECIPIENT_FIELD_NUMBER: _builtins.int
+    PROVIDER_MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    ERROR_CODE_FIELD_NUMBER: _builtins.int
+    ENCODING_FIELD_NUMBER: _builtins.int
+    SEGMENTS_FIELD_NUMBER: _builtins.int
+    channel: _builtins.str
+    """whatsapp, sms or email."""
+    status: _builtins.str
+    """queued, submitted, sent, delivered, read, failed or skipped."""
+    recipient: _builtins.str
+    provider_message_id: _builtins.str
+    detail: _builtins.str
+    """Why it failed or was skipped; why it was taken."""
+    error_code: _builtins.int
+    encoding: _builtins.str
+    """SMS: GSM-7 or UCS-2, and the segments billed."""
+    segments: _builtins.int
+    def __init__(
+        self,
+        *,
+        channel: _builtins.str = ...,
+        status: _builtins.str = ...,
+        recipient: _builtins.str = ...,
+        provider_message_id: _builtins.str = ...,
+        detail: _builtins.str = ...,
+        error_code: _builtins.int = ...,
+        encoding: _builtins.str = ...,
+        segments: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "detail", b"detail", "encoding", b"encoding", "error_code", b"error_code", "provider_message_id", b"provider_message_id", "recipient", b"recipient", "segments", b"segments", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MessageChannel: _TypeAlias = MessageChannel  # noqa: Y015
 
 @_typing.final
 class SendMessageResponse(_message.Message):

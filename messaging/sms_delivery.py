@@ -1,0 +1,202 @@
+"""Delivering a message's SMS fallback through Twilio, idempotently.
+
+The same three steps as WhatsApp (:mod:`messaging.delivery`): claim (the channel row must still be
+``queued``; the attempt is recorded before the call), call Twilio outside any transaction, record
+the outcome. A pending attempt found at claim time means an earlier worker may have reached
+Twilio, which has no idempotency key: the task waits out the hold period, during which Twilio's
+status callback (matched by SID) would settle it, and only then sends again.
+
+What the SMS leg reports also goes through the message's state machine (source ``worker:sms``):
+a ``delivered`` SMS proves the message arrived, whatever WhatsApp said. A permanent failure, or
+retries used up, moves the route on to the next channel (:mod:`messaging.fallback`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import dramatiq
+
+from kernel.db import Connection, Pool, unit_of_work
+from kernel.settings import Settings
+from kernel.worker import Resources
+from messaging import repository
+from messaging.classification import Kind
+from messaging.delivery import backoff_ms
+from messaging.fallback import fall_back
+from messaging.outcomes import Outcome, SendResult, finish_attempt
+from messaging.service import record_status
+from messaging.sms import SmsClient, SmsSecrets
+from messaging.sms_text import encode_info
+from messaging.states import Status
+from tenants.vault import Vault
+
+__all__ = ["deliver_sms"]
+
+log = logging.getLogger("switchboard.delivery.sms")
+
+CHANNEL = "sms"
+SOURCE = "worker:sms"
+
+_CLAIM = """
+SELECT c.status AS leg_status, c.recipient, m.id, m.tenant_id, m.status, m.content,
+       k.id AS credential_id, k.config AS credential_config, k.sealed_secrets, k.channel_key,
+       a.id AS attempt_id, a.attempt_number, a.state AS attempt_state, now() - a.started_at AS attempt_age
+FROM message_channels c
+JOIN messages m ON m.id = c.message_id AND m.tenant_id = c.tenant_id
+LEFT JOIN credentials k ON k.tenant_id = c.tenant_id AND k.kind = 'sms' AND k.is_default
+LEFT JOIN LATERAL (
+    SELECT id, attempt_number, state, started_at FROM delivery_attempts
+    WHERE message_id = c.message_id AND channel = 'sms' ORDER BY attempt_number DESC LIMIT 1
+) a ON true
+WHERE c.tenant_id = $1 AND c.message_id = $2 AND c.channel = 'sms'
+FOR UPDATE OF c
+"""
+
+
+async def _set_leg(conn: Connection, tenant_id: UUID, message_id: UUID, **fields: Any) -> None:
+    names = list(fields)
+    assignments = ", ".join(f"{name} = ${i + 3}" for i, name in enumerate(names))
+    await conn.execute(
+        f"UPDATE message_channels SET {assignments}, updated_at = now() "
+        "WHERE tenant_id = $1 AND message_id = $2 AND channel = 'sms'",
+        tenant_id,
+        message_id,
+        *fields.values(),
+    )
+
+
+async def _give_up(
+    conn: Connection, claim: Mapping[str, Any] | asyncpg.Record, status: str, detail: str, code: int | None = None
+) -> None:
+    """This channel is done without delivering: record it, and let the route move on."""
+    await _set_leg(conn, claim["tenant_id"], claim["id"], status=status, detail=detail, error_code=code)
+    if status == "failed":
+        await record_status(conn, claim, Status.FAILED, source=SOURCE, detail=detail, error_code=code)
+    await fall_back(conn, claim["tenant_id"], claim["id"], CHANNEL, f"sms {status}: {detail}", source=SOURCE)
+
+
+async def _claim(
+    pool: Pool, settings: Settings, tenant_id: UUID, message_id: UUID
+) -> tuple[asyncpg.Record, int, int] | None:
+    async with unit_of_work(pool) as conn:
+        # The message first, then its channel row: the order reconciliation locks them in.
+        if await repository.lock_status(conn, tenant_id, message_id) is None:
+            return None
+        claim = await conn.fetchrow(_CLAIM, tenant_id, message_id)
+        if claim is None or claim["leg_status"] != "queued":
+            return None
+        if claim["attempt_state"] == "pending":
+            wait = settings.delivery_hold_seconds - claim["attempt_age"].total_seconds()
+            if wait > 0:
+                raise dramatiq.Retry(delay=int(wait * 1000) + 250)
+            await repository.finish_attempt(
+                conn,
+                tenant_id,
+                claim["attempt_id"],
+                state="ambiguous",
+                error_detail="no outcome within the hold period",
+            )
+        if claim["credential_id"] is None:
+            await _give_up(conn, claim, "skipped", "the tenant has no SMS credential")
+            return None
+        opted_out = await repository.opt_out_reason(conn, tenant_id, CHANNEL, claim["recipient"], ["all"])
+        if opted_out is not None:
+            await _give_up(conn, claim, "skipped", f"opted_out: the recipient stopped SMS ({opted_out})")
+            return None
+        number = (claim["attempt_number"] or 0) + 1
+        if number > settings.max_attempts:
+            await _give_up(conn, claim, "failed", f"gave up after {settings.max_attempts} attempts")
+            return None
+        attempt_id = await repository.start_attempt(conn, tenant_id, message_id, CHANNEL, number)
+    return claim, attempt_id, number
+
+
+def _status_callback(settings: Settings, channel_key: str | None) -> str | None:
+    if not channel_key:
+        return None
+    base = settings.public_url or f"http://127.0.0.1:{settings.http_port}"
+    return f"{base.rstrip('/')}/webhooks/twilio/{channel_key}"
+
+
+async def deliver_sms(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
+    settings = res.settings
+    pool = await res.pool()
+    claimed = await _claim(pool, settings, tenant_id, message_id)
+    if claimed is None:
+        return
+    claim, attempt_id, number = claimed
+    vault: Vault = res.extra("vault", lambda: Vault(res.keyring))
+    client: SmsClient = res.extra("sms", lambda: SmsClient(settings.twilio_url))
+    opened = await vault.open(pool, tenant_id, "sms", claim["credential_id"], claim["sealed_secrets"])
+    config = claim["credential_config"]
+    text = claim["content"]["fallback"]["sms"]["text"]
+    info = encode_info(text)
+    result = await client.send(
+        SmsSecrets(config["account_sid"], opened["auth_token"]),
+        to=claim["recipient"],
+        body=text,
+        from_number=config.get("from_number"),
+        messaging_service_sid=config.get("messaging_service_sid"),
+        status_callback=_status_callback(settings, claim["channel_key"]),
+    )
+    retry_in = await _record(pool, settings, claim, attempt_id, number, result, info.encoding, info.segments)
+    if retry_in is not None:
+        raise dramatiq.Retry(delay=retry_in)
+
+
+async def _record(
+    pool: Pool,
+    settings: Settings,
+    claim: asyncpg.Record,
+    attempt_id: int,
+    number: int,
+    result: SendResult,
+    encoding: str,
+    segments: int,
+) -> int | None:
+    """Record the outcome; returns the delay before a retry, if one is due."""
+    tenant_id, message_id = claim["tenant_id"], claim["id"]
+    async with unit_of_work(pool) as conn:
+        if result.outcome is Outcome.AMBIGUOUS:
+            log.warning("sms call outcome unknown", extra={"fields": {"detail": result.detail}})
+            return int(settings.delivery_hold_seconds * 1000) + 250
+        await finish_attempt(conn, tenant_id, attempt_id, result)
+        message = await repository.lock_status(conn, tenant_id, message_id)
+        assert message is not None
+        if result.outcome is Outcome.ACCEPTED:
+            await _set_leg(
+                conn,
+                tenant_id,
+                message_id,
+                status="submitted",
+                provider_message_id=result.provider_id,
+                encoding=encoding,
+                segments=segments,
+            )
+            await record_status(
+                conn, message, Status.SUBMITTED, source=SOURCE, detail=f"sms accepted as {result.provider_id}"
+            )
+            return None
+        verdict = result.verdict
+        detail = (f"{verdict.reason}: " if verdict else "") + f"({result.error_code}) {result.detail}"
+        if result.outcome is Outcome.RETRYABLE and number < settings.max_attempts:
+            return backoff_ms(settings.retry_base_ms, number) + random.randint(0, 50)
+        if verdict is not None and verdict.kind is Kind.OPT_OUT:
+            await repository.add_opt_out(
+                conn,
+                tenant_id,
+                channel=CHANNEL,
+                address=claim["recipient"],
+                scope="all",
+                reason=verdict.reason,
+                error_code=result.error_code,
+                message_id=message_id,
+            )
+        await _give_up(conn, {**dict(claim), "status": message["status"]}, "failed", detail, result.error_code)
+    return None

@@ -1,0 +1,151 @@
+"""Fallback from WhatsApp to SMS on the real processes: once per channel, whatever fires."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from kernel import db
+from kernel import settings as settings_module
+from kernel.crypto import MasterKey
+from kernel.db import Pool
+from tenants import service as tenants_service
+from tenants.vault import Vault
+from tests.conftest import auth, new_tenant, wait_for_status
+from tests.fixtures.stack import Stack
+
+UTILITY = {"name": "order_shipped", "language": "en_US", "params": {"body": ["Ada", "#1042"]}}
+SMS_TEXT = "Hi Ada, order #1042 shipped."
+
+
+@pytest.fixture
+async def sms_tenant(stack: Stack, pool: Pool) -> dict[str, Any]:
+    """A tenant with WhatsApp and a Twilio account (registered in the sandbox, as if in Twilio's console)."""
+    facts = await new_tenant(stack)
+    settings = settings_module.load(stack.env)
+    account_sid, token = "AC" + uuid.uuid4().hex, "token-" + uuid.uuid4().hex
+    async with db.unit_of_work(pool) as conn:
+        await tenants_service.add_sms_credential(
+            conn,
+            Vault(MasterKey(settings.require_master_key())),
+            uuid.UUID(facts["tenant_id"]),
+            name="twilio",
+            account_sid=account_sid,
+            auth_token=token,
+            from_number="+15550100002",
+        )
+    async with httpx.AsyncClient() as http:
+        registered = await http.put(
+            f"{stack.sandbox_url}/_sandbox/twilio/accounts/{account_sid}", json={"auth_token": token}
+        )
+        assert registered.status_code == 200
+    return facts
+
+
+async def send(client: httpx.AsyncClient, facts: dict[str, Any], to: str, **extra: Any) -> str:
+    body = {"to": to, "template": UTILITY, "fallback": {"sms": {"text": SMS_TEXT}}, **extra}
+    response = await client.post("/v1/messages", json=body, headers=auth(facts))
+    assert response.status_code == 202, response.text
+    message_id: str = response.json()["id"]
+    return message_id
+
+
+async def sms_sent_to(client: httpx.AsyncClient, stack: Stack, to: str) -> list[dict[str, str]]:
+    response = await client.get(f"{stack.sandbox_url}/_sandbox/twilio/messages", params={"to": to})
+    messages: list[dict[str, str]] = response.json()["messages"]
+    return messages
+
+
+async def channels(client: httpx.AsyncClient, facts: dict[str, Any], message_id: str) -> dict[str, dict[str, Any]]:
+    message = (await client.get(f"/v1/messages/{message_id}", headers=auth(facts))).json()
+    return {c["channel"]: c for c in message["channels"] or []}
+
+
+async def wait_for_channel(
+    client: httpx.AsyncClient,
+    facts: dict[str, Any],
+    message_id: str,
+    channel: str,
+    wanted: set[str],
+    timeout: float = 20,
+) -> dict[str, Any]:
+    found = None
+    for _ in range(int(timeout * 10)):
+        found = (await channels(client, facts, message_id)).get(channel)
+        if found is not None and found["status"] in wanted:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{channel} of {message_id} never reached {wanted}: {found}")
+
+
+async def test_not_on_whatsapp_falls_back_to_sms_which_delivers_the_message(
+    client: httpx.AsyncClient, stack: Stack, sms_tenant: dict[str, Any]
+) -> None:
+    to = "+14155550000"  # WhatsApp: accepted, then failed with 131026 (not on WhatsApp)
+    message_id = await send(client, sms_tenant, to)
+    sms = await wait_for_channel(client, sms_tenant, message_id, "sms", {"delivered"})
+    assert sms["provider_message_id"].startswith("SM")
+    assert (sms["encoding"], sms["segments"]) == ("GSM-7", 1)
+    message = await wait_for_status(client, sms_tenant, message_id, {"delivered"})
+    [whatsapp, sms_channel] = message["channels"]
+    assert (whatsapp["channel"], whatsapp["status"]) == ("whatsapp", "failed")
+    assert sms_channel["channel"] == "sms"
+    sent = [m for m in await sms_sent_to(client, stack, to) if m["Body"] == SMS_TEXT]
+    assert len(sent) == 1 and sent[0]["From"] == "+15550100002"
+    events = (await client.get(f"/v1/messages/{message_id}/events", headers=auth(sms_tenant))).json()["data"]
+    assert ("fallback", "reconcile") in [(e["outcome"], e["source"]) for e in events]
+    assert ("recovered", "webhook:twilio") in [(e["outcome"], e["source"]) for e in events]
+
+
+async def test_whatsapp_retries_used_up_fall_back_to_sms(
+    client: httpx.AsyncClient, stack: Stack, sms_tenant: dict[str, Any]
+) -> None:
+    message_id = await send(client, sms_tenant, "+14155550500")  # WhatsApp answers 5xx every time
+    await wait_for_channel(client, sms_tenant, message_id, "sms", {"delivered"})
+    await wait_for_status(client, sms_tenant, message_id, {"delivered"})
+
+
+async def test_when_sms_fails_too_the_route_ends_and_the_message_is_a_dead_letter(
+    client: httpx.AsyncClient, stack: Stack, sms_tenant: dict[str, Any]
+) -> None:
+    # Both providers rate-limit this number on every attempt: WhatsApp's retries run out, then SMS's.
+    message_id = await send(client, sms_tenant, "+14155550429")
+    sms = await wait_for_channel(client, sms_tenant, message_id, "sms", {"failed"}, timeout=60)
+    assert sms["error_code"] == 20429 and sms["detail"].startswith("too_many_requests")
+    await wait_for_status(client, sms_tenant, message_id, {"failed"})
+    dead = (await client.get("/v1/dead-letters", headers=auth(sms_tenant))).json()["data"]
+    assert message_id in [d["message"]["id"] for d in dead]
+
+
+async def test_no_fallback_content_means_no_fallback(
+    client: httpx.AsyncClient, stack: Stack, sms_tenant: dict[str, Any]
+) -> None:
+    response = await client.post(
+        "/v1/messages", json={"to": "+14155550000", "template": UTILITY}, headers=auth(sms_tenant)
+    )
+    message_id = response.json()["id"]
+    message = await wait_for_status(client, sms_tenant, message_id, {"failed"})
+    assert message["channels"] is None
+
+
+async def test_a_tenant_without_an_sms_account_skips_sms_with_the_reason(
+    client: httpx.AsyncClient, tenant: dict[str, Any]
+) -> None:
+    message_id = await send(client, tenant, "+14155550000")
+    sms = await wait_for_channel(client, tenant, message_id, "sms", {"skipped"})
+    assert sms["detail"] == "the tenant has no SMS credential"
+    await wait_for_status(client, tenant, message_id, {"failed"})
+
+
+async def test_email_fallback_is_recorded_as_not_available_yet(
+    client: httpx.AsyncClient, sms_tenant: dict[str, Any]
+) -> None:
+    fallback = {"email": {"to": "ada@example.com", "subject": "Shipped", "text": "Your order shipped."}}
+    message_id = await send(client, sms_tenant, "+14155550000", fallback=fallback)
+    email = await wait_for_channel(client, sms_tenant, message_id, "email", {"skipped"})
+    assert "not available" in email["detail"]
+    assert "sms" not in await channels(client, sms_tenant, message_id)  # no SMS content: not on the route
