@@ -131,6 +131,7 @@ def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
     from kernel.logging import configure
 
     configure(settings.log_level, process="sandbox")
+    os.environ["SWITCHBOARD_SANDBOX_SMTP_HOST"] = args.host  # the SMTP server listens beside the HTTP one
     uvicorn.run(
         "sandbox.app:create_app",
         factory=True,

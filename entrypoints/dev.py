@@ -46,6 +46,7 @@ DEMO_TEMPLATE: dict[str, Any] = {
     ],
 }
 PROCESSES = ("sandbox", "api", "grpc", "worker", "relay")
+SANDBOX_SMTP_PORT = 8025  # the sandbox SMTP server (SWITCHBOARD_SANDBOX_SMTP_PORT, not changed by dev)
 
 
 def _step(text: str) -> None:
@@ -63,8 +64,12 @@ def _master_key(state_dir: Path) -> str:
     return path.read_text().strip()
 
 
-async def provision_demo(settings: Settings, master: MasterKey, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """The demo tenant's facts: reused from a previous run when it still exists, else created."""
+async def provision_demo(
+    settings: Settings, master: MasterKey, previous: dict[str, Any] | None, *, fallback: bool = False
+) -> dict[str, Any]:
+    """The demo tenant's facts: reused from a previous run when it still exists, else created.
+    With ``fallback``, it also gets a Twilio account and an SMTP server (the sandbox's) for SMS and
+    email fallback."""
     pool = await db.create_pool(settings.asyncpg_dsn, min_size=1, max_size=1)
     try:
         if previous is not None:
@@ -102,7 +107,30 @@ async def provision_demo(settings: Settings, master: MasterKey, previous: dict[s
                 waba_id=waba_id,
             )
             await service.put_template(conn, tenant.id, waba_id=waba_id, status="APPROVED", **DEMO_TEMPLATE)
+            extra: dict[str, Any] = {}
+            if fallback:
+                extra = {"twilio_account_sid": "AC" + secrets.token_hex(16), "twilio_auth_token": secrets.token_hex(16)}
+                await service.add_sms_credential(
+                    conn,
+                    vault,
+                    tenant.id,
+                    name="sandbox",
+                    account_sid=extra["twilio_account_sid"],
+                    auth_token=extra["twilio_auth_token"],
+                    from_number="+15550100002",
+                )
+                await service.add_email_credential(
+                    conn,
+                    vault,
+                    tenant.id,
+                    name="sandbox",
+                    host="127.0.0.1",
+                    port=SANDBOX_SMTP_PORT,
+                    tls="none",
+                    from_address="orders@demo.switchboard.dev",
+                )
         return {
+            **extra,
             "tenant_id": str(tenant.id),
             "api_key": api_key,
             "channel_key": credential.channel_key,
@@ -137,6 +165,20 @@ def _wait_port(port: int, seconds: float) -> bool:
                 return True
         time.sleep(0.2)
     return False
+
+
+def register_twilio(sandbox_url: str, facts: dict[str, Any]) -> None:
+    """Create the demo Twilio account in the sandbox, as one would in Twilio's console."""
+    if "twilio_account_sid" not in facts:  # a demo tenant from before SMS fallback
+        return
+    request = urllib.request.Request(
+        f"{sandbox_url}/_sandbox/twilio/accounts/{facts['twilio_account_sid']}",
+        data=json.dumps({"auth_token": facts["twilio_auth_token"]}).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=15):
+        pass
 
 
 def register_sender(sandbox_url: str, facts: dict[str, Any]) -> None:
@@ -237,7 +279,7 @@ def run_dev(settings: Settings, workdir: str) -> int:
     dev_file = state_dir / "dev.json"
     previous = json.loads(dev_file.read_text()) if dev_file.exists() else None
     _step("provisioning the demo tenant")
-    facts = asyncio.run(provision_demo(settings, MasterKey(settings.require_master_key()), previous))
+    facts = asyncio.run(provision_demo(settings, MasterKey(settings.require_master_key()), previous, fallback=True))
     rest_url = f"http://127.0.0.1:{settings.http_port}"
     facts.update(
         rest_url=rest_url,
@@ -247,6 +289,10 @@ def run_dev(settings: Settings, workdir: str) -> int:
         example_message={
             "to": "+14155550123",
             "template": {"name": "order_shipped", "language": "en_US", "params": {"body": ["Ada", "#1042"]}},
+            "fallback": {
+                "sms": {"text": "Hi Ada, order #1042 shipped."},
+                "email": {"to": "ada@example.com", "subject": "Order shipped", "text": "Your order #1042 shipped."},
+            },
         },
     )
     children: dict[str, subprocess.Popen[bytes]] = {}
@@ -278,6 +324,7 @@ def run_dev(settings: Settings, workdir: str) -> int:
             )
             return 1
         register_sender(facts["sandbox_url"], facts)
+        register_twilio(facts["sandbox_url"], facts)
         dev_file.write_text(json.dumps(facts, indent=2) + "\n")
         dev_file.chmod(0o600)
         print(_summary(facts), flush=True)

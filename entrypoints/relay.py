@@ -37,11 +37,20 @@ def _sync_templates(settings: Settings) -> Job:
     return job
 
 
+async def _fire_fallback_timers(pool: db.Pool) -> int:
+    from messaging.fallback import fire_due_timers
+
+    return await fire_due_timers(pool)
+
+
 def jobs(settings: Settings) -> list[tuple[str, float, float, Job]]:
+    # Appended, never inserted: a job's index is its advisory lock key.
     return [
         ("purge raw events", 60.0, 3600.0, _purge_raw_events),
         # Webhooks keep statuses current between syncs; the sync catches what a lost webhook missed.
         ("sync templates", 300.0, 900.0, _sync_templates(settings)),
+        # fallback_after: a message not delivered in time moves on to its next channel.
+        ("fire fallback timers", 1.0, 1.0, _fire_fallback_timers),
     ]
 
 
@@ -65,7 +74,8 @@ async def run_job(
                     done = await job(pool)
                 finally:
                     await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_BASE + index)
-            log.info("job done", extra={"fields": {"job": name, "count": done}})
+            # A frequent job that found nothing to do is not news.
+            log.log(logging.INFO if done else logging.DEBUG, "job done", extra={"fields": {"job": name, "count": done}})
         except Exception:
             log.exception("job failed; it runs again at its next time", extra={"fields": {"job": name}})
 

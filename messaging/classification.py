@@ -118,10 +118,13 @@ def twilio(code: int | None, http_status: int | None) -> Verdict:
     return Verdict(Kind.PERMANENT, "unknown_error", fallback=True)
 
 
-def smtp(reply_code: int) -> Verdict:
-    """RFC 5321: 4yz is transient, 5yz permanent (the address or the message is refused)."""
+def smtp(reply_code: int, stage: str = "data") -> Verdict:
+    """RFC 5321: 4yz is transient, 5yz permanent. A 5yz refusal of the recipient itself (550 no
+    such mailbox, 551, 553) is a hard bounce: the address is suppressed for the tenant."""
     if 400 <= reply_code < 500:
         return _retry("smtp_transient")
+    if stage == "rcpt" and reply_code in (550, 551, 553):
+        return Verdict(Kind.OPT_OUT, "hard_bounce")
     if reply_code in (530, 535):  # authentication required / failed
         return Verdict(Kind.TENANT_ACTION, "smtp_authentication", credential_unhealthy=True)
     return Verdict(Kind.PERMANENT, "smtp_rejected")

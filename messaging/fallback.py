@@ -20,25 +20,27 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from kernel.db import Connection
+from kernel.db import Connection, Pool, unit_of_work
 from kernel.outbox import CHANNEL as OUTBOX_CHANNEL
 from messaging.states import Status
 
-__all__ = ["ORDER", "SMS_TOPIC", "fall_back", "route"]
+__all__ = ["EMAIL_TOPIC", "ORDER", "SMS_TOPIC", "fall_back", "fire_due_timers", "route"]
 
 log = logging.getLogger("switchboard.fallback")
 
 ORDER = ("whatsapp", "sms", "email")
 SMS_TOPIC = "messaging.deliver_sms"
-# Channels this release can send through; the others are recorded as skipped, with why.
-_TOPICS = {"sms": SMS_TOPIC}
+EMAIL_TOPIC = "messaging.deliver_email"
+_TOPICS = {"sms": SMS_TOPIC, "email": EMAIL_TOPIC}
 _DONE = frozenset({Status.DELIVERED, Status.READ})
 
 
 def route(content: dict[str, Any]) -> list[str]:
-    """The channels a message may use, in order: WhatsApp, then those it has fallback content for."""
+    """The channels a message may use, in order: its ``channels`` if it gave them, else WhatsApp
+    then those it has fallback content for."""
     fallback = content.get("fallback") or {}
-    return [c for c in ORDER if c == "whatsapp" or fallback.get(c)]
+    order = content.get("channels") or ORDER
+    return [c for c in order if c == "whatsapp" or fallback.get(c)]
 
 
 def _recipient(channel: str, message: Any) -> str | None:
@@ -90,7 +92,7 @@ async def fall_back(
         topic = _TOPICS.get(channel)
         skip = None
         if topic is None:
-            skip = f"{channel} delivery is not available in this release"
+            skip = f"{channel} delivery is not available"
         elif not recipient:
             skip = f"no {channel} recipient"
         started = await conn.fetchval(
@@ -113,3 +115,42 @@ async def fall_back(
             log.info("falling back", extra={"fields": {"channel": channel, "reason": reason}})
             return channel
     return None
+
+
+async def fire_due_timers(pool: Pool, limit: int = 500) -> int:
+    """``fallback_after``: each due timer moves its undelivered message on from the channel it is
+    on now (the last one started) to the next, and is set again for the step after that. A
+    delivered message's timer just goes. Returns how many timers fired."""
+    from messaging import repository
+
+    async with unit_of_work(pool) as conn:
+        due = await repository.due_timers(conn, limit)
+        for timer in due:
+            message = await conn.fetchrow(
+                "SELECT m.content, coalesce((SELECT channel FROM message_channels c WHERE c.message_id = m.id "
+                "ORDER BY position DESC LIMIT 1), 'whatsapp') AS current FROM messages m "
+                "WHERE m.tenant_id = $1 AND m.id = $2",
+                timer["tenant_id"],
+                timer["message_id"],
+            )
+            if message is None:
+                continue
+            after = int(message["content"].get("fallback_after") or 0)
+            started = await fall_back(
+                conn,
+                timer["tenant_id"],
+                timer["message_id"],
+                message["current"],
+                f"not delivered within {after} s",
+                source="timer",
+            )
+            channels = route(message["content"])
+            if started is not None and channels.index(started) + 1 < len(channels):
+                await conn.execute(
+                    "INSERT INTO fallback_timers (message_id, tenant_id, due_at) "
+                    "VALUES ($1, $2, now() + make_interval(secs => $3::int)) ON CONFLICT DO NOTHING",
+                    timer["message_id"],
+                    timer["tenant_id"],
+                    after,
+                )
+    return len(due)

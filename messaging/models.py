@@ -25,6 +25,7 @@ from kernel.models import metadata
 __all__ = [
     "conversations",
     "delivery_attempts",
+    "fallback_timers",
     "inbound_messages",
     "message_channels",
     "message_events",
@@ -190,4 +191,14 @@ message_channels = Table(
     Column("reason", Text, nullable=False),  # why this channel was taken: what failed before it
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# fallback_after, durably: a row per message whose next channel starts at due_at unless the message
+# is delivered first. Fired (and deleted) by the relay's housekeeping, so it survives restarts.
+fallback_timers = Table(
+    "fallback_timers",
+    metadata,
+    Column("message_id", UUID(as_uuid=True), ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False, index=True),
 )

@@ -59,6 +59,10 @@ WITH m AS (
            jsonb_build_object('message_id', id, 'tenant_id', tenant_id, 'sender', $8::text, 'to', to_number),
            $10::smallint, tenant_id
     FROM m
+), t AS (
+    -- fallback_after: a durable timer, due that many seconds from now (kernel jobs fire it).
+    INSERT INTO fallback_timers (message_id, tenant_id, due_at)
+    SELECT id, tenant_id, now() + make_interval(secs => $11::int) FROM m WHERE $11::int IS NOT NULL
 )
 SELECT m.id, m.tenant_id, m.idempotency_key, m.request_hash, m.channel, m.to_number, m.content, m.status,
        m.provider_message_id, m.error_code, m.error_reason, m.created_at, m.updated_at, m.sender_id,
@@ -94,6 +98,7 @@ async def insert_message(
         sender_phone_number_id,
         BULK_TOPIC if bulk else DELIVER_TOPIC,
         1 if bulk else 0,
+        content.get("fallback_after"),
     )
 
 
@@ -601,4 +606,13 @@ async def list_channels(conn: Connection, tenant_id: UUID, message_id: UUID) -> 
         "FROM message_channels WHERE tenant_id = $1 AND message_id = $2 ORDER BY position",
         tenant_id,
         message_id,
+    )
+
+
+async def due_timers(conn: Connection, limit: int) -> list[asyncpg.Record]:
+    """Take fallback timers that are due (each by one caller only; gone once its transaction commits)."""
+    return await conn.fetch(
+        "DELETE FROM fallback_timers WHERE message_id IN (SELECT message_id FROM fallback_timers WHERE due_at <= now() "
+        "ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING message_id, tenant_id, due_at",
+        limit,
     )

@@ -125,7 +125,27 @@ class SendMessage(msgspec.Struct, forbid_unknown_fields=True):
         Fallback | None,
         Meta(
             description=(
-                "Content for SMS and email fallback. Stored with the message; fallback delivery is not active yet."
+                "Content for SMS and email fallback: when WhatsApp cannot deliver, the next channel with content "
+                "takes over, once."
+            )
+        ),
+    ] = None
+    channels: Annotated[
+        list[Literal["whatsapp", "sms", "email"]] | None,
+        Meta(
+            description=(
+                "The route's order, WhatsApp first; each other channel needs its fallback content. "
+                "Omitted: whatsapp, sms, email (those with content)."
+            ),
+            examples=[["whatsapp", "email", "sms"]],
+        ),
+    ] = None
+    fallback_after: Annotated[
+        int | None,
+        Meta(
+            description=(
+                "Seconds: if the message is not delivered by then, the next channel takes over even though "
+                "WhatsApp has not failed (1 to 86400; needs fallback content)."
             )
         ),
     ] = None

@@ -128,6 +128,10 @@ def _content(request: SendMessage, components: list[dict[str, Any]] | None, cate
         }
     if request.fallback is not None:
         content["fallback"] = msgspec.to_builtins(request.fallback)
+    if request.channels is not None:
+        content["channels"] = list(request.channels)
+    if request.fallback_after is not None:
+        content["fallback_after"] = request.fallback_after
     return content
 
 

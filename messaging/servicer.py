@@ -113,6 +113,8 @@ def to_send_message(request: pb.SendMessageRequest) -> SendMessage:
         sender=request.sender or None,
         fallback=_fallback(request),
         priority=_PRIORITY.get(request.priority),
+        channels=list(request.channels) or None,  # type: ignore[arg-type]  # validated by the service
+        fallback_after=request.fallback_after_seconds or None,
     )
 
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
+import asyncpg
 import httpx
 
+from kernel.worker import Resources
 from messaging import classification
 from messaging.outcomes import Outcome, SendResult, failure, transport_failure
+from messaging.sms_text import encode_info
 
-__all__ = ["SmsClient", "SmsSecrets"]
+__all__ = ["SmsClient", "SmsSecrets", "SmsSender"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +85,32 @@ class SmsClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+class SmsSender:
+    """The SMS channel for :mod:`messaging.channel_delivery`: the message's fallback text, from the
+    tenant's default SMS credential, with Twilio's status callbacks sent to our ingress."""
+
+    channel = "sms"
+
+    async def send(
+        self, res: Resources, claim: asyncpg.Record, secrets: dict[str, str]
+    ) -> tuple[SendResult, dict[str, Any]]:
+        settings = res.settings
+        client: SmsClient = res.extra("sms", lambda: SmsClient(settings.twilio_url))
+        config = claim["credential_config"]
+        text = claim["content"]["fallback"]["sms"]["text"]
+        info = encode_info(text)
+        callback = None
+        if claim["channel_key"]:
+            base = settings.public_url or f"http://127.0.0.1:{settings.http_port}"
+            callback = f"{base.rstrip('/')}/webhooks/twilio/{claim['channel_key']}"
+        result = await client.send(
+            SmsSecrets(config["account_sid"], secrets["auth_token"]),
+            to=claim["recipient"],
+            body=text,
+            from_number=config.get("from_number"),
+            messaging_service_sid=config.get("messaging_service_sid"),
+            status_callback=callback,
+        )
+        return result, {"encoding": info.encoding, "segments": info.segments}

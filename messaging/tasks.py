@@ -5,9 +5,11 @@ from __future__ import annotations
 from uuid import UUID
 
 from kernel.worker import batch_task, resources, task
-from messaging import delivery, sms_delivery
+from messaging import channel_delivery, delivery
+from messaging.email import EmailSender
+from messaging.sms import SmsSender
 
-__all__ = ["deliver", "deliver_bulk", "deliver_sms"]
+__all__ = ["deliver", "deliver_bulk", "deliver_email", "deliver_sms"]
 
 BULK_PRIORITY = 100  # Dramatiq runs lower numbers first
 
@@ -31,4 +33,10 @@ async def deliver_bulk(message_id: str, tenant_id: str, sender: str | None = Non
 @task("messaging.deliver_sms", queue="messaging")
 async def deliver_sms(message_id: str, tenant_id: str) -> None:
     """A message's SMS fallback (messaging.fallback starts it, at most once)."""
-    await sms_delivery.deliver_sms(resources(), UUID(tenant_id), UUID(message_id))
+    await channel_delivery.deliver(resources(), SmsSender(), UUID(tenant_id), UUID(message_id))
+
+
+@task("messaging.deliver_email", queue="messaging")
+async def deliver_email(message_id: str, tenant_id: str) -> None:
+    """A message's email fallback."""
+    await channel_delivery.deliver(resources(), EmailSender(), UUID(tenant_id), UUID(message_id))

@@ -9,6 +9,7 @@ from messaging.schemas import MAX_TEXT, SendMessage
 __all__ = ["MAX_IDEMPOTENCY_KEY", "normalize_e164", "validate"]
 
 MAX_IDEMPOTENCY_KEY = 255
+MAX_FALLBACK_AFTER = 86_400
 
 
 def validate(request: SendMessage, idempotency_key: str | None) -> tuple[str | None, list[FieldViolation]]:
@@ -32,8 +33,32 @@ def validate(request: SendMessage, idempotency_key: str | None) -> tuple[str | N
             problems.append(FieldViolation("template.name", "required", "must not be empty"))
         if not request.template.language.strip():
             problems.append(FieldViolation("template.language", "required", "must not be empty"))
+    problems.extend(_route_problems(request))
     if idempotency_key is not None and not (
         0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY and idempotency_key.isprintable()
     ):
         problems.append(FieldViolation("Idempotency-Key", "format", f"1 to {MAX_IDEMPOTENCY_KEY} printable characters"))
     return to_number, problems
+
+
+def _route_problems(request: SendMessage) -> list[FieldViolation]:
+    """``channels`` and ``fallback_after`` against the fallback content they need."""
+    problems: list[FieldViolation] = []
+    fallback = request.fallback
+    has = {"whatsapp": True, "sms": bool(fallback and fallback.sms), "email": bool(fallback and fallback.email)}
+    if request.channels is not None:
+        if not request.channels or request.channels[0] != "whatsapp":
+            problems.append(FieldViolation("channels", "whatsapp_first", "the route starts with whatsapp"))
+        if len(set(request.channels)) != len(request.channels):
+            problems.append(FieldViolation("channels", "unique", "each channel at most once"))
+        for channel in request.channels:
+            if channel not in has:
+                problems.append(FieldViolation("channels", "enum", "each one of whatsapp, sms, email"))
+            elif not has[channel]:
+                problems.append(FieldViolation(f"fallback.{channel}", "required", f"{channel} is in channels"))
+    if request.fallback_after is not None:
+        if not 1 <= request.fallback_after <= MAX_FALLBACK_AFTER:
+            problems.append(FieldViolation("fallback_after", "range", f"1 to {MAX_FALLBACK_AFTER} seconds"))
+        elif not (has["sms"] or has["email"]):
+            problems.append(FieldViolation("fallback_after", "requires_fallback", "give fallback content too"))
+    return problems

@@ -1,5 +1,5 @@
-"""``switchboard sandbox``: provider emulators on one port: WhatsApp Cloud API and Twilio's Messages
-resource."""
+"""``switchboard sandbox``: provider emulators: WhatsApp Cloud API and Twilio's Messages resource on
+one HTTP port, and an SMTP server on ``SWITCHBOARD_SANDBOX_SMTP_PORT`` (8025)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import aiohttp
 from litestar import Litestar, get
 
 from kernel.settings import SettingsError
-from sandbox import twilio
+from sandbox import smtp, twilio
 from sandbox.templates import TemplatesControlController, TemplatesController, TemplateStore
 from sandbox.whatsapp import CloudApiController, ControlController, SandboxState
 
@@ -31,6 +31,13 @@ def _delays() -> tuple[float, float, float]:
     return sent, delivered, read
 
 
+def _smtp_port() -> int:
+    raw = os.environ.get("SWITCHBOARD_SANDBOX_SMTP_PORT", "8025")
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise SettingsError("SWITCHBOARD_SANDBOX_SMTP_PORT", f"expected a port number, got {raw!r}")
+    return int(raw)
+
+
 def _slow() -> float:
     raw = os.environ.get("SWITCHBOARD_SANDBOX_SLOW_SECONDS", "5")
     try:
@@ -46,6 +53,9 @@ async def healthz() -> dict[str, str]:
 
 def create_app() -> Litestar:
     delays = _delays()
+    host = os.environ.get("SWITCHBOARD_SANDBOX_SMTP_HOST", "127.0.0.1")
+    smtp_port = _smtp_port()
+    mailbox = smtp.Mailbox()
     state = SandboxState(status_delays=delays, slow_seconds=_slow())
     sms = twilio.TwilioState(status_delays=delays[:2])
 
@@ -55,10 +65,13 @@ def create_app() -> Litestar:
         app.state.templates = TemplateStore()
         app.state.twilio = sms
         app.state.twilio_http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        app.state.mailbox = mailbox
+        smtp_server = await smtp.serve(mailbox, host, smtp_port)
         dispatcher = asyncio.create_task(state.dispatcher.run())
         try:
             yield
         finally:
+            smtp_server.close()
             dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await dispatcher
@@ -73,6 +86,7 @@ def create_app() -> Litestar:
             TemplatesControlController,
             twilio.TwilioController,
             twilio.TwilioControlController,
+            smtp.EmailControlController,
             healthz,
         ],
         lifespan=[lifespan],

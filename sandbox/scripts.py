@@ -5,6 +5,7 @@
 | ``0000`` | accepted, then a ``failed`` status with 131026 (not on WhatsApp / undeliverable) |
 | ``1047`` | free-form text: accepted, then ``failed`` with 131047 (24-hour window closed); templates go through |
 | ``1050`` | MARKETING templates: accepted, then ``failed`` with 131050 (user stopped marketing); others go through |
+| ``0999`` | accepted, then ``sent``, and never ``delivered`` (a phone that is off) |
 | ``0429`` | HTTP 400, error 130429 (throughput rate limit hit) |
 | ``0500`` | HTTP 500, error 2 (service temporarily unavailable) |
 | ``0504`` | accepted at once, answered ``SLOW_SECONDS`` late: a caller that dies meanwhile never learns it was sent |
@@ -28,6 +29,7 @@ class Script(StrEnum):
     NOT_ON_WHATSAPP = "not_on_whatsapp"
     WINDOW_CLOSED = "window_closed"
     STOPPED_MARKETING = "stopped_marketing"
+    NEVER_DELIVERED = "never_delivered"
     RATE_LIMITED = "rate_limited"
     SERVER_ERROR = "server_error"
     SLOW = "slow"  # accept, then answer late
@@ -39,6 +41,7 @@ _SUFFIXES = {
     "0000": Script.NOT_ON_WHATSAPP,
     "1047": Script.WINDOW_CLOSED,
     "1050": Script.STOPPED_MARKETING,
+    "0999": Script.NEVER_DELIVERED,
     "0429": Script.RATE_LIMITED,
     "0500": Script.SERVER_ERROR,
     "0504": Script.SLOW,

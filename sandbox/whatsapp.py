@@ -233,8 +233,9 @@ class CloudApiController(Controller):
             }
             sent, delivered, read = sandbox.status_delays
             schedule(sent, _status(wamid, "sent", recipient, tracker, pricing=pricing))
-            schedule(delivered, _status(wamid, "delivered", recipient, tracker, pricing=pricing))
-            schedule(read, _status(wamid, "read", recipient, tracker))
+            if script is not Script.NEVER_DELIVERED:
+                schedule(delivered, _status(wamid, "delivered", recipient, tracker, pricing=pricing))
+                schedule(read, _status(wamid, "read", recipient, tracker))
         body: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "contacts": [{"input": payload["to"], "wa_id": recipient}],

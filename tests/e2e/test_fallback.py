@@ -137,15 +137,138 @@ async def test_a_tenant_without_an_sms_account_skips_sms_with_the_reason(
 ) -> None:
     message_id = await send(client, tenant, "+14155550000")
     sms = await wait_for_channel(client, tenant, message_id, "sms", {"skipped"})
-    assert sms["detail"] == "the tenant has no SMS credential"
+    assert sms["detail"] == "the tenant has no sms credential"
     await wait_for_status(client, tenant, message_id, {"failed"})
 
 
-async def test_email_fallback_is_recorded_as_not_available_yet(
-    client: httpx.AsyncClient, sms_tenant: dict[str, Any]
+@pytest.fixture
+async def email_tenant(stack: Stack, pool: Pool) -> dict[str, Any]:
+    """A tenant with WhatsApp and an SMTP server (the sandbox's), but no SMS account."""
+    facts = await new_tenant(stack)
+    settings = settings_module.load(stack.env)
+    async with db.unit_of_work(pool) as conn:
+        await tenants_service.add_email_credential(
+            conn,
+            Vault(MasterKey(settings.require_master_key())),
+            uuid.UUID(facts["tenant_id"]),
+            name="smtp",
+            host="127.0.0.1",
+            port=stack.smtp_port,
+            tls="none",
+            from_address="orders@shop.example",
+        )
+    return facts
+
+
+def email(to: str) -> dict[str, Any]:
+    return {
+        "sms": {"text": SMS_TEXT},
+        "email": {"to": to, "subject": "Order shipped", "text": "Your order shipped.", "html": "<p>Shipped.</p>"},
+    }
+
+
+async def mailbox(client: httpx.AsyncClient, stack: Stack, to: str) -> list[dict[str, Any]]:
+    response = await client.get(f"{stack.sandbox_url}/_sandbox/email/messages", params={"to": to})
+    messages: list[dict[str, Any]] = response.json()["messages"]
+    return messages
+
+
+async def test_without_an_sms_account_the_route_skips_to_email(
+    client: httpx.AsyncClient, stack: Stack, email_tenant: dict[str, Any]
 ) -> None:
-    fallback = {"email": {"to": "ada@example.com", "subject": "Shipped", "text": "Your order shipped."}}
-    message_id = await send(client, sms_tenant, "+14155550000", fallback=fallback)
-    email = await wait_for_channel(client, sms_tenant, message_id, "email", {"skipped"})
-    assert "not available" in email["detail"]
-    assert "sms" not in await channels(client, sms_tenant, message_id)  # no SMS content: not on the route
+    to = f"ada-{uuid.uuid4().hex[:8]}@example.com"
+    message_id = await send(client, email_tenant, "+14155550000", fallback=email(to))
+    sent = await wait_for_channel(client, email_tenant, message_id, "email", {"submitted"})
+    legs = await channels(client, email_tenant, message_id)
+    assert legs["sms"]["status"] == "skipped" and legs["sms"]["detail"] == "the tenant has no sms credential"
+    [received] = await mailbox(client, stack, to)
+    assert received["message_id"] == sent["provider_message_id"] == f"<{message_id}@shop.example>"
+    assert (received["subject"], received["text"].strip(), received["html"].strip()) == (
+        "Order shipped",
+        "Your order shipped.",
+        "<p>Shipped.</p>",
+    )
+    assert received["list_unsubscribe"] is None  # a receipt, not marketing
+
+
+async def test_a_hard_bounce_suppresses_the_address(
+    client: httpx.AsyncClient, stack: Stack, email_tenant: dict[str, Any]
+) -> None:
+    first = await send(client, email_tenant, "+14155550000", fallback=email("bounce@example.com"))
+    bounced = await wait_for_channel(client, email_tenant, first, "email", {"failed"})
+    assert bounced["error_code"] == 550 and bounced["detail"].startswith("hard_bounce")
+    second = await send(client, email_tenant, "+14155550000", fallback=email("bounce@example.com"))
+    skipped = await wait_for_channel(client, email_tenant, second, "email", {"skipped"})
+    assert skipped["detail"].startswith("opted_out")
+    await wait_for_status(client, email_tenant, second, {"failed"})
+
+
+async def test_a_busy_mailbox_is_retried_then_given_up(
+    client: httpx.AsyncClient, pool: Pool, email_tenant: dict[str, Any]
+) -> None:
+    message_id = await send(client, email_tenant, "+14155550000", fallback=email("busy@example.com"))
+    busy = await wait_for_channel(client, email_tenant, message_id, "email", {"failed"})
+    assert busy["error_code"] == 451 and busy["detail"].startswith("smtp_transient")
+    attempts = await pool.fetchval(
+        "SELECT count(*) FROM delivery_attempts WHERE message_id = $1 AND channel = 'email'", uuid.UUID(message_id)
+    )
+    assert attempts == 3  # the stack's SWITCHBOARD_MAX_ATTEMPTS
+
+
+async def test_fallback_after_moves_on_when_whatsapp_never_delivers(
+    client: httpx.AsyncClient, stack: Stack, sms_tenant: dict[str, Any]
+) -> None:
+    to = "+14155550999"  # WhatsApp: sent, never delivered (a phone that is off)
+    message_id = await send(client, sms_tenant, to, fallback_after=1)
+    sms = await wait_for_channel(client, sms_tenant, message_id, "sms", {"delivered"})
+    assert sms["detail"] == "not delivered within 1 s"
+    message = await wait_for_status(client, sms_tenant, message_id, {"delivered"})
+    assert [c["channel"] for c in message["channels"]] == ["whatsapp", "sms"]
+    assert message["channels"][0]["status"] == "sent"
+    assert len([m for m in await sms_sent_to(client, stack, to) if m["Body"] == SMS_TEXT]) == 1
+
+
+async def test_the_timer_survives_a_relay_restart(
+    client: httpx.AsyncClient, stack: Stack, sms_tenant: dict[str, Any]
+) -> None:
+    stack.stop_process("relay")
+    try:
+        message_id = await send(client, sms_tenant, "+14155550999", fallback_after=1)
+    finally:
+        stack.start_process("relay")
+    await wait_for_channel(client, sms_tenant, message_id, "sms", {"delivered"}, timeout=40)
+
+
+async def test_channels_reorder_the_route(client: httpx.AsyncClient, sms_tenant: dict[str, Any]) -> None:
+    fallback = {
+        "sms": {"text": SMS_TEXT},
+        "email": {"to": "ada@example.com", "subject": "Shipped", "text": "Shipped."},
+    }
+    message_id = await send(
+        client, sms_tenant, "+14155550000", fallback=fallback, channels=["whatsapp", "email", "sms"]
+    )
+    # This tenant has no SMTP credential: email is skipped, and the route goes on to SMS.
+    await wait_for_channel(client, sms_tenant, message_id, "sms", {"delivered"})
+    legs = await channels(client, sms_tenant, message_id)
+    assert legs["email"]["status"] == "skipped"
+    assert list(legs) == ["whatsapp", "email", "sms"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"channels": ["sms", "whatsapp"]}, "channels"),
+        ({"channels": ["whatsapp", "whatsapp"]}, "channels"),
+        ({"channels": ["whatsapp", "email"]}, "fallback.email"),
+        ({"fallback_after": 0}, "fallback_after"),
+        ({"fallback_after": 86401}, "fallback_after"),
+        ({"fallback": None, "fallback_after": 30}, "fallback_after"),
+    ],
+)
+async def test_route_rules_are_checked_at_the_edge(
+    client: httpx.AsyncClient, tenant: dict[str, Any], extra: dict[str, Any], field: str
+) -> None:
+    body = {"to": "+14155550123", "template": UTILITY, "fallback": {"sms": {"text": SMS_TEXT}}, **extra}
+    response = await client.post("/v1/messages", json=body, headers=auth(tenant))
+    assert response.status_code == 422
+    assert field in [e["field"] for e in response.json()["errors"]]

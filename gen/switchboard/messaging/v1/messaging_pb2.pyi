@@ -344,6 +344,8 @@ class SendMessageRequest(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     FALLBACK_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
+    CHANNELS_FIELD_NUMBER: _builtins.int
+    FALLBACK_AFTER_SECONDS_FIELD_NUMBER: _builtins.int
     to: _builtins.str
     """Recipient in E.164, e.g. +14155550123."""
     sender: _builtins.str
@@ -352,12 +354,22 @@ class SendMessageRequest(_message.Message):
     """Same key and same request within the tenant: the original message is returned, not a new one."""
     priority: Global___MessagePriority.ValueType
     """Unspecified: bulk for MARKETING templates, transactional otherwise."""
+    fallback_after_seconds: _builtins.int
+    """If the message is not delivered within this many seconds, the next channel takes over even
+    though WhatsApp has not failed (1 to 86400; 0: no timer).
+    """
     @_builtins.property
     def text(self) -> Global___TextContent: ...
     @_builtins.property
     def template(self) -> Global___TemplateContent: ...
     @_builtins.property
     def fallback(self) -> Global___Fallback: ...
+    @_builtins.property
+    def channels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The route's order ("whatsapp", "sms", "email"), WhatsApp first; each other channel needs its
+        fallback content. Empty: whatsapp, sms, email (those with content).
+        """
+
     def __init__(
         self,
         *,
@@ -368,10 +380,12 @@ class SendMessageRequest(_message.Message):
         idempotency_key: _builtins.str = ...,
         fallback: Global___Fallback | None = ...,
         priority: Global___MessagePriority.ValueType = ...,
+        channels: _abc.Iterable[_builtins.str] | None = ...,
+        fallback_after_seconds: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "fallback", b"fallback", "template", b"template", "text", b"text"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "fallback", b"fallback", "idempotency_key", b"idempotency_key", "priority", b"priority", "sender", b"sender", "template", b"template", "text", b"text", "to", b"to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels", "content", b"content", "fallback", b"fallback", "fallback_after_seconds", b"fallback_after_seconds", "idempotency_key", b"idempotency_key", "priority", b"priority", "sender", b"sender", "template", b"template", "text", b"text", "to", b"to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_content: _TypeAlias = _typing.Literal["text", "template"]  # noqa: Y015
     _WhichOneofArgType_content: _TypeAlias = _typing.Literal["content", b"content"]  # noqa: Y015

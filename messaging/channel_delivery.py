@@ -1,14 +1,16 @@
-"""Delivering a message's SMS fallback through Twilio, idempotently.
+"""Delivering a message's fallback channel (SMS, email) idempotently, whichever the provider.
 
 The same three steps as WhatsApp (:mod:`messaging.delivery`): claim (the channel row must still be
-``queued``; the attempt is recorded before the call), call Twilio outside any transaction, record
-the outcome. A pending attempt found at claim time means an earlier worker may have reached
-Twilio, which has no idempotency key: the task waits out the hold period, during which Twilio's
-status callback (matched by SID) would settle it, and only then sends again.
+``queued``; the attempt is recorded before the call), call the provider outside any transaction,
+record the outcome. A pending attempt found at claim time means an earlier worker may have
+reached the provider, which may have no idempotency key (Twilio has none): the task waits out the
+hold period, during which a status callback (matched by the provider's id) would settle it, and
+only then sends again.
 
-What the SMS leg reports also goes through the message's state machine (source ``worker:sms``):
+What a channel reports also goes through the message's state machine (source ``worker:<channel>``):
 a ``delivered`` SMS proves the message arrived, whatever WhatsApp said. A permanent failure, or
-retries used up, moves the route on to the next channel (:mod:`messaging.fallback`).
+retries used up, moves the route on to the next channel (:mod:`messaging.fallback`). The
+provider-specific part is a :class:`ChannelSender`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -31,42 +33,49 @@ from messaging.delivery import backoff_ms
 from messaging.fallback import fall_back
 from messaging.outcomes import Outcome, SendResult, finish_attempt
 from messaging.service import record_status
-from messaging.sms import SmsClient, SmsSecrets
-from messaging.sms_text import encode_info
 from messaging.states import Status
 from tenants.vault import Vault
 
-__all__ = ["deliver_sms"]
+__all__ = ["ChannelSender", "deliver"]
 
-log = logging.getLogger("switchboard.delivery.sms")
+log = logging.getLogger("switchboard.delivery.channel")
 
-CHANNEL = "sms"
-SOURCE = "worker:sms"
+
+class ChannelSender(Protocol):
+    channel: str  # sms | email: also the credential kind it sends with
+
+    async def send(
+        self, res: Resources, claim: asyncpg.Record, secrets: dict[str, str]
+    ) -> tuple[SendResult, dict[str, Any]]:
+        """Make the provider call; return its result and the fields to record on the channel row
+        when it is accepted (e.g. SMS encoding and segments)."""
+        ...
+
 
 _CLAIM = """
-SELECT c.status AS leg_status, c.recipient, m.id, m.tenant_id, m.status, m.content,
+SELECT c.channel, c.status AS leg_status, c.recipient, m.id, m.tenant_id, m.status, m.content,
        k.id AS credential_id, k.config AS credential_config, k.sealed_secrets, k.channel_key,
        a.id AS attempt_id, a.attempt_number, a.state AS attempt_state, now() - a.started_at AS attempt_age
 FROM message_channels c
 JOIN messages m ON m.id = c.message_id AND m.tenant_id = c.tenant_id
-LEFT JOIN credentials k ON k.tenant_id = c.tenant_id AND k.kind = 'sms' AND k.is_default
+LEFT JOIN credentials k ON k.tenant_id = c.tenant_id AND k.kind = c.channel AND k.is_default
 LEFT JOIN LATERAL (
     SELECT id, attempt_number, state, started_at FROM delivery_attempts
-    WHERE message_id = c.message_id AND channel = 'sms' ORDER BY attempt_number DESC LIMIT 1
+    WHERE message_id = c.message_id AND channel = c.channel ORDER BY attempt_number DESC LIMIT 1
 ) a ON true
-WHERE c.tenant_id = $1 AND c.message_id = $2 AND c.channel = 'sms'
+WHERE c.tenant_id = $1 AND c.message_id = $2 AND c.channel = $3
 FOR UPDATE OF c
 """
 
 
-async def _set_leg(conn: Connection, tenant_id: UUID, message_id: UUID, **fields: Any) -> None:
-    names = list(fields)
-    assignments = ", ".join(f"{name} = ${i + 3}" for i, name in enumerate(names))
+async def _set_leg(conn: Connection, tenant_id: UUID, message_id: UUID, channel: str, **fields: Any) -> None:
+    assignments = ", ".join(f"{name} = ${i + 4}" for i, name in enumerate(fields))
     await conn.execute(
         f"UPDATE message_channels SET {assignments}, updated_at = now() "
-        "WHERE tenant_id = $1 AND message_id = $2 AND channel = 'sms'",
+        "WHERE tenant_id = $1 AND message_id = $2 AND channel = $3",
         tenant_id,
         message_id,
+        channel,
         *fields.values(),
     )
 
@@ -75,20 +84,23 @@ async def _give_up(
     conn: Connection, claim: Mapping[str, Any] | asyncpg.Record, status: str, detail: str, code: int | None = None
 ) -> None:
     """This channel is done without delivering: record it, and let the route move on."""
-    await _set_leg(conn, claim["tenant_id"], claim["id"], status=status, detail=detail, error_code=code)
+    channel = claim["channel"]
+    await _set_leg(conn, claim["tenant_id"], claim["id"], channel, status=status, detail=detail, error_code=code)
     if status == "failed":
-        await record_status(conn, claim, Status.FAILED, source=SOURCE, detail=detail, error_code=code)
-    await fall_back(conn, claim["tenant_id"], claim["id"], CHANNEL, f"sms {status}: {detail}", source=SOURCE)
+        await record_status(conn, claim, Status.FAILED, source=f"worker:{channel}", detail=detail, error_code=code)
+    await fall_back(
+        conn, claim["tenant_id"], claim["id"], channel, f"{channel} {status}: {detail}", source=f"worker:{channel}"
+    )
 
 
 async def _claim(
-    pool: Pool, settings: Settings, tenant_id: UUID, message_id: UUID
+    pool: Pool, settings: Settings, tenant_id: UUID, message_id: UUID, channel: str
 ) -> tuple[asyncpg.Record, int, int] | None:
     async with unit_of_work(pool) as conn:
         # The message first, then its channel row: the order reconciliation locks them in.
         if await repository.lock_status(conn, tenant_id, message_id) is None:
             return None
-        claim = await conn.fetchrow(_CLAIM, tenant_id, message_id)
+        claim = await conn.fetchrow(_CLAIM, tenant_id, message_id, channel)
         if claim is None or claim["leg_status"] != "queued":
             return None
         if claim["attempt_state"] == "pending":
@@ -96,56 +108,34 @@ async def _claim(
             if wait > 0:
                 raise dramatiq.Retry(delay=int(wait * 1000) + 250)
             await repository.finish_attempt(
-                conn,
-                tenant_id,
-                claim["attempt_id"],
-                state="ambiguous",
-                error_detail="no outcome within the hold period",
+                conn, tenant_id, claim["attempt_id"], state="ambiguous", error_detail="no outcome in the hold period"
             )
         if claim["credential_id"] is None:
-            await _give_up(conn, claim, "skipped", "the tenant has no SMS credential")
+            await _give_up(conn, claim, "skipped", f"the tenant has no {channel} credential")
             return None
-        opted_out = await repository.opt_out_reason(conn, tenant_id, CHANNEL, claim["recipient"], ["all"])
+        opted_out = await repository.opt_out_reason(conn, tenant_id, channel, claim["recipient"], ["all"])
         if opted_out is not None:
-            await _give_up(conn, claim, "skipped", f"opted_out: the recipient stopped SMS ({opted_out})")
+            await _give_up(conn, claim, "skipped", f"opted_out: the recipient is suppressed on {channel} ({opted_out})")
             return None
         number = (claim["attempt_number"] or 0) + 1
         if number > settings.max_attempts:
             await _give_up(conn, claim, "failed", f"gave up after {settings.max_attempts} attempts")
             return None
-        attempt_id = await repository.start_attempt(conn, tenant_id, message_id, CHANNEL, number)
+        attempt_id = await repository.start_attempt(conn, tenant_id, message_id, channel, number)
     return claim, attempt_id, number
 
 
-def _status_callback(settings: Settings, channel_key: str | None) -> str | None:
-    if not channel_key:
-        return None
-    base = settings.public_url or f"http://127.0.0.1:{settings.http_port}"
-    return f"{base.rstrip('/')}/webhooks/twilio/{channel_key}"
-
-
-async def deliver_sms(res: Resources, tenant_id: UUID, message_id: UUID) -> None:
+async def deliver(res: Resources, sender: ChannelSender, tenant_id: UUID, message_id: UUID) -> None:
     settings = res.settings
     pool = await res.pool()
-    claimed = await _claim(pool, settings, tenant_id, message_id)
+    claimed = await _claim(pool, settings, tenant_id, message_id, sender.channel)
     if claimed is None:
         return
     claim, attempt_id, number = claimed
     vault: Vault = res.extra("vault", lambda: Vault(res.keyring))
-    client: SmsClient = res.extra("sms", lambda: SmsClient(settings.twilio_url))
-    opened = await vault.open(pool, tenant_id, "sms", claim["credential_id"], claim["sealed_secrets"])
-    config = claim["credential_config"]
-    text = claim["content"]["fallback"]["sms"]["text"]
-    info = encode_info(text)
-    result = await client.send(
-        SmsSecrets(config["account_sid"], opened["auth_token"]),
-        to=claim["recipient"],
-        body=text,
-        from_number=config.get("from_number"),
-        messaging_service_sid=config.get("messaging_service_sid"),
-        status_callback=_status_callback(settings, claim["channel_key"]),
-    )
-    retry_in = await _record(pool, settings, claim, attempt_id, number, result, info.encoding, info.segments)
+    secrets = await vault.open(pool, tenant_id, sender.channel, claim["credential_id"], claim["sealed_secrets"])
+    result, facts = await sender.send(res, claim, secrets)
+    retry_in = await _record(pool, settings, claim, attempt_id, number, result, facts)
     if retry_in is not None:
         raise dramatiq.Retry(delay=retry_in)
 
@@ -157,14 +147,15 @@ async def _record(
     attempt_id: int,
     number: int,
     result: SendResult,
-    encoding: str,
-    segments: int,
+    facts: dict[str, Any],
 ) -> int | None:
     """Record the outcome; returns the delay before a retry, if one is due."""
-    tenant_id, message_id = claim["tenant_id"], claim["id"]
+    tenant_id, message_id, channel = claim["tenant_id"], claim["id"], claim["channel"]
     async with unit_of_work(pool) as conn:
         if result.outcome is Outcome.AMBIGUOUS:
-            log.warning("sms call outcome unknown", extra={"fields": {"detail": result.detail}})
+            log.warning(
+                "provider call outcome unknown", extra={"fields": {"channel": channel, "detail": result.detail}}
+            )
             return int(settings.delivery_hold_seconds * 1000) + 250
         await finish_attempt(conn, tenant_id, attempt_id, result)
         message = await repository.lock_status(conn, tenant_id, message_id)
@@ -174,24 +165,24 @@ async def _record(
                 conn,
                 tenant_id,
                 message_id,
+                channel,
                 status="submitted",
                 provider_message_id=result.provider_id,
-                encoding=encoding,
-                segments=segments,
+                **facts,
             )
-            await record_status(
-                conn, message, Status.SUBMITTED, source=SOURCE, detail=f"sms accepted as {result.provider_id}"
-            )
+            detail = f"{channel} accepted as {result.provider_id}"
+            await record_status(conn, message, Status.SUBMITTED, source=f"worker:{channel}", detail=detail)
             return None
         verdict = result.verdict
-        detail = (f"{verdict.reason}: " if verdict else "") + f"({result.error_code}) {result.detail}"
+        code = f"({result.error_code}) " if result.error_code is not None else ""
+        detail = (f"{verdict.reason}: " if verdict else "") + code + (result.detail or "")
         if result.outcome is Outcome.RETRYABLE and number < settings.max_attempts:
             return backoff_ms(settings.retry_base_ms, number) + random.randint(0, 50)
         if verdict is not None and verdict.kind is Kind.OPT_OUT:
             await repository.add_opt_out(
                 conn,
                 tenant_id,
-                channel=CHANNEL,
+                channel=channel,
                 address=claim["recipient"],
                 scope="all",
                 reason=verdict.reason,
