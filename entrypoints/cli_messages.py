@@ -48,6 +48,27 @@ def cmd_discard(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_routing(settings: Settings, args: argparse.Namespace) -> int:
+    from messaging import routing_policy
+    from messaging.schemas import RoutingPolicy
+
+    async def change(conn: Any) -> Any:
+        if args.channels is None and args.fallback_after is None and not args.clear:
+            return await routing_policy.get_policy(conn, args.tenant)
+        policy = RoutingPolicy() if args.clear else await routing_policy.get_policy(conn, args.tenant)
+        channels = args.channels.split(",") if args.channels else policy.channels
+        after = args.fallback_after if args.fallback_after is not None else policy.fallback_after
+        return await routing_policy.set_policy(
+            conn, args.tenant, RoutingPolicy(channels=channels, fallback_after=after or None)
+        )
+
+    policy = run(with_connection(settings, change))
+    order = ",".join(policy.channels) if policy.channels else "whatsapp,sms,email (default)"
+    after = f"{policy.fallback_after} s" if policy.fallback_after else "none"
+    print(f"channels {order}; fallback_after {after}")
+    return 0
+
+
 def register(sub: Any) -> None:
     """Add these subcommands to the ``switchboard`` parser's subparsers."""
     messages = sub.add_parser("messages", help="Dead letters: messages that failed for good.").add_subparsers(
@@ -66,3 +87,12 @@ def register(sub: Any) -> None:
         action.add_argument("--tenant", required=True, type=UUID, help="tenant id")
         action.add_argument("message_id", type=UUID)
         action.set_defaults(fn=fn)
+    routing = messages.add_parser(
+        "routing",
+        help="Show or set a tenant's default fallback route (for messages that give none of their own).",
+    )
+    routing.add_argument("--tenant", required=True, type=UUID, help="tenant id")
+    routing.add_argument("--channels", help="e.g. whatsapp,email,sms (WhatsApp first)")
+    routing.add_argument("--fallback-after", type=int, help="seconds without delivery before the next channel; 0: none")
+    routing.add_argument("--clear", action="store_true", help="back to the built-in default first")
+    routing.set_defaults(fn=cmd_routing)

@@ -18,7 +18,12 @@ from kernel import db
 from kernel import settings as settings_module
 from kernel.logging import configure
 from kernel.metrics import Counters, render
-from messaging.controllers import DeadLetterController, InboundController, MessageController
+from messaging.controllers import (
+    DeadLetterController,
+    InboundController,
+    MessageController,
+    RoutingPolicyController,
+)
 from tenants.controllers import CredentialController, SenderController, TemplateController
 from tenants.quotas import Quotas, quota_client
 from tenants.templates import GraphTemplates
@@ -88,6 +93,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         MessageController,
         InboundController,
         DeadLetterController,
+        RoutingPolicyController,
         CredentialController,
         TemplateController,
         SenderController,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.params import Parameter
 
 from edge.rest import pool, principal, quota, require_api_key
 from kernel.errors import parse_id
 from kernel.pagination import DEFAULT_PAGE, MAX_PAGE
-from messaging import dead_letters, inbox, service
+from messaging import dead_letters, inbox, routing_policy, service
 from messaging.schemas import (
     ConversationList,
     DeadLetterList,
@@ -20,13 +20,14 @@ from messaging.schemas import (
     InboundMessageList,
     MessageList,
     MessageView,
+    RoutingPolicy,
     SendMessage,
 )
 
 # Handlers reach the principal and the pool through the request (see edge.rest).
 AnyRequest = Request[Any, Any, State]
 
-__all__ = ["DeadLetterController", "InboundController", "MessageController"]
+__all__ = ["DeadLetterController", "InboundController", "MessageController", "RoutingPolicyController"]
 
 
 class MessageController(Controller):
@@ -178,3 +179,27 @@ class InboundController(Controller):
     ) -> ConversationList:
         async with pool(request).acquire() as conn:
             return await inbox.list_conversations(conn, principal(request).tenant_id, cursor=cursor, limit=limit)
+
+
+class RoutingPolicyController(Controller):
+    path = "/v1/routing-policy"
+    tags = ["messages"]
+    guards = [require_api_key]
+    security = [{"apiKey": []}]
+
+    @get("/", summary="The tenant's default fallback route")
+    async def get_policy(self, request: AnyRequest) -> RoutingPolicy:
+        async with pool(request).acquire() as conn:
+            return await routing_policy.get_policy(conn, principal(request).tenant_id)
+
+    @put(
+        "/",
+        summary="Set the tenant's default fallback route",
+        description=(
+            "Applies to messages with fallback content that give no `channels` or `fallback_after` of their "
+            "own. Send `{}` to go back to the built-in default (whatsapp, sms, email; no timer)."
+        ),
+    )
+    async def put_policy(self, request: AnyRequest, data: RoutingPolicy) -> RoutingPolicy:
+        async with pool(request).acquire() as conn:
+            return await routing_policy.set_policy(conn, principal(request).tenant_id, data)

@@ -151,6 +151,19 @@ class SendMessage(msgspec.Struct, forbid_unknown_fields=True):
     ] = None
 
 
+class RoutingPolicy(msgspec.Struct, forbid_unknown_fields=True):
+    """A tenant's default fallback route, for messages that do not give their own."""
+
+    channels: Annotated[
+        list[Literal["whatsapp", "sms", "email"]] | None,
+        Meta(description="Order of the channels, WhatsApp first. Omitted: whatsapp, sms, email."),
+    ] = None
+    fallback_after: Annotated[
+        int | None,
+        Meta(description="Seconds without delivery before the next channel takes over (1 to 86400). Omitted: none."),
+    ] = None
+
+
 class MessageError(msgspec.Struct):
     code: int | None
     reason: str

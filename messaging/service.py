@@ -19,7 +19,7 @@ import msgspec
 from kernel.db import Connection
 from kernel.errors import InvalidInput, NotFound
 from kernel.pagination import MAX_PAGE, decode_cursor, page
-from messaging import classification, inbox, repository, routing, template_lint, validation
+from messaging import classification, inbox, repository, routing, routing_policy, template_lint, validation
 from messaging.fallback import fall_back
 from messaging.schemas import (
     ChannelView,
@@ -185,7 +185,7 @@ async def submit(
             sender_id=sender.id,
             sender_phone_number_id=sender.phone_number_id,
             to_number=to_number,
-            content=_content(request, components, category),
+            content=_content(await routing_policy.apply(conn, tenant_id, request), components, category),
             bulk=bulk,
         )
     except BaseException:

@@ -16,7 +16,7 @@ from edge.rpc import authenticated, translate_errors
 from kernel.db import Pool
 from kernel.errors import InvalidInput, parse_id
 from kernel.pagination import page_size
-from messaging import dead_letters, inbox, service
+from messaging import dead_letters, inbox, routing_policy, service
 from messaging.schemas import (
     ButtonParam,
     ConversationView,
@@ -26,6 +26,7 @@ from messaging.schemas import (
     HeaderMedia,
     InboundMessageView,
     MessageView,
+    RoutingPolicy,
     SendMessage,
     SmsFallback,
     TemplateContent,
@@ -305,3 +306,29 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         async with self._pool.acquire() as conn:
             message = await dead_letters.discard(conn, principal.tenant_id, parse_id(request.id))
         return pb.DiscardMessageResponse(message=to_message(message))
+
+    @translate_errors
+    async def GetRoutingPolicy(  # noqa: N802
+        self, request: pb.GetRoutingPolicyRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetRoutingPolicyResponse:
+        principal = await authenticated(self._pool, context)
+        async with self._pool.acquire() as conn:
+            policy = await routing_policy.get_policy(conn, principal.tenant_id)
+        return pb.GetRoutingPolicyResponse(policy=_policy_to_proto(policy))
+
+    @translate_errors
+    async def UpdateRoutingPolicy(  # noqa: N802
+        self, request: pb.UpdateRoutingPolicyRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.UpdateRoutingPolicyResponse:
+        principal = await authenticated(self._pool, context)
+        given = RoutingPolicy(
+            channels=list(request.policy.channels) or None,  # type: ignore[arg-type]  # validated by the service
+            fallback_after=request.policy.fallback_after_seconds or None,
+        )
+        async with self._pool.acquire() as conn:
+            policy = await routing_policy.set_policy(conn, principal.tenant_id, given)
+        return pb.UpdateRoutingPolicyResponse(policy=_policy_to_proto(policy))
+
+
+def _policy_to_proto(policy: RoutingPolicy) -> pb.RoutingPolicy:
+    return pb.RoutingPolicy(channels=policy.channels or [], fallback_after_seconds=policy.fallback_after or 0)

@@ -6,10 +6,18 @@ from kernel.errors import FieldViolation
 from kernel.phones import normalize_e164
 from messaging.schemas import MAX_TEXT, SendMessage
 
-__all__ = ["MAX_IDEMPOTENCY_KEY", "normalize_e164", "validate"]
+__all__ = [
+    "CHANNELS",
+    "MAX_IDEMPOTENCY_KEY",
+    "fallback_after_problems",
+    "normalize_e164",
+    "order_problems",
+    "validate",
+]
 
 MAX_IDEMPOTENCY_KEY = 255
 MAX_FALLBACK_AFTER = 86_400
+CHANNELS = ("whatsapp", "sms", "email")
 
 
 def validate(request: SendMessage, idempotency_key: str | None) -> tuple[str | None, list[FieldViolation]]:
@@ -41,24 +49,37 @@ def validate(request: SendMessage, idempotency_key: str | None) -> tuple[str | N
     return to_number, problems
 
 
+def order_problems(channels: list[str], field: str = "channels") -> list[FieldViolation]:
+    """A route's order: WhatsApp first, known channels, each once."""
+    problems: list[FieldViolation] = []
+    if not channels or channels[0] != "whatsapp":
+        problems.append(FieldViolation(field, "whatsapp_first", "the route starts with whatsapp"))
+    if len(set(channels)) != len(channels):
+        problems.append(FieldViolation(field, "unique", "each channel at most once"))
+    if any(c not in CHANNELS for c in channels):
+        problems.append(FieldViolation(field, "enum", "each one of whatsapp, sms, email"))
+    return problems
+
+
+def fallback_after_problems(seconds: int, field: str = "fallback_after") -> list[FieldViolation]:
+    if not 1 <= seconds <= MAX_FALLBACK_AFTER:
+        return [FieldViolation(field, "range", f"1 to {MAX_FALLBACK_AFTER} seconds")]
+    return []
+
+
 def _route_problems(request: SendMessage) -> list[FieldViolation]:
     """``channels`` and ``fallback_after`` against the fallback content they need."""
-    problems: list[FieldViolation] = []
     fallback = request.fallback
     has = {"whatsapp": True, "sms": bool(fallback and fallback.sms), "email": bool(fallback and fallback.email)}
+    problems: list[FieldViolation] = []
     if request.channels is not None:
-        if not request.channels or request.channels[0] != "whatsapp":
-            problems.append(FieldViolation("channels", "whatsapp_first", "the route starts with whatsapp"))
-        if len(set(request.channels)) != len(request.channels):
-            problems.append(FieldViolation("channels", "unique", "each channel at most once"))
+        problems.extend(order_problems(list(request.channels)))
         for channel in request.channels:
-            if channel not in has:
-                problems.append(FieldViolation("channels", "enum", "each one of whatsapp, sms, email"))
-            elif not has[channel]:
+            if channel in has and not has[channel]:
                 problems.append(FieldViolation(f"fallback.{channel}", "required", f"{channel} is in channels"))
     if request.fallback_after is not None:
-        if not 1 <= request.fallback_after <= MAX_FALLBACK_AFTER:
-            problems.append(FieldViolation("fallback_after", "range", f"1 to {MAX_FALLBACK_AFTER} seconds"))
-        elif not (has["sms"] or has["email"]):
+        range_problems = fallback_after_problems(request.fallback_after)
+        problems.extend(range_problems)
+        if not range_problems and not (has["sms"] or has["email"]):
             problems.append(FieldViolation("fallback_after", "requires_fallback", "give fallback content too"))
     return problems

@@ -61,6 +61,9 @@ tenants = Table(
     # (migration 0008): the key of every process's route cache.
     Column("config_version", BigInteger, nullable=False, server_default="0"),
     Column("plan_id", Text, ForeignKey("plans.id"), nullable=False, server_default="default"),
+    # The default fallback route for messages that do not give one: {"channels": [...],
+    # "fallback_after": seconds} (messaging.routing_policy).
+    Column("routing_policy", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     _created(),
 )
 

@@ -6,8 +6,11 @@ import asyncio
 import uuid
 from typing import Any
 
+import grpc
 import httpx
 import pytest
+from switchboard.messaging.v1 import messaging_pb2 as pb
+from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
 from kernel import db
 from kernel import settings as settings_module
@@ -272,3 +275,42 @@ async def test_route_rules_are_checked_at_the_edge(
     response = await client.post("/v1/messages", json=body, headers=auth(tenant))
     assert response.status_code == 422
     assert field in [e["field"] for e in response.json()["errors"]]
+
+
+async def test_the_tenants_routing_policy_applies_where_a_message_is_silent(
+    client: httpx.AsyncClient, stack: Stack, sms_tenant: dict[str, Any]
+) -> None:
+    assert (await client.get("/v1/routing-policy", headers=auth(sms_tenant))).json() == {
+        "channels": None,
+        "fallback_after": None,
+    }
+    refused = await client.put("/v1/routing-policy", json={"channels": ["sms", "whatsapp"]}, headers=auth(sms_tenant))
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "channels"
+    policy = {"channels": ["whatsapp", "email", "sms"], "fallback_after": 1}
+    set_ = await client.put("/v1/routing-policy", json=policy, headers=auth(sms_tenant))
+    assert set_.status_code == 200 and set_.json() == policy
+
+    # Never delivered on WhatsApp; the policy's timer moves it on, past email (no SMTP credential) to SMS.
+    fallback = {"sms": {"text": SMS_TEXT}, "email": {"to": "ada@example.com", "subject": "S", "text": "T"}}
+    message_id = await send(client, sms_tenant, "+14155550999", fallback=fallback)
+    await wait_for_channel(client, sms_tenant, message_id, "sms", {"delivered"})
+    assert list(await channels(client, sms_tenant, message_id)) == ["whatsapp", "email", "sms"]
+
+    shown = stack.cli("messages", "routing", "--tenant", sms_tenant["tenant_id"], "--clear")
+    assert shown.returncode == 0 and "whatsapp,sms,email (default)" in shown.stdout
+    assert (await client.get("/v1/routing-policy", headers=auth(sms_tenant))).json()["fallback_after"] is None
+
+
+async def test_routing_policy_over_grpc(stack: Stack, sms_tenant: dict[str, Any]) -> None:
+    metadata = (("authorization", f"Bearer {sms_tenant['api_key']}"),)
+    async with grpc.aio.insecure_channel(stack.grpc_target) as channel:
+        stub = pb_grpc.MessagingServiceStub(channel)
+        wanted = pb.RoutingPolicy(channels=["whatsapp", "sms"], fallback_after_seconds=30)
+        updated = await stub.UpdateRoutingPolicy(pb.UpdateRoutingPolicyRequest(policy=wanted), metadata=metadata)
+        assert updated.policy == wanted
+        got = await stub.GetRoutingPolicy(pb.GetRoutingPolicyRequest(), metadata=metadata)
+        assert got.policy == wanted
+        bad = pb.RoutingPolicy(fallback_after_seconds=90_000)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.UpdateRoutingPolicy(pb.UpdateRoutingPolicyRequest(policy=bad), metadata=metadata)
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT

@@ -78,6 +78,16 @@ class MessagingServiceStub:
                 request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageRequest.SerializeToString,
                 response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageResponse.FromString,
                 _registered_method=True)
+        self.GetRoutingPolicy = channel.unary_unary(
+                '/switchboard.messaging.v1.MessagingService/GetRoutingPolicy',
+                request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.GetRoutingPolicyRequest.SerializeToString,
+                response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.GetRoutingPolicyResponse.FromString,
+                _registered_method=True)
+        self.UpdateRoutingPolicy = channel.unary_unary(
+                '/switchboard.messaging.v1.MessagingService/UpdateRoutingPolicy',
+                request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.UpdateRoutingPolicyRequest.SerializeToString,
+                response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.UpdateRoutingPolicyResponse.FromString,
+                _registered_method=True)
 
 
 class MessagingServiceServicer:
@@ -147,6 +157,21 @@ class MessagingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRoutingPolicy(self, request, context):
+        """The tenant's default fallback route.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRoutingPolicy(self, request, context):
+        """Set the tenant's default fallback route: it applies to messages with fallback content that give
+        no channels or fallback_after_seconds of their own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessagingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -189,6 +214,16 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     servicer.DiscardMessage,
                     request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageRequest.FromString,
                     response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageResponse.SerializeToString,
+            ),
+            'GetRoutingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRoutingPolicy,
+                    request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.GetRoutingPolicyRequest.FromString,
+                    response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.GetRoutingPolicyResponse.SerializeToString,
+            ),
+            'UpdateRoutingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRoutingPolicy,
+                    request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.UpdateRoutingPolicyRequest.FromString,
+                    response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.UpdateRoutingPolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -411,6 +446,60 @@ class MessagingService:
             '/switchboard.messaging.v1.MessagingService/DiscardMessage',
             switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageRequest.SerializeToString,
             switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRoutingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.messaging.v1.MessagingService/GetRoutingPolicy',
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.GetRoutingPolicyRequest.SerializeToString,
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.GetRoutingPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRoutingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.messaging.v1.MessagingService/UpdateRoutingPolicy',
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.UpdateRoutingPolicyRequest.SerializeToString,
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.UpdateRoutingPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

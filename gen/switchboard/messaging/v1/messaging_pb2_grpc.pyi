@@ -61,6 +61,12 @@ class MessagingServiceStub:
     """Set a dead letter aside: it stays FAILED and leaves the dead letters. Any other message:
     FAILED_PRECONDITION.
     """
+    GetRoutingPolicy: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.GetRoutingPolicyRequest, _messaging_pb2.GetRoutingPolicyResponse]
+    """The tenant's default fallback route."""
+    UpdateRoutingPolicy: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.UpdateRoutingPolicyRequest, _messaging_pb2.UpdateRoutingPolicyResponse]
+    """Set the tenant's default fallback route: it applies to messages with fallback content that give
+    no channels or fallback_after_seconds of their own.
+    """
 
 @_typing.type_check_only
 class MessagingServiceAsyncStub(MessagingServiceStub):
@@ -94,6 +100,12 @@ class MessagingServiceAsyncStub(MessagingServiceStub):
     DiscardMessage: _aio.UnaryUnaryMultiCallable[_messaging_pb2.DiscardMessageRequest, _messaging_pb2.DiscardMessageResponse]  # type: ignore[assignment]
     """Set a dead letter aside: it stays FAILED and leaves the dead letters. Any other message:
     FAILED_PRECONDITION.
+    """
+    GetRoutingPolicy: _aio.UnaryUnaryMultiCallable[_messaging_pb2.GetRoutingPolicyRequest, _messaging_pb2.GetRoutingPolicyResponse]  # type: ignore[assignment]
+    """The tenant's default fallback route."""
+    UpdateRoutingPolicy: _aio.UnaryUnaryMultiCallable[_messaging_pb2.UpdateRoutingPolicyRequest, _messaging_pb2.UpdateRoutingPolicyResponse]  # type: ignore[assignment]
+    """Set the tenant's default fallback route: it applies to messages with fallback content that give
+    no channels or fallback_after_seconds of their own.
     """
 
 class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -173,6 +185,24 @@ class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_messaging_pb2.DiscardMessageResponse, _abc.Awaitable[_messaging_pb2.DiscardMessageResponse]]:
         """Set a dead letter aside: it stays FAILED and leaves the dead letters. Any other message:
         FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRoutingPolicy(
+        self,
+        request: _messaging_pb2.GetRoutingPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.GetRoutingPolicyResponse, _abc.Awaitable[_messaging_pb2.GetRoutingPolicyResponse]]:
+        """The tenant's default fallback route."""
+
+    @_abc_1.abstractmethod
+    def UpdateRoutingPolicy(
+        self,
+        request: _messaging_pb2.UpdateRoutingPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.UpdateRoutingPolicyResponse, _abc.Awaitable[_messaging_pb2.UpdateRoutingPolicyResponse]]:
+        """Set the tenant's default fallback route: it applies to messages with fallback content that give
+        no channels or fallback_after_seconds of their own.
         """
 
 def add_MessagingServiceServicer_to_server(servicer: MessagingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
