@@ -27,7 +27,7 @@ import dramatiq
 from kernel.db import Connection, Pool, unit_of_work
 from kernel.settings import Settings
 from kernel.worker import Resources
-from messaging import repository
+from messaging import channels_repository, repository
 from messaging.classification import Kind
 from messaging.delivery import backoff_ms
 from messaging.fallback import fall_back
@@ -49,35 +49,6 @@ class ChannelSender(Protocol):
     ) -> tuple[SendResult, dict[str, Any]]:
         """Make the provider call; return its result and the fields to record on the channel row
         when it is accepted (e.g. SMS encoding and segments)."""
-        ...
-
-
-_CLAIM = """
-SELECT c.channel, c.status AS leg_status, c.recipient, m.id, m.tenant_id, m.status, m.content,
-       k.id AS credential_id, k.config AS credential_config, k.sealed_secrets, k.channel_key,
-       a.id AS attempt_id, a.attempt_number, a.state AS attempt_state, now() - a.started_at AS attempt_age
-FROM message_channels c
-JOIN messages m ON m.id = c.message_id AND m.tenant_id = c.tenant_id
-LEFT JOIN credentials k ON k.tenant_id = c.tenant_id AND k.kind = c.channel AND k.is_default
-LEFT JOIN LATERAL (
-    SELECT id, attempt_number, state, started_at FROM delivery_attempts
-    WHERE message_id = c.message_id AND channel = c.channel ORDER BY attempt_number DESC LIMIT 1
-) a ON true
-WHERE c.tenant_id = $1 AND c.message_id = $2 AND c.channel = $3
-FOR UPDATE OF c
-"""
-
-
-async def _set_leg(conn: Connection, tenant_id: UUID, message_id: UUID, channel: str, **fields: Any) -> None:
-    assignments = ", ".join(f"{name} = ${i + 4}" for i, name in enumerate(fields))
-    await conn.execute(
-        f"UPDATE message_channels SET {assignments}, updated_at = now() "
-        "WHERE tenant_id = $1 AND message_id = $2 AND channel = $3",
-        tenant_id,
-        message_id,
-        channel,
-        *fields.values(),
-    )
 
 
 async def _give_up(
@@ -85,7 +56,9 @@ async def _give_up(
 ) -> None:
     """This channel is done without delivering: record it, and let the route move on."""
     channel = claim["channel"]
-    await _set_leg(conn, claim["tenant_id"], claim["id"], channel, status=status, detail=detail, error_code=code)
+    await channels_repository.set_channel(
+        conn, claim["tenant_id"], claim["id"], channel, status=status, detail=detail, error_code=code
+    )
     if status == "failed":
         await record_status(conn, claim, Status.FAILED, source=f"worker:{channel}", detail=detail, error_code=code)
     await fall_back(
@@ -100,7 +73,7 @@ async def _claim(
         # The message first, then its channel row: the order reconciliation locks them in.
         if await repository.lock_status(conn, tenant_id, message_id) is None:
             return None
-        claim = await conn.fetchrow(_CLAIM, tenant_id, message_id, channel)
+        claim = await channels_repository.claim(conn, tenant_id, message_id, channel)
         if claim is None or claim["leg_status"] != "queued":
             return None
         if claim["attempt_state"] == "pending":
@@ -113,7 +86,7 @@ async def _claim(
         if claim["credential_id"] is None:
             await _give_up(conn, claim, "skipped", f"the tenant has no {channel} credential")
             return None
-        opted_out = await repository.opt_out_reason(conn, tenant_id, channel, claim["recipient"], ["all"])
+        opted_out = await channels_repository.opt_out_reason(conn, tenant_id, channel, claim["recipient"], ["all"])
         if opted_out is not None:
             await _give_up(conn, claim, "skipped", f"opted_out: the recipient is suppressed on {channel} ({opted_out})")
             return None
@@ -161,7 +134,7 @@ async def _record(
         message = await repository.lock_status(conn, tenant_id, message_id)
         assert message is not None
         if result.outcome is Outcome.ACCEPTED:
-            await _set_leg(
+            await channels_repository.set_channel(
                 conn,
                 tenant_id,
                 message_id,
@@ -179,7 +152,7 @@ async def _record(
         if result.outcome is Outcome.RETRYABLE and number < settings.max_attempts:
             return backoff_ms(settings.retry_base_ms, number) + random.randint(0, 50)
         if verdict is not None and verdict.kind is Kind.OPT_OUT:
-            await repository.add_opt_out(
+            await channels_repository.add_opt_out(
                 conn,
                 tenant_id,
                 channel=channel,

@@ -22,7 +22,7 @@ import asyncpg
 from kernel.db import Connection
 from kernel.errors import FailedPrecondition, InvalidInput, NotFound
 from kernel.pagination import MAX_PAGE, decode_cursor, page
-from messaging import repository
+from messaging import dead_letters_repository
 from messaging.schemas import DeadLetterList, DeadLetterView, MessageView
 from messaging.service import get_message, view
 from messaging.states import Status
@@ -37,7 +37,7 @@ async def list_dead_letters(conn: Connection, tenant_id: UUID, *, cursor: str | 
     if cursor:
         at, (ident,) = decode_cursor(cursor, UUID)
         before = (at, ident)
-    rows = await repository.list_dead_letters(conn, tenant_id, before=before, limit=limit + 1)
+    rows = await dead_letters_repository.list_dead_letters(conn, tenant_id, before=before, limit=limit + 1)
     shown, next_cursor = page(rows, limit, lambda r: (r["updated_at"], r["id"]))
     return DeadLetterList(
         data=[DeadLetterView(message=view(r), attempts=r["attempts"], failed_at=r["updated_at"]) for r in shown],
@@ -46,7 +46,7 @@ async def list_dead_letters(conn: Connection, tenant_id: UUID, *, cursor: str | 
 
 
 async def _dead_letter(conn: Connection, tenant_id: UUID, message_id: UUID, action: str) -> asyncpg.Record:
-    row = await repository.lock_for_operator(conn, tenant_id, message_id)
+    row = await dead_letters_repository.lock_for_operator(conn, tenant_id, message_id)
     if row is None:
         raise NotFound(f"message {message_id} not found")
     if row["status"] != Status.FAILED or row["discarded_at"] is not None:
@@ -59,7 +59,7 @@ async def retry(conn: Connection, tenant_id: UUID, message_id: UUID, *, by: str 
     """Send a dead letter again (the caller's connection; one transaction)."""
     async with conn.transaction():
         row = await _dead_letter(conn, tenant_id, message_id, "retried")
-        await repository.requeue(
+        await dead_letters_repository.requeue(
             conn,
             tenant_id,
             message_id,
@@ -74,5 +74,5 @@ async def discard(conn: Connection, tenant_id: UUID, message_id: UUID, *, by: st
     """Set a dead letter aside: it stays failed and leaves the list."""
     async with conn.transaction():
         await _dead_letter(conn, tenant_id, message_id, "discarded")
-        await repository.discard(conn, tenant_id, message_id, f"discarded by {by}")
+        await dead_letters_repository.discard(conn, tenant_id, message_id, f"discarded by {by}")
     return await get_message(conn, tenant_id, message_id)

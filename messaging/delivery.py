@@ -34,7 +34,7 @@ from kernel.db import Connection, Pool, unit_of_work
 from kernel.scripts import ScriptRunner
 from kernel.settings import Settings
 from kernel.worker import Resources
-from messaging import repository
+from messaging import channels_repository, repository
 from messaging.classification import Kind
 from messaging.fallback import fall_back
 from messaging.outcomes import finish_attempt
@@ -194,7 +194,9 @@ async def _opted_out(pool: Pool, claim: asyncpg.Record, attempt_id: int) -> bool
     """A MARKETING template to someone who stopped marketing (131050) is failed, not sent."""
     if claim["content"].get("category") != "MARKETING":
         return False
-    reason = await repository.opt_out_reason(pool, claim["tenant_id"], CHANNEL, claim["to_number"], ["marketing"])
+    reason = await channels_repository.opt_out_reason(
+        pool, claim["tenant_id"], CHANNEL, claim["to_number"], ["marketing"]
+    )
     if reason is None:
         return False
     detail = f"opted_out: the recipient stopped marketing messages ({reason})"
@@ -242,7 +244,7 @@ async def _fail(conn: Connection, message: asyncpg.Record, claim: asyncpg.Record
         )
         log.warning("credential refused by the provider", extra={"fields": {"reason": verdict.reason}})
     if verdict.kind is Kind.OPT_OUT:
-        await repository.add_opt_out(
+        await channels_repository.add_opt_out(
             conn,
             claim["tenant_id"],
             channel=CHANNEL,

@@ -21,7 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from kernel.db import Connection, Pool, unit_of_work
-from kernel.outbox import CHANNEL as OUTBOX_CHANNEL
+from messaging import channels_repository
 from messaging.states import Status
 
 __all__ = ["EMAIL_TOPIC", "ORDER", "SMS_TOPIC", "fall_back", "fire_due_timers", "route"]
@@ -50,38 +50,12 @@ def _recipient(channel: str, message: Any) -> str | None:
     return str(message["to_number"])
 
 
-# The next channel's row and, when this call is the one that created it, its delivery outbox row
-# (transactional: someone is waiting for this message) and its audit event, in one statement.
-_START = f"""
-WITH c AS (
-    INSERT INTO message_channels (message_id, channel, tenant_id, position, status, recipient, reason, detail)
-    VALUES ($2, $3, $1, $4, $5, $6, $7, $8)
-    ON CONFLICT (message_id, channel) DO NOTHING
-    RETURNING message_id, channel, status
-), e AS (
-    INSERT INTO message_events (tenant_id, message_id, reported_status, from_status, to_status, applied, outcome,
-                                source, detail)
-    SELECT $1, message_id, $9, $9, $9, false, 'fallback', $10,
-           CASE WHEN status = 'skipped' THEN 'skipped ' || channel || ': ' || $8
-                ELSE 'falling back to ' || channel || ': ' || $7 END
-    FROM c
-), o AS (
-    INSERT INTO outbox (topic, payload, priority, tenant_id)
-    SELECT $11::text, jsonb_build_object('message_id', message_id, 'tenant_id', $1::uuid), 0, $1
-    FROM c WHERE status = 'queued' AND $11::text IS NOT NULL
-)
-SELECT count(*) FROM c, pg_notify('{OUTBOX_CHANNEL}', '')
-"""
-
-
 async def fall_back(
     conn: Connection, tenant_id: UUID, message_id: UUID, failed: str, reason: str, *, source: str
 ) -> str | None:
     """Start the channel after ``failed`` in the message's route, unless something already did or
     the message is delivered. Returns the channel started, or None."""
-    message = await conn.fetchrow(
-        "SELECT status, content, to_number FROM messages WHERE tenant_id = $1 AND id = $2", tenant_id, message_id
-    )
+    message = await channels_repository.route_facts(conn, tenant_id, message_id)
     if message is None or message["status"] in _DONE:
         return None
     channels = route(message["content"])
@@ -95,19 +69,19 @@ async def fall_back(
             skip = f"{channel} delivery is not available"
         elif not recipient:
             skip = f"no {channel} recipient"
-        started = await conn.fetchval(
-            _START,
+        started = await channels_repository.start_channel(
+            conn,
             tenant_id,
             message_id,
-            channel,
-            position,
-            "skipped" if skip else "queued",
-            recipient,
-            reason,
-            skip,
-            message["status"],
-            source,
-            topic,
+            channel=channel,
+            position=position,
+            status="skipped" if skip else "queued",
+            recipient=recipient,
+            reason=reason,
+            skip=skip,
+            message_status=message["status"],
+            source=source,
+            topic=topic,
         )
         if not started:
             return None  # another trigger took this step (and, if it was a skip, the ones after it)
@@ -121,18 +95,10 @@ async def fire_due_timers(pool: Pool, limit: int = 500) -> int:
     """``fallback_after``: each due timer moves its undelivered message on from the channel it is
     on now (the last one started) to the next, and is set again for the step after that. A
     delivered message's timer just goes. Returns how many timers fired."""
-    from messaging import repository
-
     async with unit_of_work(pool) as conn:
-        due = await repository.due_timers(conn, limit)
+        due = await channels_repository.due_timers(conn, limit)
         for timer in due:
-            message = await conn.fetchrow(
-                "SELECT m.content, coalesce((SELECT channel FROM message_channels c WHERE c.message_id = m.id "
-                "ORDER BY position DESC LIMIT 1), 'whatsapp') AS current FROM messages m "
-                "WHERE m.tenant_id = $1 AND m.id = $2",
-                timer["tenant_id"],
-                timer["message_id"],
-            )
+            message = await channels_repository.current_channel(conn, timer["tenant_id"], timer["message_id"])
             if message is None:
                 continue
             after = int(message["content"].get("fallback_after") or 0)
@@ -146,11 +112,5 @@ async def fire_due_timers(pool: Pool, limit: int = 500) -> int:
             )
             channels = route(message["content"])
             if started is not None and channels.index(started) + 1 < len(channels):
-                await conn.execute(
-                    "INSERT INTO fallback_timers (message_id, tenant_id, due_at) "
-                    "VALUES ($1, $2, now() + make_interval(secs => $3::int)) ON CONFLICT DO NOTHING",
-                    timer["message_id"],
-                    timer["tenant_id"],
-                    after,
-                )
+                await channels_repository.arm_timer(conn, timer["tenant_id"], timer["message_id"], after)
     return len(due)

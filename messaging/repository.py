@@ -36,7 +36,7 @@ MESSAGE_COLS = (
     "m.provider_message_id, m.error_code, m.error_reason, m.created_at, m.updated_at, m.sender_id, "
     "s.phone_number_id AS sender_phone_number_id"
 )
-_FROM = "messages m LEFT JOIN senders s ON s.id = m.sender_id"
+MESSAGE_FROM = "messages m LEFT JOIN senders s ON s.id = m.sender_id"
 DELIVER_TOPIC = "messaging.deliver"
 BULK_TOPIC = "messaging.deliver_bulk"
 
@@ -104,13 +104,13 @@ async def insert_message(
 
 async def get_by_idempotency_key(conn: Connection, tenant_id: UUID, key: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"SELECT {MESSAGE_COLS} FROM {_FROM} WHERE m.tenant_id = $1 AND m.idempotency_key = $2", tenant_id, key
+        f"SELECT {MESSAGE_COLS} FROM {MESSAGE_FROM} WHERE m.tenant_id = $1 AND m.idempotency_key = $2", tenant_id, key
     )
 
 
 async def get_message(conn: Connection, tenant_id: UUID, message_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"SELECT {MESSAGE_COLS} FROM {_FROM} WHERE m.tenant_id = $1 AND m.id = $2", tenant_id, message_id
+        f"SELECT {MESSAGE_COLS} FROM {MESSAGE_FROM} WHERE m.tenant_id = $1 AND m.id = $2", tenant_id, message_id
     )
 
 
@@ -138,7 +138,7 @@ async def list_messages(
     if before is not None:
         clauses.append(f"(m.created_at, m.id) < ({p(before[0])}, {p(before[1])})")
     sql = (
-        f"SELECT {MESSAGE_COLS} FROM {_FROM} WHERE {' AND '.join(clauses)} "
+        f"SELECT {MESSAGE_COLS} FROM {MESSAGE_FROM} WHERE {' AND '.join(clauses)} "
         f"ORDER BY m.created_at DESC, m.id DESC LIMIT {p(limit)}"
     )
     return await conn.fetch(sql, *p.values)
@@ -467,152 +467,3 @@ async def round_started_at(
         attempt_floor,
     )
     return started
-
-
-_ADD_OPT_OUT = (
-    "INSERT INTO opt_outs (tenant_id, channel, address, scope, reason, error_code, message_id) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
-)
-
-
-async def add_opt_out(
-    conn: Connection,
-    tenant_id: UUID,
-    *,
-    channel: str,
-    address: str,
-    scope: str,
-    reason: str,
-    error_code: int | None,
-    message_id: UUID | None,
-) -> None:
-    await conn.execute(_ADD_OPT_OUT, tenant_id, channel, address, scope, reason, error_code, message_id)
-
-
-async def add_opt_outs(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """(tenant, channel, address, scope, reason, error code, message id) rows; known ones are kept."""
-    if rows:
-        await conn.executemany(_ADD_OPT_OUT, rows)
-
-
-async def opt_out_reason(
-    conn: Connection | Pool, tenant_id: UUID, channel: str, address: str, scopes: list[str]
-) -> str | None:
-    """Why the recipient may not be sent this (the first opt-out that covers it), or None."""
-    reason: str | None = await conn.fetchval(
-        "SELECT reason FROM opt_outs WHERE tenant_id = $1 AND channel = $2 AND address = $3 AND scope = ANY($4) "
-        "ORDER BY created_at LIMIT 1",
-        tenant_id,
-        channel,
-        address,
-        scopes,
-    )
-    return reason
-
-
-async def list_dead_letters(
-    conn: Connection, tenant_id: UUID, *, before: tuple[datetime, UUID] | None, limit: int
-) -> list[asyncpg.Record]:
-    """Failed messages nobody has discarded, most recently failed first, with their attempt count."""
-    p = Params(tenant_id)
-    after = f"AND (m.updated_at, m.id) < ({p(before[0])}, {p(before[1])})" if before else ""
-    return await conn.fetch(
-        f"SELECT {MESSAGE_COLS}, (SELECT count(*) FROM delivery_attempts a "
-        "WHERE a.tenant_id = m.tenant_id AND a.message_id = m.id) AS attempts "
-        f"FROM {_FROM} WHERE m.tenant_id = $1 AND m.status = 'failed' AND m.discarded_at IS NULL {after} "
-        # Not while a fallback channel is still on its way.
-        "AND NOT EXISTS (SELECT 1 FROM message_channels c WHERE c.message_id = m.id "
-        "AND c.status NOT IN ('failed', 'skipped')) "
-        f"ORDER BY m.updated_at DESC, m.id DESC LIMIT {p(limit)}",
-        *p.values,
-    )
-
-
-async def lock_for_operator(conn: Connection, tenant_id: UUID, message_id: UUID) -> asyncpg.Record | None:
-    """The message (locked), its discard mark and its last attempt number on its channel."""
-    return await conn.fetchrow(
-        "SELECT m.id, m.tenant_id, m.status, m.channel, m.to_number, m.discarded_at, m.provider_message_id, "
-        "s.phone_number_id, (SELECT max(attempt_number) FROM delivery_attempts a "
-        "  WHERE a.message_id = m.id AND a.channel = m.channel) AS last_attempt "
-        "FROM messages m LEFT JOIN senders s ON s.id = m.sender_id "
-        "WHERE m.tenant_id = $1 AND m.id = $2 FOR UPDATE OF m",
-        tenant_id,
-        message_id,
-    )
-
-
-# An operator's retry: a new round of attempts (attempt_floor), the old error cleared, the audit
-# event, and the delivery outbox row (transactional: someone is waiting for it), in one statement.
-_REQUEUE = f"""
-WITH u AS (
-    UPDATE messages SET status = 'queued', error_code = NULL, error_reason = NULL, attempt_floor = $3,
-                        updated_at = now()
-    WHERE tenant_id = $1 AND id = $2 RETURNING id, tenant_id, to_number
-), e AS (
-    INSERT INTO message_events (tenant_id, message_id, reported_status, from_status, to_status, applied,
-                                outcome, source, detail)
-    SELECT tenant_id, id, 'queued', 'failed', 'queued', true, 'retried', 'operator', $4 FROM u
-)
-INSERT INTO outbox (topic, payload, priority, tenant_id)
-SELECT '{DELIVER_TOPIC}', jsonb_build_object('message_id', id, 'tenant_id', tenant_id, 'sender', $5::text,
-       'to', to_number), 0, tenant_id
-FROM u, pg_notify('{CHANNEL}', '')
-"""
-
-
-async def requeue(
-    conn: Connection, tenant_id: UUID, message_id: UUID, *, attempt_floor: int, detail: str, sender: str | None
-) -> None:
-    await conn.execute(_REQUEUE, tenant_id, message_id, attempt_floor, detail, sender)
-
-
-async def discard(conn: Connection, tenant_id: UUID, message_id: UUID, detail: str) -> None:
-    await conn.execute(
-        "WITH u AS (UPDATE messages SET discarded_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING id) "
-        "INSERT INTO message_events (tenant_id, message_id, reported_status, from_status, to_status, applied, "
-        "outcome, source, detail) SELECT $1, id, 'failed', 'failed', 'failed', false, 'discarded', 'operator', $3 "
-        "FROM u",
-        tenant_id,
-        message_id,
-        detail,
-    )
-
-
-async def lock_channels(conn: Connection, tenant_id: UUID, provider_message_ids: list[str]) -> list[asyncpg.Record]:
-    """The fallback channel rows with these provider ids (after their messages: one lock order)."""
-    return await conn.fetch(
-        "SELECT message_id, channel, status, provider_message_id FROM message_channels "
-        "WHERE tenant_id = $1 AND provider_message_id = ANY($2::text[]) ORDER BY message_id, channel FOR UPDATE",
-        tenant_id,
-        provider_message_ids,
-    )
-
-
-async def update_channels(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """(message id, channel, status, error code, detail) per channel row."""
-    if rows:
-        await conn.executemany(
-            "UPDATE message_channels SET status = $3, error_code = coalesce($4, error_code), "
-            "detail = coalesce($5, detail), updated_at = now() WHERE message_id = $1 AND channel = $2",
-            rows,
-        )
-
-
-async def list_channels(conn: Connection, tenant_id: UUID, message_id: UUID) -> list[asyncpg.Record]:
-    """The message's fallback channels, in route order."""
-    return await conn.fetch(
-        "SELECT channel, status, recipient, provider_message_id, coalesce(detail, reason) AS detail, error_code, "
-        "encoding, segments "
-        "FROM message_channels WHERE tenant_id = $1 AND message_id = $2 ORDER BY position",
-        tenant_id,
-        message_id,
-    )
-
-
-async def due_timers(conn: Connection, limit: int) -> list[asyncpg.Record]:
-    """Take fallback timers that are due (each by one caller only; gone once its transaction commits)."""
-    return await conn.fetch(
-        "DELETE FROM fallback_timers WHERE message_id IN (SELECT message_id FROM fallback_timers WHERE due_at <= now() "
-        "ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING message_id, tenant_id, due_at",
-        limit,
-    )

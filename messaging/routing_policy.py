@@ -15,12 +15,13 @@ from kernel.db import Connection
 from kernel.errors import InvalidInput, NotFound
 from messaging.schemas import RoutingPolicy, SendMessage
 from messaging.validation import fallback_after_problems, order_problems
+from tenants import repository as tenants_repository
 
 __all__ = ["apply", "get_policy", "set_policy"]
 
 
 async def get_policy(conn: Connection, tenant_id: UUID) -> RoutingPolicy:
-    stored = await conn.fetchval("SELECT routing_policy FROM tenants WHERE id = $1", tenant_id)
+    stored = await tenants_repository.routing_policy(conn, tenant_id)
     if stored is None:
         raise NotFound(f"tenant {tenant_id} not found")
     return msgspec.convert(stored, RoutingPolicy)
@@ -35,8 +36,7 @@ async def set_policy(conn: Connection, tenant_id: UUID, policy: RoutingPolicy) -
     if problems:
         raise InvalidInput.many(problems)
     stored = {k: v for k, v in msgspec.to_builtins(policy).items() if v is not None}
-    status = await conn.execute("UPDATE tenants SET routing_policy = $2 WHERE id = $1", tenant_id, stored)
-    if status != "UPDATE 1":
+    if not await tenants_repository.set_routing_policy(conn, tenant_id, stored):
         raise NotFound(f"tenant {tenant_id} not found")
     return policy
 

@@ -19,7 +19,16 @@ import msgspec
 from kernel.db import Connection
 from kernel.errors import InvalidInput, NotFound
 from kernel.pagination import MAX_PAGE, decode_cursor, page
-from messaging import classification, inbox, repository, routing, routing_policy, template_lint, validation
+from messaging import (
+    channels_repository,
+    classification,
+    inbox,
+    repository,
+    routing,
+    routing_policy,
+    template_lint,
+    validation,
+)
 from messaging.fallback import fall_back
 from messaging.schemas import (
     ChannelView,
@@ -217,7 +226,7 @@ async def get_message(conn: Connection, tenant_id: UUID, message_id: UUID) -> Me
     if row is None:
         raise NotFound(f"message {message_id} not found")
     message = view(row)
-    legs = await repository.list_channels(conn, tenant_id, message_id)
+    legs = await channels_repository.list_channels(conn, tenant_id, message_id)
     if not legs:
         return message
     # WhatsApp's own status: its facts alone, through the same order-free rule as the message's.
@@ -403,7 +412,7 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
     # Reports of a fallback channel (an SMS's SID) find their message through its channel row.
     legs = {
         leg["provider_message_id"]: dict(leg)
-        for leg in await repository.lock_channels(conn, tenant_id, [r.provider_message_id for r in reports])
+        for leg in await channels_repository.lock_channels(conn, tenant_id, [r.provider_message_id for r in reports])
     }
     for sid, leg in legs.items():
         if leg["message_id"] in by_id:
@@ -477,8 +486,8 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
             message["provider_message_id"] = message["provider_message_id"] or report.provider_message_id
             changed[message["id"]] = message
     await repository.insert_events(conn, events)
-    await repository.add_opt_outs(conn, opt_outs)
-    await repository.update_channels(conn, list(leg_updates.values()))
+    await channels_repository.add_opt_outs(conn, opt_outs)
+    await channels_repository.update_channels(conn, list(leg_updates.values()))
     await repository.update_messages(
         conn,
         tenant_id,

@@ -41,6 +41,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 
+from messaging.sms_text import encode_info
 from webhooks.twilio import sign
 
 __all__ = ["TwilioControlController", "TwilioController", "TwilioState"]
@@ -106,8 +107,6 @@ def _authenticated(request: Request[Any, Any, Any], twilio: TwilioState, account
 
 def segments(body: str) -> int:
     """Twilio's segment count (GSM-7 when every character fits it, else UCS-2)."""
-    from messaging.sms_text import encode_info
-
     return encode_info(body).segments
 
 

@@ -474,3 +474,14 @@ async def set_credential_health(
         health,
         detail,
     )
+
+
+async def routing_policy(conn: Connection, tenant_id: UUID) -> dict[str, Any] | None:
+    """The tenant's default fallback route as stored, or None for an unknown tenant."""
+    stored: dict[str, Any] | None = await conn.fetchval("SELECT routing_policy FROM tenants WHERE id = $1", tenant_id)
+    return stored
+
+
+async def set_routing_policy(conn: Connection, tenant_id: UUID, policy: dict[str, Any]) -> bool:
+    status: str = await conn.execute("UPDATE tenants SET routing_policy = $2 WHERE id = $1", tenant_id, policy)
+    return status == "UPDATE 1"
