@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from kernel import db
+from kernel import db, standard_webhooks
 from kernel.crypto import MasterKey
 from kernel.settings import Settings
 from tenants import service
@@ -119,7 +119,9 @@ async def provision_demo(
                     auth_token=extra["twilio_auth_token"],
                     from_number="+15550100002",
                 )
-                await service.add_email_credential(
+                extra["email_from"] = "orders@demo.switchboard.dev"
+                extra["email_webhook_secret"] = standard_webhooks.new_secret()
+                mail = await service.add_email_credential(
                     conn,
                     vault,
                     tenant.id,
@@ -127,8 +129,10 @@ async def provision_demo(
                     host="127.0.0.1",
                     port=SANDBOX_SMTP_PORT,
                     tls="none",
-                    from_address="orders@demo.switchboard.dev",
+                    from_address=extra["email_from"],
+                    webhook_secret=extra["email_webhook_secret"],
                 )
+                extra["email_channel_key"] = mail.channel_key
         return {
             **extra,
             "tenant_id": str(tenant.id),
@@ -167,51 +171,55 @@ def _wait_port(port: int, seconds: float) -> bool:
     return False
 
 
+def _put(url: str, body: object) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="PUT", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=15) as response:
+        answer: dict[str, Any] = json.load(response)
+    return answer
+
+
 def register_twilio(sandbox_url: str, facts: dict[str, Any]) -> None:
     """Create the demo Twilio account in the sandbox, as one would in Twilio's console."""
     if "twilio_account_sid" not in facts:  # a demo tenant from before SMS fallback
         return
-    request = urllib.request.Request(
+    _put(
         f"{sandbox_url}/_sandbox/twilio/accounts/{facts['twilio_account_sid']}",
-        data=json.dumps({"auth_token": facts["twilio_auth_token"]}).encode(),
-        method="PUT",
-        headers={"Content-Type": "application/json"},
+        {"auth_token": facts["twilio_auth_token"]},
     )
-    with urllib.request.urlopen(request, timeout=15):
-        pass
+
+
+def register_email(sandbox_url: str, rest_url: str, facts: dict[str, Any]) -> None:
+    """Point the sandbox mail provider's delivery and bounce events at us, as one would in a mail
+    provider's dashboard."""
+    if "email_channel_key" not in facts:  # a demo tenant from before email events
+        return
+    _put(
+        f"{sandbox_url}/_sandbox/email/senders/{facts['email_from']}",
+        {
+            "webhook_url": f"{rest_url}/webhooks/email/{facts['email_channel_key']}",
+            "webhook_secret": facts["email_webhook_secret"],
+        },
+    )
 
 
 def register_sender(sandbox_url: str, facts: dict[str, Any]) -> None:
     """Register the demo number with the sandbox, as one would in Meta's app dashboard."""
-    body = json.dumps(
-        {
-            "access_token": facts["sandbox_access_token"],
-            "app_secret": facts["app_secret"],
-            "verify_token": facts["verify_token"],
-            "webhook_url": facts["webhook_url"],
-            "display_phone_number": "15550100001",
-            **({"throughput_mps": facts["throughput_mps"]} if "throughput_mps" in facts else {}),
-        }
-    ).encode()
-    request = urllib.request.Request(
-        f"{sandbox_url}/_sandbox/whatsapp/phone_numbers/{facts['phone_number_id']}",
-        data=body,
-        method="PUT",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=15) as response:
-        result = json.load(response)
+    body = {
+        "access_token": facts["sandbox_access_token"],
+        "app_secret": facts["app_secret"],
+        "verify_token": facts["verify_token"],
+        "webhook_url": facts["webhook_url"],
+        "display_phone_number": "15550100001",
+        **({"throughput_mps": facts["throughput_mps"]} if "throughput_mps" in facts else {}),
+    }
+    result = _put(f"{sandbox_url}/_sandbox/whatsapp/phone_numbers/{facts['phone_number_id']}", body)
     if not result.get("registered"):
         raise RuntimeError(f"sandbox did not accept the demo sender: {result.get('reason')}")
     # The demo template, approved, in the sandbox's listing too: a template sync then keeps it.
-    seed = urllib.request.Request(
-        f"{sandbox_url}/_sandbox/whatsapp/wabas/{facts['waba_id']}/templates",
-        data=json.dumps([{**DEMO_TEMPLATE, "status": "APPROVED"}]).encode(),
-        method="PUT",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(seed, timeout=15):
-        pass
+    templates = [{**DEMO_TEMPLATE, "status": "APPROVED"}]
+    _put(f"{sandbox_url}/_sandbox/whatsapp/wabas/{facts['waba_id']}/templates", templates)
 
 
 def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -325,6 +333,7 @@ def run_dev(settings: Settings, workdir: str) -> int:
             return 1
         register_sender(facts["sandbox_url"], facts)
         register_twilio(facts["sandbox_url"], facts)
+        register_email(facts["sandbox_url"], rest_url, facts)
         dev_file.write_text(json.dumps(facts, indent=2) + "\n")
         dev_file.chmod(0o600)
         print(_summary(facts), flush=True)

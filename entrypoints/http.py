@@ -28,7 +28,7 @@ from tenants.controllers import CredentialController, SenderController, Template
 from tenants.quotas import Quotas, quota_client
 from tenants.templates import GraphTemplates
 from tenants.vault import Vault
-from webhooks.controllers import twilio_webhook, whatsapp_webhook
+from webhooks.controllers import email_webhook, twilio_webhook, whatsapp_webhook
 from webhooks.endpoints import Endpoints
 from webhooks.ingest import Ingestor
 from webhooks.raw_log import RawLog
@@ -99,6 +99,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         SenderController,
         whatsapp_webhook,
         twilio_webhook,
+        email_webhook,
         healthz,
         readyz,
         metrics,

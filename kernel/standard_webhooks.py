@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 
-__all__ = ["TOLERANCE_SECONDS", "VerificationError", "headers", "new_secret", "sign", "verify"]
+__all__ = ["TOLERANCE_SECONDS", "VerificationError", "check_secret", "headers", "new_secret", "sign", "verify"]
 
 PREFIX = "whsec_"
 TOLERANCE_SECONDS = 5 * 60  # the spec's recommendation: older (or newer) is a replay or a bad clock
@@ -34,6 +34,11 @@ class VerificationError(Exception):
 
 def new_secret() -> str:
     return PREFIX + base64.b64encode(os.urandom(32)).decode()
+
+
+def check_secret(secret: str) -> None:
+    """Raises ``ValueError`` (saying why, never what) unless ``secret`` is usable."""
+    _key(secret)
 
 
 def _key(secret: str) -> bytes:

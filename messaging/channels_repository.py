@@ -23,6 +23,7 @@ __all__ = [
     "route_facts",
     "set_channel",
     "start_channel",
+    "suppress_complainer",
     "update_channels",
 ]
 
@@ -53,6 +54,22 @@ async def add_opt_outs(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         await conn.executemany(_ADD_OPT_OUT, rows)
 
 
+async def suppress_complainer(conn: Connection, tenant_id: UUID, message_id_header: str) -> bool:
+    """The recipient of this email (named by its Message-ID) reported it as spam: suppress the
+    address for the tenant. False when no email of the tenant has that Message-ID."""
+    found = await conn.fetchval(
+        "WITH sent AS (SELECT message_id, recipient FROM message_channels "
+        "  WHERE tenant_id = $1 AND channel = 'email' AND provider_message_id = $2), "
+        "added AS (INSERT INTO opt_outs (tenant_id, channel, address, scope, reason, error_code, message_id) "
+        "  SELECT $1, 'email', recipient, 'all', 'complaint', NULL, message_id FROM sent "
+        "  ON CONFLICT DO NOTHING) "
+        "SELECT count(*) FROM sent",
+        tenant_id,
+        message_id_header,
+    )
+    return bool(found)
+
+
 async def opt_out_reason(
     conn: Connection | Pool, tenant_id: UUID, channel: str, address: str, scopes: list[str]
 ) -> str | None:
@@ -71,7 +88,7 @@ async def opt_out_reason(
 async def lock_channels(conn: Connection, tenant_id: UUID, provider_message_ids: list[str]) -> list[asyncpg.Record]:
     """The fallback channel rows with these provider ids (after their messages: one lock order)."""
     return await conn.fetch(
-        "SELECT message_id, channel, status, provider_message_id FROM message_channels "
+        "SELECT message_id, channel, status, recipient, provider_message_id FROM message_channels "
         "WHERE tenant_id = $1 AND provider_message_id = ANY($2::text[]) ORDER BY message_id, channel FOR UPDATE",
         tenant_id,
         provider_message_ids,

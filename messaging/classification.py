@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Kind", "Verdict", "smtp", "transport", "twilio", "whatsapp"]
+__all__ = ["Kind", "Verdict", "email_bounce", "smtp", "transport", "twilio", "whatsapp"]
 
 DAY_MS = 86_400_000
 
@@ -124,10 +124,19 @@ def smtp(reply_code: int, stage: str = "data") -> Verdict:
     if 400 <= reply_code < 500:
         return _retry("smtp_transient")
     if stage == "rcpt" and reply_code in (550, 551, 553):
-        return Verdict(Kind.OPT_OUT, "hard_bounce")
+        return Verdict(Kind.OPT_OUT, "hard_bounce", fallback=True)
     if reply_code in (530, 535):  # authentication required / failed
         return Verdict(Kind.TENANT_ACTION, "smtp_authentication", credential_unhealthy=True)
     return Verdict(Kind.PERMANENT, "smtp_rejected")
+
+
+def email_bounce(reply_code: int | None, http_status: int | None = None) -> Verdict:
+    """A bounce the mail provider reported after accepting the email (:mod:`webhooks.mail_events`):
+    5yz is hard (the address is suppressed), 4yz soft (the provider gave up on this one email). A
+    bad address says nothing about the person's phone, so either leaves room for another channel."""
+    if reply_code is not None and reply_code >= 500:
+        return Verdict(Kind.OPT_OUT, "hard_bounce", fallback=True)
+    return Verdict(Kind.PERMANENT, "soft_bounce", fallback=True)
 
 
 def transport(reached_provider: bool) -> Verdict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -350,13 +350,14 @@ class Report:
 
 # How to read a provider's failure report: its error table, and on which channel and for what an
 # opt-out it reports applies.
-_CLASSIFIERS = {
+_CLASSIFIERS: dict[str, tuple[Callable[[int | None, int | None], classification.Verdict], str, str]] = {
     "webhook:whatsapp": (classification.whatsapp, "whatsapp", "marketing"),
     "webhook:twilio": (classification.twilio, "sms", "all"),
+    "webhook:email": (classification.email_bounce, "email", "all"),
 }
 
 
-_CHANNEL_BY_SOURCE = {"webhook:whatsapp": "whatsapp", "webhook:twilio": "sms"}
+_CHANNEL_BY_SOURCE = {"webhook:whatsapp": "whatsapp", "webhook:twilio": "sms", "webhook:email": "email"}
 
 
 def _channel_of(report: Report) -> str | None:
@@ -379,8 +380,11 @@ def _failure_reason(report: Report) -> str | None:
     return f"{known[0](report.error_code, None).reason}: {report.detail or report.error_code}"
 
 
-def _opt_out(tenant_id: UUID, message: dict[str, Any], report: Report) -> tuple[Any, ...] | None:
-    """The opt-out row a failure report implies (131050: no more marketing; Twilio 21610: STOP)."""
+def _opt_out(
+    tenant_id: UUID, message: dict[str, Any], channel_row: dict[str, Any] | None, report: Report
+) -> tuple[Any, ...] | None:
+    """The opt-out row a failure report implies (131050: no more marketing; Twilio 21610: STOP; a
+    hard bounce). The address is the channel's recipient (an email address for email)."""
     known = _CLASSIFIERS.get(report.source)
     if known is None:
         return None
@@ -388,7 +392,8 @@ def _opt_out(tenant_id: UUID, message: dict[str, Any], report: Report) -> tuple[
     verdict = classify(report.error_code, None)
     if verdict.kind is not classification.Kind.OPT_OUT:
         return None
-    return (tenant_id, channel, message["to_number"], scope, verdict.reason, report.error_code, message["id"])
+    address = channel_row["recipient"] if channel_row is not None else message["to_number"]
+    return (tenant_id, channel, address, scope, verdict.reason, report.error_code, message["id"])
 
 
 async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]) -> list[Report]:
@@ -457,11 +462,11 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
                 report.occurred_at,
             )
         )
+        channel_row = legs.get(report.provider_message_id)
         if report.status is Status.FAILED and report.error_code is not None:
-            opt_out = _opt_out(tenant_id, message, report)
+            opt_out = _opt_out(tenant_id, message, channel_row, report)
             if opt_out is not None:
                 opt_outs.append(opt_out)
-        channel_row = legs.get(report.provider_message_id)
         if channel_row is not None and channel_row["status"] in Status.__members__.values():
             channel_row["status"] = apply(Status(channel_row["status"]), report.status).current.value
             leg_updates[(channel_row["message_id"], channel_row["channel"])] = (

@@ -76,6 +76,7 @@ def create_app() -> Litestar:
             with contextlib.suppress(asyncio.CancelledError):
                 await dispatcher
             await twilio.close(sms)
+            await mailbox.close()
             await app.state.twilio_http.close()
 
     return Litestar(

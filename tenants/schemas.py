@@ -54,6 +54,13 @@ class NewEmail(msgspec.Struct, tag="email", tag_field="kind", forbid_unknown_fie
     from_address: str
     username: str | None = None
     password: Secret | None = None
+    webhook_secret: Annotated[
+        Secret | None,
+        Meta(
+            description="The mail provider's Standard Webhooks signing secret (whsec_...), for its bounce and "
+            "complaint events at webhook_path."
+        ),
+    ] = None
     is_default: bool | None = None
 
 
@@ -71,7 +78,7 @@ class CredentialView(msgspec.Struct):
         Meta(description="Which secret is set, per secret name; the secrets themselves are never shown."),
     ]
     webhook_path: Annotated[
-        str | None, Meta(description="Where this provider account's callbacks go (WhatsApp and SMS).")
+        str | None, Meta(description="Where this provider account's callbacks go (WhatsApp, SMS and email events).")
     ]
     health: Annotated[
         Literal["ok", "failing"],

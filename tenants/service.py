@@ -13,6 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
+from kernel import standard_webhooks
 from kernel.crypto import fingerprint
 from kernel.db import Connection, Pool
 from kernel.errors import ErrorKind, InvalidInput, NotFound, SwitchboardError
@@ -195,9 +196,12 @@ async def add_email_credential(
     from_address: str,
     username: str | None = None,
     password: str | None = None,
+    webhook_secret: str | None = None,
     is_default: bool | None = None,
 ) -> Credential:
-    """An SMTP server to send email fallback through (STARTTLS, implicit TLS, or none)."""
+    """An SMTP server to send email fallback through (STARTTLS, implicit TLS, or none). With the
+    mail provider's Standard Webhooks secret, its delivery, bounce and complaint events are taken
+    at ``/webhooks/email/{channel_key}``."""
     if not host.strip():
         raise InvalidInput("host", "required", "host is required")
     if not 1 <= port <= 65535:
@@ -209,6 +213,11 @@ async def add_email_credential(
         raise InvalidInput("from_address", "email", "an email address such as orders@example.com")
     if bool(username) != bool(password):
         raise InvalidInput("password", "required", "username and password go together")
+    if webhook_secret is not None:
+        try:
+            standard_webhooks.check_secret(webhook_secret)
+        except ValueError as error:
+            raise InvalidInput("webhook_secret", "format", str(error)) from None
     return await _store_credential(
         conn,
         vault,
@@ -217,11 +226,13 @@ async def add_email_credential(
         name=name,
         is_default=is_default,
         config={"host": host, "port": port, "tls": tls, "from_address": from_address, "username": username},
-        secret_values={"password": password} if password else {},
+        secret_values={
+            name: value for name, value in (("password", password), ("webhook_secret", webhook_secret)) if value
+        },
     )
 
 
-_WEBHOOK_PATHS = {WHATSAPP: "/webhooks/whatsapp/", SMS: "/webhooks/twilio/"}
+_WEBHOOK_PATHS = {WHATSAPP: "/webhooks/whatsapp/", SMS: "/webhooks/twilio/", EMAIL: "/webhooks/email/"}
 
 
 def credential_view(credential: Credential) -> CredentialView:
@@ -278,6 +289,7 @@ async def add_credential(conn: Connection, vault: Vault, tenant_id: UUID, new: N
             from_address=new.from_address,
             username=new.username,
             password=new.password,
+            webhook_secret=new.webhook_secret,
             is_default=new.is_default,
         )
     return credential_view(added)

@@ -1,4 +1,5 @@
-"""HTTP adapter for provider webhooks: Meta's handshake and notifications, Twilio's callbacks.
+"""HTTP adapter for provider webhooks: Meta's handshake and notifications, Twilio's callbacks, mail
+providers' events.
 
 These are plain ASGI handlers rather than Litestar controllers: providers post in bursts (Meta
 retries a backlog all at once), and on this path Litestar's per-request machinery (signature
@@ -21,7 +22,7 @@ from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, HTTPSc
 from kernel.errors import NotFound
 from webhooks.ingest import MAX_BODY, Ingestor
 
-__all__ = ["twilio_webhook", "whatsapp_webhook"]
+__all__ = ["email_webhook", "twilio_webhook", "whatsapp_webhook"]
 
 _TOO_LARGE = f"webhook bodies are limited to {MAX_BODY} bytes"
 
@@ -119,3 +120,12 @@ async def twilio_webhook(scope: Scope, receive: Receive, send: Send) -> None:
     url = f"{http['scheme']}://{headers.get('host', '')}{path}" + (f"?{query}" if query else "")
     ingestor = _ingestor(scope)
     await _received(send, await ingestor.receive_twilio(_channel_key(http), url, body, headers))
+
+
+@asgi("/webhooks/email", is_mount=True, copy_scope=True)
+async def email_webhook(scope: Scope, receive: Receive, send: Send) -> None:
+    """POST: a mail provider's delivery, bounce and complaint events (Standard Webhooks)."""
+    http = _only(scope, "POST")
+    headers = _headers(scope)
+    body = await _body(headers, receive)
+    await _received(send, await _ingestor(scope).receive_email(_channel_key(http), body, headers))

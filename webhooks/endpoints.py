@@ -26,7 +26,7 @@ _MAX_ENTRIES = 10_000
 class Endpoint:
     tenant_id: UUID
     credential_id: UUID
-    kind: str  # whatsapp | sms
+    kind: str  # whatsapp | sms | email
     secrets: dict[str, str] = field(repr=False)  # never in logs or tracebacks
     resolved_at: float = 0.0
 

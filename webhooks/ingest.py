@@ -1,7 +1,8 @@
 """Webhook ingress (request time): verify, store raw, answer. Nothing is parsed here.
 
 The order of work is fixed: resolve the URL's tenant, verify the signature (over the exact bytes
-received for Meta; over the URL and form parameters for Twilio, which signs those), store the bytes
+received for Meta and for mail providers' Standard Webhooks; over the URL and form parameters for
+Twilio, which signs those), store the bytes
 with an outbox row that queues reconciliation, and only then answer 200. Reconciliation runs later
 in a worker (:mod:`webhooks.reconcile`).
 """
@@ -13,6 +14,7 @@ import hmac
 import logging
 from collections.abc import Callable, Mapping
 
+from kernel import standard_webhooks
 from kernel.errors import ErrorKind, SwitchboardError, Unauthenticated
 from kernel.metrics import Counters
 from webhooks import signature, twilio
@@ -27,7 +29,16 @@ security_log = logging.getLogger("switchboard.security")
 # Content-Length, before the body is read.
 MAX_BODY = 4 * 1024 * 1024
 # Only these request headers are worth keeping with the raw body.
-_KEPT_HEADERS = ("content-type", "user-agent", "x-hub-signature-256", "x-twilio-signature", "x-forwarded-for")
+_KEPT_HEADERS = (
+    "content-type",
+    "user-agent",
+    "x-hub-signature-256",
+    "x-twilio-signature",
+    "x-forwarded-for",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+)
 
 Check = Callable[[Endpoint], tuple[bool, str]]  # (verified, why not)
 
@@ -84,6 +95,22 @@ class Ingestor:
             return verified, "" if verified else ("missing" if not header else "mismatch")
 
         return await self._receive("twilio", "sms", channel_key, body, headers, check)
+
+    async def receive_email(self, channel_key: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """Store a mail provider's delivery, bounce or complaint event (Standard Webhooks signed
+        with the credential's ``webhook_secret``; a credential without one takes no events)."""
+
+        def check(endpoint: Endpoint) -> tuple[bool, str]:
+            secret = endpoint.secrets.get("webhook_secret")
+            if secret is None:
+                return False, "no_webhook_secret"
+            try:
+                standard_webhooks.verify(secret, body, headers)
+            except standard_webhooks.VerificationError as error:
+                return False, error.reason
+            return True, ""
+
+        return await self._receive("email", "email", channel_key, body, headers, check)
 
     async def _receive(
         self, provider: str, kind: str, channel_key: str, body: bytes, headers: Mapping[str, str], check: Check

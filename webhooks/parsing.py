@@ -17,9 +17,9 @@ import msgspec
 from messaging.inbox import Inbound
 from messaging.service import Report
 from messaging.states import Status
-from webhooks import meta, twilio
+from webhooks import mail_events, meta, twilio
 
-__all__ = ["NumberUpdate", "Parsed", "TemplateStatus", "Unparseable", "parse"]
+__all__ = ["Complaint", "NumberUpdate", "Parsed", "TemplateStatus", "Unparseable", "parse"]
 
 _REPORTABLE = {s.value: s for s in (Status.SENT, Status.DELIVERED, Status.READ, Status.FAILED)}
 
@@ -59,12 +59,21 @@ HIGH_THROUGHPUT_MPS = 1000
 _TEMPLATE_EVENTS = {"REINSTATED": "APPROVED"}
 
 
+@dataclass(frozen=True, slots=True)
+class Complaint:
+    """The recipient of one of our emails reported it as spam: no more email to them."""
+
+    provider_message_id: str  # the Message-ID we gave the email
+    raw_event_id: int
+
+
 @dataclass(slots=True)
 class Parsed:
     reports: list[Report] = field(default_factory=list)
     inbound: list[Inbound] = field(default_factory=list)
     templates: list[TemplateStatus] = field(default_factory=list)
     numbers: list[NumberUpdate] = field(default_factory=list)
+    complaints: list[Complaint] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -79,6 +88,11 @@ def parse(provider: str, body: bytes, raw_event_id: int, senders: dict[str, UUID
         try:
             return _twilio(twilio.form(body), raw_event_id)
         except ValueError as error:
+            raise Unparseable(str(error)) from None
+    if provider == "email":
+        try:
+            return _email(mail_events.decode(body), raw_event_id)
+        except msgspec.MsgspecError as error:
             raise Unparseable(str(error)) from None
     raise Unparseable(f"no parser for provider {provider!r}")
 
@@ -187,6 +201,38 @@ def _twilio(params: dict[str, list[str]], raw_event_id: int) -> Parsed:
             detail=f"({code}) {status}" if code else None,
             error_code=int(code) if code.isdigit() else None,
             raw_event_id=raw_event_id,
+        )
+    )
+    return parsed
+
+
+def _email(event: mail_events.Event, raw_event_id: int) -> Parsed:
+    parsed = Parsed()
+    header = event.data.message_id
+    if event.type == mail_events.COMPLAINED:
+        parsed.complaints.append(Complaint(header, raw_event_id))
+        return parsed
+    if event.type == mail_events.DELIVERED:
+        status, code, detail = Status.DELIVERED, None, None
+    elif event.type == mail_events.BOUNCED:
+        bounce = event.data.bounce or mail_events.Bounce(type="hard")
+        status, code = Status.FAILED, mail_events.bounce_code(bounce)
+        detail = f"{bounce.type} bounce" + (f": {bounce.message}" if bounce.message else "")
+    else:
+        parsed.notes.append(f"event {event.type!r} of {header} not tracked")
+        return parsed
+    parsed.reports.append(
+        Report(
+            # Our Message-ID is <message id@sender's domain>.
+            message_id=_our_id(header.strip("<>").partition("@")[0]),
+            provider_message_id=header,
+            status=status,
+            source="webhook:email",
+            dedupe_key=f"email:{header}:{event.type}",
+            detail=detail,
+            error_code=code,
+            raw_event_id=raw_event_id,
+            occurred_at=event.created_at,
         )
     )
     return parsed

@@ -21,10 +21,10 @@ from typing import Any
 from uuid import UUID
 
 from kernel.db import Pool, unit_of_work
-from messaging import inbox
+from messaging import channels_repository, inbox
 from messaging.service import Report, apply_reports
 from webhooks import repository
-from webhooks.parsing import NumberUpdate, TemplateStatus, Unparseable, parse
+from webhooks.parsing import Complaint, NumberUpdate, TemplateStatus, Unparseable, parse
 
 __all__ = ["ORPHAN_RETRY_FOR", "Reconciled", "reconcile", "reconcile_batch"]
 
@@ -79,6 +79,7 @@ async def reconcile_batch(pool: Pool, keys: list[tuple[UUID, int]], *, replay: b
             notes: dict[int, list[str]] = {}
             templates: list[_TemplateChange] = []
             numbers: list[tuple[int, NumberUpdate]] = []
+            complaints: list[Complaint] = []
             parsed_events = []
             for raw in by_tenant[tenant_id]:
                 try:
@@ -92,6 +93,7 @@ async def reconcile_batch(pool: Pool, keys: list[tuple[UUID, int]], *, replay: b
                 arrived.extend(parsed.inbound)
                 templates.extend(_TemplateChange(raw["id"], t) for t in parsed.templates)
                 numbers.extend((raw["id"], n) for n in parsed.numbers)
+                complaints.extend(parsed.complaints)
                 notes[raw["id"]] = parsed.notes
                 parsed_events.append(raw)
             orphans = await apply_reports(conn, tenant_id, found)
@@ -102,6 +104,9 @@ async def reconcile_batch(pool: Pool, keys: list[tuple[UUID, int]], *, replay: b
             for raw_id, number in numbers:
                 if not await repository.update_number(conn, tenant_id, number):
                     notes[raw_id].append(f"unknown number {number.display_digits}")
+            for complaint in complaints:
+                if not await channels_repository.suppress_complainer(conn, tenant_id, complaint.provider_message_id):
+                    notes[complaint.raw_event_id].append(f"unknown email {complaint.provider_message_id}")
             orphaned_by_event: dict[int, int] = defaultdict(int)
             for report in orphans:
                 raw_id = int(report.raw_event_id or 0)

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from kernel import standard_webhooks
 from kernel.db import Pool
 from tests.conftest import auth, new_tenant
 from tests.fixtures.stack import Stack
@@ -16,6 +17,7 @@ from tests.fixtures.stack import Stack
 
 async def test_secrets_go_in_and_never_come_out(client: httpx.AsyncClient, pool: Pool, tenant: dict[str, Any]) -> None:
     token, password = "twilio-" + uuid.uuid4().hex, "smtp-" + uuid.uuid4().hex
+    hook_secret = standard_webhooks.new_secret()
     sms = await client.post(
         "/v1/credentials",
         json={
@@ -39,6 +41,7 @@ async def test_secrets_go_in_and_never_come_out(client: httpx.AsyncClient, pool:
             "from_address": "orders@example.com",
             "username": "orders",
             "password": password,
+            "webhook_secret": hook_secret,
         },
         headers=auth(tenant),
     )
@@ -46,13 +49,14 @@ async def test_secrets_go_in_and_never_come_out(client: httpx.AsyncClient, pool:
     listed = await client.get("/v1/credentials", headers=auth(tenant))
     one = await client.get(f"/v1/credentials/{sms.json()['id']}", headers=auth(tenant))
     for response in (sms, email, listed, one):
-        assert token not in response.text and password not in response.text
+        assert token not in response.text and password not in response.text and hook_secret not in response.text
     kinds = {c["kind"]: c for c in listed.json()["data"]}
     assert set(kinds) == {"whatsapp", "sms", "email"}
     assert kinds["sms"]["fingerprints"]["auth_token"].startswith("sha256:")
     assert kinds["sms"]["webhook_path"].startswith("/webhooks/twilio/")
     assert kinds["whatsapp"]["webhook_path"] == f"/webhooks/whatsapp/{tenant['channel_key']}"
-    assert kinds["email"]["is_default"] and kinds["email"]["webhook_path"] is None
+    assert kinds["email"]["is_default"] and kinds["email"]["webhook_path"].startswith("/webhooks/email/")
+    assert set(kinds["email"]["fingerprints"]) == {"password", "webhook_secret"}
     assert one.json() == kinds["sms"]
     stored = await pool.fetchval("SELECT sealed_secrets FROM credentials WHERE id = $1", uuid.UUID(one.json()["id"]))
     assert token.encode() not in stored
@@ -63,6 +67,11 @@ async def test_bad_credentials_are_refused_field_by_field(client: httpx.AsyncCli
         ({"kind": "email", "name": "x", "host": "h", "port": 70000, "tls": "none", "from_address": "a@b.co"}, "port"),
         ({"kind": "email", "name": "x", "host": "h", "port": 25, "tls": "ssl", "from_address": "a@b.co"}, "tls"),
         ({"kind": "sms", "name": "x", "account_sid": "AC1", "auth_token": "t"}, "from_number"),
+        (
+            {"kind": "email", "name": "x", "host": "h", "port": 25, "tls": "none", "from_address": "a@b.co"}
+            | {"webhook_secret": "whsec_not base64!"},
+            "webhook_secret",
+        ),
         ({"kind": "fax", "name": "x"}, "kind"),
     ]
     for body, field in cases:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from typing import Any
 
 import grpc
@@ -12,77 +10,9 @@ import pytest
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
-from kernel import db
-from kernel import settings as settings_module
-from kernel.crypto import MasterKey
-from kernel.db import Pool
-from tenants import service as tenants_service
-from tenants.vault import Vault
-from tests.conftest import auth, new_tenant, wait_for_status
+from tests.conftest import auth, wait_for_status
+from tests.fixtures.routes import SMS_TEXT, UTILITY, channels, send, sms_sent_to, wait_for_channel
 from tests.fixtures.stack import Stack
-
-UTILITY = {"name": "order_shipped", "language": "en_US", "params": {"body": ["Ada", "#1042"]}}
-SMS_TEXT = "Hi Ada, order #1042 shipped."
-
-
-@pytest.fixture
-async def sms_tenant(stack: Stack, pool: Pool) -> dict[str, Any]:
-    """A tenant with WhatsApp and a Twilio account (registered in the sandbox, as if in Twilio's console)."""
-    facts = await new_tenant(stack)
-    settings = settings_module.load(stack.env)
-    account_sid, token = "AC" + uuid.uuid4().hex, "token-" + uuid.uuid4().hex
-    async with db.unit_of_work(pool) as conn:
-        await tenants_service.add_sms_credential(
-            conn,
-            Vault(MasterKey(settings.require_master_key())),
-            uuid.UUID(facts["tenant_id"]),
-            name="twilio",
-            account_sid=account_sid,
-            auth_token=token,
-            from_number="+15550100002",
-        )
-    async with httpx.AsyncClient() as http:
-        registered = await http.put(
-            f"{stack.sandbox_url}/_sandbox/twilio/accounts/{account_sid}", json={"auth_token": token}
-        )
-        assert registered.status_code == 200
-    return facts
-
-
-async def send(client: httpx.AsyncClient, facts: dict[str, Any], to: str, **extra: Any) -> str:
-    body = {"to": to, "template": UTILITY, "fallback": {"sms": {"text": SMS_TEXT}}, **extra}
-    response = await client.post("/v1/messages", json=body, headers=auth(facts))
-    assert response.status_code == 202, response.text
-    message_id: str = response.json()["id"]
-    return message_id
-
-
-async def sms_sent_to(client: httpx.AsyncClient, stack: Stack, to: str) -> list[dict[str, str]]:
-    response = await client.get(f"{stack.sandbox_url}/_sandbox/twilio/messages", params={"to": to})
-    messages: list[dict[str, str]] = response.json()["messages"]
-    return messages
-
-
-async def channels(client: httpx.AsyncClient, facts: dict[str, Any], message_id: str) -> dict[str, dict[str, Any]]:
-    message = (await client.get(f"/v1/messages/{message_id}", headers=auth(facts))).json()
-    return {c["channel"]: c for c in message["channels"] or []}
-
-
-async def wait_for_channel(
-    client: httpx.AsyncClient,
-    facts: dict[str, Any],
-    message_id: str,
-    channel: str,
-    wanted: set[str],
-    timeout: float = 20,
-) -> dict[str, Any]:
-    found = None
-    for _ in range(int(timeout * 10)):
-        found = (await channels(client, facts, message_id)).get(channel)
-        if found is not None and found["status"] in wanted:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{channel} of {message_id} never reached {wanted}: {found}")
 
 
 async def test_not_on_whatsapp_falls_back_to_sms_which_delivers_the_message(
@@ -142,80 +72,6 @@ async def test_a_tenant_without_an_sms_account_skips_sms_with_the_reason(
     sms = await wait_for_channel(client, tenant, message_id, "sms", {"skipped"})
     assert sms["detail"] == "the tenant has no sms credential"
     await wait_for_status(client, tenant, message_id, {"failed"})
-
-
-@pytest.fixture
-async def email_tenant(stack: Stack, pool: Pool) -> dict[str, Any]:
-    """A tenant with WhatsApp and an SMTP server (the sandbox's), but no SMS account."""
-    facts = await new_tenant(stack)
-    settings = settings_module.load(stack.env)
-    async with db.unit_of_work(pool) as conn:
-        await tenants_service.add_email_credential(
-            conn,
-            Vault(MasterKey(settings.require_master_key())),
-            uuid.UUID(facts["tenant_id"]),
-            name="smtp",
-            host="127.0.0.1",
-            port=stack.smtp_port,
-            tls="none",
-            from_address="orders@shop.example",
-        )
-    return facts
-
-
-def email(to: str) -> dict[str, Any]:
-    return {
-        "sms": {"text": SMS_TEXT},
-        "email": {"to": to, "subject": "Order shipped", "text": "Your order shipped.", "html": "<p>Shipped.</p>"},
-    }
-
-
-async def mailbox(client: httpx.AsyncClient, stack: Stack, to: str) -> list[dict[str, Any]]:
-    response = await client.get(f"{stack.sandbox_url}/_sandbox/email/messages", params={"to": to})
-    messages: list[dict[str, Any]] = response.json()["messages"]
-    return messages
-
-
-async def test_without_an_sms_account_the_route_skips_to_email(
-    client: httpx.AsyncClient, stack: Stack, email_tenant: dict[str, Any]
-) -> None:
-    to = f"ada-{uuid.uuid4().hex[:8]}@example.com"
-    message_id = await send(client, email_tenant, "+14155550000", fallback=email(to))
-    sent = await wait_for_channel(client, email_tenant, message_id, "email", {"submitted"})
-    legs = await channels(client, email_tenant, message_id)
-    assert legs["sms"]["status"] == "skipped" and legs["sms"]["detail"] == "the tenant has no sms credential"
-    [received] = await mailbox(client, stack, to)
-    assert received["message_id"] == sent["provider_message_id"] == f"<{message_id}@shop.example>"
-    assert (received["subject"], received["text"].strip(), received["html"].strip()) == (
-        "Order shipped",
-        "Your order shipped.",
-        "<p>Shipped.</p>",
-    )
-    assert received["list_unsubscribe"] is None  # a receipt, not marketing
-
-
-async def test_a_hard_bounce_suppresses_the_address(
-    client: httpx.AsyncClient, stack: Stack, email_tenant: dict[str, Any]
-) -> None:
-    first = await send(client, email_tenant, "+14155550000", fallback=email("bounce@example.com"))
-    bounced = await wait_for_channel(client, email_tenant, first, "email", {"failed"})
-    assert bounced["error_code"] == 550 and bounced["detail"].startswith("hard_bounce")
-    second = await send(client, email_tenant, "+14155550000", fallback=email("bounce@example.com"))
-    skipped = await wait_for_channel(client, email_tenant, second, "email", {"skipped"})
-    assert skipped["detail"].startswith("opted_out")
-    await wait_for_status(client, email_tenant, second, {"failed"})
-
-
-async def test_a_busy_mailbox_is_retried_then_given_up(
-    client: httpx.AsyncClient, pool: Pool, email_tenant: dict[str, Any]
-) -> None:
-    message_id = await send(client, email_tenant, "+14155550000", fallback=email("busy@example.com"))
-    busy = await wait_for_channel(client, email_tenant, message_id, "email", {"failed"})
-    assert busy["error_code"] == 451 and busy["detail"].startswith("smtp_transient")
-    attempts = await pool.fetchval(
-        "SELECT count(*) FROM delivery_attempts WHERE message_id = $1 AND channel = 'email'", uuid.UUID(message_id)
-    )
-    assert attempts == 3  # the stack's SWITCHBOARD_MAX_ATTEMPTS
 
 
 async def test_fallback_after_moves_on_when_whatsapp_never_delivers(

@@ -73,6 +73,12 @@ async def test_bad_credentials_name_the_field(stub: pb_grpc.TenantServiceStub, t
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stub.CreateCredential(pb.CreateCredentialRequest(), metadata=metadata(tenant))
     assert violations(raised.value) == {("kind", "required")}
+    unsigned = pb.EmailCredential(
+        name="smtp", host="mail.example", port=587, tls="starttls", from_address="a@b.example", webhook_secret="nope!"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.CreateCredential(pb.CreateCredentialRequest(email=unsigned), metadata=metadata(tenant))
+    assert violations(raised.value) == {("webhook_secret", "format")}
 
 
 async def test_senders_and_templates(stub: pb_grpc.TenantServiceStub, tenant: dict[str, Any]) -> None:

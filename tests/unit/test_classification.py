@@ -77,3 +77,16 @@ def test_smtp_4xx_is_transient_and_5xx_permanent(reply: int, kind: Kind) -> None
 def test_a_refused_connection_is_retried_but_a_timeout_is_ambiguous() -> None:
     assert c.transport(reached_provider=False).kind is Kind.RETRYABLE
     assert c.transport(reached_provider=True).kind is Kind.AMBIGUOUS
+
+
+def test_a_refused_recipient_is_a_hard_bounce_that_suppresses_the_address() -> None:
+    assert c.smtp(550, stage="rcpt").kind is Kind.OPT_OUT
+    assert c.smtp(554, stage="rcpt").kind is Kind.PERMANENT  # a policy refusal, not a missing mailbox
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "reason"), [(550, Kind.OPT_OUT, "hard_bounce"), (452, Kind.PERMANENT, "soft_bounce")]
+)
+def test_a_bounce_reported_later_is_hard_or_soft_by_its_code(code: int, kind: Kind, reason: str) -> None:
+    verdict = c.email_bounce(code)
+    assert (verdict.kind, verdict.reason, verdict.fallback) == (kind, reason, True)

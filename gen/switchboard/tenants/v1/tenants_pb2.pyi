@@ -117,6 +117,7 @@ class EmailCredential(_message.Message):
     USERNAME_FIELD_NUMBER: _builtins.int
     PASSWORD_FIELD_NUMBER: _builtins.int
     IS_DEFAULT_FIELD_NUMBER: _builtins.int
+    WEBHOOK_SECRET_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     host: _builtins.str
     port: _builtins.int
@@ -126,6 +127,10 @@ class EmailCredential(_message.Message):
     username: _builtins.str
     password: _builtins.str
     is_default: _builtins.bool
+    webhook_secret: _builtins.str
+    """The mail provider's Standard Webhooks signing secret (whsec_...), for its delivery, bounce and
+    complaint events at the credential's webhook_path. Write-only, like every secret.
+    """
     def __init__(
         self,
         *,
@@ -137,10 +142,11 @@ class EmailCredential(_message.Message):
         username: _builtins.str | None = ...,
         password: _builtins.str | None = ...,
         is_default: _builtins.bool | None = ...,
+        webhook_secret: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_is_default", b"_is_default", "_password", b"_password", "_username", b"_username", "is_default", b"is_default", "password", b"password", "username", b"username"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_is_default", b"_is_default", "_password", b"_password", "_username", b"_username", "_webhook_secret", b"_webhook_secret", "is_default", b"is_default", "password", b"password", "username", b"username", "webhook_secret", b"webhook_secret"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_is_default", b"_is_default", "_password", b"_password", "_username", b"_username", "from_address", b"from_address", "host", b"host", "is_default", b"is_default", "name", b"name", "password", b"password", "port", b"port", "tls", b"tls", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_is_default", b"_is_default", "_password", b"_password", "_username", b"_username", "_webhook_secret", b"_webhook_secret", "from_address", b"from_address", "host", b"host", "is_default", b"is_default", "name", b"name", "password", b"password", "port", b"port", "tls", b"tls", "username", b"username", "webhook_secret", b"webhook_secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__is_default: _TypeAlias = _typing.Literal["is_default"]  # noqa: Y015
     _WhichOneofArgType__is_default: _TypeAlias = _typing.Literal["_is_default", b"_is_default"]  # noqa: Y015
@@ -148,12 +154,16 @@ class EmailCredential(_message.Message):
     _WhichOneofArgType__password: _TypeAlias = _typing.Literal["_password", b"_password"]  # noqa: Y015
     _WhichOneofReturnType__username: _TypeAlias = _typing.Literal["username"]  # noqa: Y015
     _WhichOneofArgType__username: _TypeAlias = _typing.Literal["_username", b"_username"]  # noqa: Y015
+    _WhichOneofReturnType__webhook_secret: _TypeAlias = _typing.Literal["webhook_secret"]  # noqa: Y015
+    _WhichOneofArgType__webhook_secret: _TypeAlias = _typing.Literal["_webhook_secret", b"_webhook_secret"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__is_default) -> _WhichOneofReturnType__is_default | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__password) -> _WhichOneofReturnType__password | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__username) -> _WhichOneofReturnType__username | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__webhook_secret) -> _WhichOneofReturnType__webhook_secret | None: ...
 
 Global___EmailCredential: _TypeAlias = EmailCredential  # noqa: Y015
 
