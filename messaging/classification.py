@@ -37,21 +37,25 @@ class Verdict:
     not_before_ms: int | None = None
     # The credential that made the call is not usable until the tenant fixes it.
     credential_unhealthy: bool = False
+    # The provider refused only to slow us down (nothing was sent, nothing is wrong with the
+    # message): the attempt is recorded but does not use up the allowance; the round's maximum
+    # age still bounds it.
+    throttle: bool = False
 
     @property
     def retryable(self) -> bool:
         return self.kind is Kind.RETRYABLE
 
 
-def _retry(reason: str, not_before_ms: int | None = None, fallback: bool = False) -> Verdict:
-    return Verdict(Kind.RETRYABLE, reason, fallback=fallback, not_before_ms=not_before_ms)
+def _retry(reason: str, not_before_ms: int | None = None, fallback: bool = False, throttle: bool = False) -> Verdict:
+    return Verdict(Kind.RETRYABLE, reason, fallback=fallback, not_before_ms=not_before_ms, throttle=throttle)
 
 
 # WhatsApp Cloud API error codes (WHATSAPP.md).
 _WHATSAPP: dict[int, Verdict] = {
     # Throughput, pair rate, maintenance, temporary API errors, app and account call-rate limits.
-    130429: _retry("throughput"),
-    131056: _retry("pair_rate"),
+    130429: _retry("throughput", throttle=True),
+    131056: _retry("pair_rate", throttle=True),
     131057: _retry("account_maintenance"),
     1: _retry("api_unknown"),
     2: _retry("api_service"),

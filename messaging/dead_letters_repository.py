@@ -51,7 +51,7 @@ async def lock_for_operator(conn: Connection, tenant_id: UUID, message_id: UUID)
 _REQUEUE = f"""
 WITH u AS (
     UPDATE messages SET status = 'queued', error_code = NULL, error_reason = NULL, attempt_floor = $3,
-                        updated_at = now()
+                        throttled_attempts = 0, updated_at = now()
     WHERE tenant_id = $1 AND id = $2 RETURNING id, tenant_id, to_number
 ), e AS (
     INSERT INTO message_events (tenant_id, message_id, reported_status, from_status, to_status, applied,

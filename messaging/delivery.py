@@ -55,17 +55,25 @@ CHANNEL = "whatsapp"
 # one-statement fast path writes exactly this (and only when the message is indeed still queued).
 ACCEPTANCE = apply(Status.QUEUED, Status.SUBMITTED)
 MAX_BACKOFF_MS = 60_000
+# A throttled send comes back sooner: the number's pause (in the pacer) already spaces the
+# retries, and a long wait after the provider recovers only delays the backlog.
+MAX_THROTTLE_BACKOFF_MS = 10_000
 DEFAULT_MPS = 80
 RATE_TTL = 30.0
 # Meta's "this number is sending too fast" (130429 throughput, 131057 account in maintenance).
 SENDER_OVER_THROUGHPUT = frozenset({130429, 131057})
 
 
-def backoff_ms(base_ms: int, attempt: int) -> int:
+def backoff_ms(base_ms: int, attempt: int, cap_ms: int = MAX_BACKOFF_MS) -> int:
     """Exponential backoff with full jitter (anywhere from 0 to the exponential bound, capped at a
     minute; attempt 1 is the first retry): retries of many messages failed by one outage spread
     out instead of returning together."""
-    return int(random.uniform(0, min(MAX_BACKOFF_MS, base_ms * 2 ** (attempt - 1))))
+    return int(random.uniform(0, min(cap_ms, base_ms * 2 ** (min(attempt, 30) - 1))))
+
+
+def _spent(claim: asyncpg.Record, number: int) -> int:
+    """How much of the round's allowance attempt ``number`` makes used (throttled ones are free)."""
+    return int(number - claim["attempt_floor"] - claim["throttled_attempts"])
 
 
 def _failure_detail(result: SendResult) -> str:
@@ -110,7 +118,7 @@ async def _claim_carefully(
                 error_detail="no outcome recorded and no status webhook within the hold period",
             )
         number = (claim["attempt_number"] or 0) + 1
-        if number - claim["attempt_floor"] > settings.max_attempts:
+        if _spent(claim, number) > settings.max_attempts:
             detail = f"gave up after {settings.max_attempts} attempts"
             await record_status(conn, claim, Status.FAILED, source="worker", detail=detail)
             await fall_back(conn, tenant_id, message_id, CHANNEL, f"whatsapp failed: {detail}", source="worker")
@@ -212,8 +220,10 @@ async def _gave_up(
     conn: Connection, settings: Settings, claim: asyncpg.Record, number: int, result: SendResult
 ) -> bool:
     """Whether a retryable failure is final: the round's attempts or its time are used up. A
-    failure that says when to come back (131049: a day) is not held to the round's time."""
-    if number - claim["attempt_floor"] >= settings.max_attempts:
+    failure that says when to come back (131049: a day) is not held to the round's time; a
+    throttle does not use up an attempt."""
+    throttled = result.verdict is not None and result.verdict.throttle
+    if not throttled and _spent(claim, number) >= settings.max_attempts:
         return True
     if result.verdict is not None and result.verdict.not_before_ms is not None:
         return False
@@ -225,6 +235,8 @@ def _retry_delay(settings: Settings, number: int, result: SendResult) -> int:
     not_before = result.verdict.not_before_ms if result.verdict is not None else None
     if not_before is not None:
         return not_before + random.randint(0, 60_000)
+    if result.verdict is not None and result.verdict.throttle:
+        return backoff_ms(settings.retry_base_ms, number, MAX_THROTTLE_BACKOFF_MS)
     return backoff_ms(settings.retry_base_ms, number)
 
 
@@ -344,6 +356,8 @@ async def deliver(
             )
         elif result.outcome is Outcome.RETRYABLE and not await _gave_up(conn, settings, claim, number, result):
             retry_in = _retry_delay(settings, number, result)
+            if result.verdict is not None and result.verdict.throttle:
+                await repository.count_throttled(conn, tenant_id, message_id)
             log.info("retrying", extra={"fields": {"attempt": number, "code": result.error_code, "delay_ms": retry_in}})
         else:
             await _fail(conn, message, claim, result)

@@ -54,6 +54,9 @@ messages = Table(
     # Attempts before this number belong to earlier rounds: an operator's retry of a dead letter
     # starts a new round with the channel's full allowance of attempts.
     Column("attempt_floor", Integer, nullable=False, server_default="0"),
+    # Attempts of this round the provider refused only to slow us down (130429, 131056): they
+    # are on record like any attempt but do not use up the allowance.
+    Column("throttled_attempts", Integer, nullable=False, server_default="0"),
     # An operator set this failed message aside: it leaves the dead letters.
     Column("discarded_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("tenant_id", "idempotency_key"),

@@ -220,7 +220,8 @@ async def record_event(
 # Everything a delivery needs, in one round trip: the message (locked), its last WhatsApp attempt,
 # its sender and the sender's sealed credential.
 _CLAIM = """
-SELECT m.id, m.tenant_id, m.status, m.to_number, m.content, m.provider_message_id, m.attempt_floor,
+SELECT m.id, m.tenant_id, m.status, m.to_number, m.content, m.provider_message_id,
+       m.attempt_floor, m.throttled_attempts,
        s.phone_number_id, s.credential_id, c.config AS credential_config, c.sealed_secrets,
        c.health AS credential_health,
        a.id AS attempt_id, a.attempt_number, a.state AS attempt_state, now() - a.started_at AS attempt_age
@@ -245,7 +246,7 @@ a AS (
     INSERT INTO delivery_attempts (tenant_id, message_id, channel, attempt_number, state)
     SELECT tenant_id, id, $3, coalesce(attempt_number, 0) + 1, 'pending' FROM c
     WHERE status = 'queued' AND attempt_state IS DISTINCT FROM 'pending'
-      AND coalesce(attempt_number, 0) - attempt_floor < $4
+      AND coalesce(attempt_number, 0) - attempt_floor - throttled_attempts < $4
     ON CONFLICT (message_id, channel, attempt_number) DO NOTHING
     RETURNING id, attempt_number
 )
@@ -452,6 +453,15 @@ async def record_acceptance(
         latency_ms,
     )
     return recorded
+
+
+async def count_throttled(conn: Connection, tenant_id: UUID, message_id: UUID) -> None:
+    """The attempt just made was refused only to slow us down: it does not use up the allowance."""
+    await conn.execute(
+        "UPDATE messages SET throttled_attempts = throttled_attempts + 1 WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        message_id,
+    )
 
 
 async def round_started_at(

@@ -20,7 +20,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 
-from sandbox.scripts import ASYNC_FAILURES, SYNC_FAILURES, Script, script_for
+from sandbox.scripts import ASYNC_FAILURES, OUTAGE_FAILURES, SYNC_FAILURES, MetaFailure, Script, script_for
 from sandbox.webhooks import Dispatcher, PendingStatus
 
 __all__ = ["CloudApiController", "ControlController", "SandboxState"]
@@ -34,6 +34,11 @@ class PhoneNumberIn(msgspec.Struct, forbid_unknown_fields=True):
     display_phone_number: str = "15550000000"
     # Messages/s this number may send, as Meta enforces it (130429 beyond); None: no limit.
     throughput_mps: int | None = None
+
+
+class OutageIn(msgspec.Struct, forbid_unknown_fields=True):
+    code: int
+    seconds: float
 
 
 PAYLOADS_KEPT = 10_000
@@ -54,6 +59,9 @@ class SandboxState:
     # Sends per one-second window, to report any window over a number's limit (bench use).
     per_second: Counter[tuple[str, int]] = field(default_factory=Counter)
     over_limit: Counter[str] = field(default_factory=Counter)  # sends refused with 130429, per number
+    # An outage per number: until when (monotonic) every send is refused, and with what.
+    outages: dict[str, tuple[float, MetaFailure]] = field(default_factory=dict)
+    refused_in_outage: Counter[str] = field(default_factory=Counter)
 
 
 def meta_error(
@@ -160,7 +168,7 @@ class CloudApiController(Controller):
             return _invalid(problem)
         recipient = payload["to"].lstrip("+")
         script = script_for(recipient)
-        failure = SYNC_FAILURES.get(script)
+        failure = SYNC_FAILURES.get(script) or self._outage(sandbox, phone_number_id)
         if failure is not None:
             return meta_error(failure.http_status, failure.code, failure.message)
         if number.throughput_mps is not None:
@@ -176,6 +184,14 @@ class CloudApiController(Controller):
         if script is Script.SLOW:
             await asyncio.sleep(sandbox.slow_seconds)
         return response
+
+    @staticmethod
+    def _outage(sandbox: SandboxState, phone_number_id: str) -> MetaFailure | None:
+        outage = sandbox.outages.get(phone_number_id)
+        if outage is None or outage[0] <= time.monotonic():
+            return None
+        sandbox.refused_in_outage[phone_number_id] += 1
+        return outage[1]
 
     @staticmethod
     def _accept(
@@ -263,6 +279,17 @@ class ControlController(Controller):
         state.sandbox.numbers[phone_number_id] = data
         return {"registered": True, "phone_number_id": phone_number_id}
 
+    @put("/whatsapp/phone_numbers/{phone_number_id:str}/outage", status_code=200)
+    async def outage(self, phone_number_id: str, data: OutageIn, state: State) -> dict[str, Any]:
+        """Refuse every send from this number for ``seconds`` with one of Meta's transient errors
+        (130429 throughput, 131057 maintenance, 2 service unavailable), then recover."""
+        failure = OUTAGE_FAILURES.get(data.code)
+        if failure is None:
+            return {"scheduled": False, "reason": f"code must be one of {sorted(OUTAGE_FAILURES)}"}
+        sandbox: SandboxState = state.sandbox
+        sandbox.outages[phone_number_id] = (time.monotonic() + data.seconds, failure)
+        return {"scheduled": True, "phone_number_id": phone_number_id, "code": data.code, "seconds": data.seconds}
+
     @get("/whatsapp/sends")
     async def sends(self, state: State, tracker: str | None = None, to: str | None = None) -> dict[str, Any]:
         sandbox: SandboxState = state.sandbox
@@ -286,6 +313,7 @@ class ControlController(Controller):
             "sent": sum(windows.values()),
             "max_per_second": max(windows.values(), default=0),
             "refused_over_limit": sandbox.over_limit[phone_number_id],
+            "refused_in_outage": sandbox.refused_in_outage[phone_number_id],
             "per_second": [[second, windows[second]] for second in sorted(windows)],
         }
 
@@ -294,6 +322,8 @@ class ControlController(Controller):
         sandbox: SandboxState = state.sandbox
         return {
             "accepted": sandbox.accepted,
+            # Messages (by our tracker) the sandbox accepted more than once: double sends.
+            "sent_twice": sum(1 for tracker, n in sandbox.by_tracker.items() if tracker and n > 1),
             "webhook_posts": sandbox.dispatcher.posts,
             "webhook_statuses": sandbox.dispatcher.statuses,
             "webhook_failures": sandbox.dispatcher.failures,

@@ -95,7 +95,7 @@ async def test_grpc_message_reaches_read(stack: Stack, tenant: dict[str, Any]) -
     [
         ("+14155550000", {"text": {"body": "hi"}}, 131026),  # not on WhatsApp: failed status webhook
         ("+14155551047", {"text": {"body": "hi"}}, 131047),  # 24 h window closed: failed status webhook
-        ("+14155550429", {"text": {"body": "hi"}}, 130429),  # rate limited on every attempt: retries exhausted
+        ("+14155550429", {"text": {"body": "hi"}}, 130429),  # rate limited on every attempt: the round's age runs out
         ("+14155550500", {"text": {"body": "hi"}}, 2),  # provider 5xx on every attempt: retries exhausted
         ("+14155550190", {"text": {"body": "hi"}}, 190),  # expired token: permanent at once
     ],
@@ -105,7 +105,7 @@ async def test_scripted_failures_reach_failed_with_the_provider_code(
 ) -> None:
     response = await send(client, tenant, {"to": to, **content})
     assert response.status_code == 202
-    message = await wait_for_status(client, tenant, response.json()["id"], {"failed"})
+    message = await wait_for_status(client, tenant, response.json()["id"], {"failed"}, timeout=45)
     assert message["error"]["code"] == code
     assert str(code) in message["error"]["reason"]
 

@@ -64,6 +64,34 @@ async def test_a_130429_pauses_the_number_then_it_resumes(client: httpx.AsyncCli
     assert "sender paused" in log
 
 
+async def test_a_storm_of_130429_uses_no_attempts_and_loses_nothing(
+    client: httpx.AsyncClient, stack: Stack, pool: Any
+) -> None:
+    """Meta refuses everything for 11 s: each message is throttled about three times (the number
+    pauses 5 s after each refusal), more than the stack's 3 attempts, yet each is sent once."""
+    facts = await new_tenant(stack)
+    outage = f"{stack.sandbox_url}/_sandbox/whatsapp/phone_numbers/{facts['phone_number_id']}/outage"
+    scheduled = (await client.put(outage, json={"code": 130429, "seconds": 11})).json()
+    assert scheduled["scheduled"], scheduled
+    ids = await burst(client, facts, 3)
+    for message_id in ids:
+        await wait_for_status(client, facts, message_id, {"sent", "delivered", "read"}, timeout=45)
+    stats = await number_stats(client, stack, facts)
+    assert stats["sent"] == 3 and stats["refused_in_outage"] >= 3
+    for message_id in ids:
+        sends = (
+            await client.get(f"{stack.sandbox_url}/_sandbox/whatsapp/sends", params={"tracker": message_id})
+        ).json()
+        assert sends["count"] == 1
+    attempts = await pool.fetch(
+        "SELECT message_id, count(*) AS n, count(*) FILTER (WHERE error_code = 130429) AS throttled "
+        "FROM delivery_attempts WHERE tenant_id = $1::uuid GROUP BY message_id",
+        facts["tenant_id"],
+    )
+    assert max(a["n"] for a in attempts) > 3  # the stack's SWITCHBOARD_MAX_ATTEMPTS
+    assert all(a["n"] == a["throttled"] + 1 for a in attempts)  # every attempt on record
+
+
 async def test_past_the_daily_tier_a_new_recipient_fails_when_the_plan_says_so(
     client: httpx.AsyncClient, stack: Stack, pool: Any
 ) -> None:

@@ -90,3 +90,8 @@ def test_a_refused_recipient_is_a_hard_bounce_that_suppresses_the_address() -> N
 def test_a_bounce_reported_later_is_hard_or_soft_by_its_code(code: int, kind: Kind, reason: str) -> None:
     verdict = c.email_bounce(code)
     assert (verdict.kind, verdict.reason, verdict.fallback) == (kind, reason, True)
+
+
+def test_only_slow_down_answers_are_throttles_that_spend_no_attempt() -> None:
+    assert c.whatsapp(130429, 400).throttle and c.whatsapp(131056, 400).throttle
+    assert not c.whatsapp(131057, 400).throttle and not c.whatsapp(2, 500).throttle
