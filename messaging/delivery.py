@@ -71,6 +71,10 @@ def backoff_ms(base_ms: int, attempt: int, cap_ms: int = MAX_BACKOFF_MS) -> int:
     return int(random.uniform(0, min(cap_ms, base_ms * 2 ** (min(attempt, 30) - 1))))
 
 
+def _throttled(result: SendResult) -> bool:
+    return result.verdict is not None and result.verdict.throttle
+
+
 def _spent(claim: asyncpg.Record, number: int) -> int:
     """How much of the round's allowance attempt ``number`` makes used (throttled ones are free)."""
     return int(number - claim["attempt_floor"] - claim["throttled_attempts"])
@@ -222,8 +226,7 @@ async def _gave_up(
     """Whether a retryable failure is final: the round's attempts or its time are used up. A
     failure that says when to come back (131049: a day) is not held to the round's time; a
     throttle does not use up an attempt."""
-    throttled = result.verdict is not None and result.verdict.throttle
-    if not throttled and _spent(claim, number) >= settings.max_attempts:
+    if not _throttled(result) and _spent(claim, number) >= settings.max_attempts:
         return True
     if result.verdict is not None and result.verdict.not_before_ms is not None:
         return False
@@ -235,7 +238,7 @@ def _retry_delay(settings: Settings, number: int, result: SendResult) -> int:
     not_before = result.verdict.not_before_ms if result.verdict is not None else None
     if not_before is not None:
         return not_before + random.randint(0, 60_000)
-    if result.verdict is not None and result.verdict.throttle:
+    if _throttled(result):
         return backoff_ms(settings.retry_base_ms, number, MAX_THROTTLE_BACKOFF_MS)
     return backoff_ms(settings.retry_base_ms, number)
 
@@ -356,7 +359,7 @@ async def deliver(
             )
         elif result.outcome is Outcome.RETRYABLE and not await _gave_up(conn, settings, claim, number, result):
             retry_in = _retry_delay(settings, number, result)
-            if result.verdict is not None and result.verdict.throttle:
+            if _throttled(result):
                 await repository.count_throttled(conn, tenant_id, message_id)
             log.info("retrying", extra={"fields": {"attempt": number, "code": result.error_code, "delay_ms": retry_in}})
         else:

@@ -357,11 +357,9 @@ _CLASSIFIERS: dict[str, tuple[Callable[[int | None, int | None], classification.
 }
 
 
-_CHANNEL_BY_SOURCE = {"webhook:whatsapp": "whatsapp", "webhook:twilio": "sms", "webhook:email": "email"}
-
-
 def _channel_of(report: Report) -> str | None:
-    return _CHANNEL_BY_SOURCE.get(report.source)
+    known = _CLASSIFIERS.get(report.source)
+    return known[1] if known is not None else None
 
 
 def _worth_another_channel(report: Report) -> bool:

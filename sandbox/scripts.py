@@ -21,7 +21,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["ASYNC_FAILURES", "OUTAGE_FAILURES", "SYNC_FAILURES", "MetaFailure", "Script", "script_for"]
+__all__ = [
+    "ASYNC_FAILURES",
+    "OUTAGE_FAILURES",
+    "RATE_LIMITED",
+    "SYNC_FAILURES",
+    "MetaFailure",
+    "Script",
+    "script_for",
+]
 
 
 class Script(StrEnum):
@@ -62,15 +70,17 @@ class MetaFailure:
     type: str = "OAuthException"
 
 
+RATE_LIMITED = MetaFailure(400, 130429, "(#130429) Rate limit hit")
+
 SYNC_FAILURES = {
-    Script.RATE_LIMITED: MetaFailure(400, 130429, "(#130429) Rate limit hit"),
+    Script.RATE_LIMITED: RATE_LIMITED,
     Script.SERVER_ERROR: MetaFailure(500, 2, "Service temporarily unavailable"),
     Script.TOKEN_EXPIRED: MetaFailure(401, 190, "Error validating access token: Session has expired."),
 }
 
 # What a number's outage (``PUT /_sandbox/whatsapp/phone_numbers/{id}/outage``) answers, by code.
 OUTAGE_FAILURES = {
-    130429: MetaFailure(400, 130429, "(#130429) Rate limit hit"),
+    130429: RATE_LIMITED,
     131057: MetaFailure(400, 131057, "(#131057) Business Account is in maintenance mode"),
     2: MetaFailure(503, 2, "Service temporarily unavailable"),
 }

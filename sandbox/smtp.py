@@ -67,6 +67,7 @@ class Mailbox:
     hooks: dict[str, Hook] = field(default_factory=dict)  # envelope sender → where its events go
     events_posted: int = 0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _http: aiohttp.ClientSession | None = None  # one for all event posts, made on first use
 
     def _events(self, recipient: str, message_id: str) -> list[mail_events.Event]:
         local = _local_part(recipient)
@@ -87,28 +88,31 @@ class Mailbox:
 
     async def _post(self, hook: Hook, events: list[mail_events.Event]) -> None:
         await asyncio.sleep(EVENT_DELAY)
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-            for event in events:
-                body = mail_events.encode(event)
-                # One webhook-id per event, the same on every retry (the receiver's idempotency key).
-                msg_id = "msg_" + secrets.token_hex(12)
-                for attempt in range(MAX_TRIES):
-                    headers = standard_webhooks.headers([hook.webhook_secret], msg_id, body)
-                    headers["content-type"] = "application/json"
-                    try:
-                        async with session.post(hook.webhook_url, data=body, headers=headers) as response:
-                            if response.status < 300:
-                                self.events_posted += 1
-                                break
-                    except aiohttp.ClientError as error:
-                        log.info("email event post failed", extra={"fields": {"error": str(error)}})
-                    await asyncio.sleep(0.5 * 2**attempt)
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        for event in events:
+            body = mail_events.encode(event)
+            # One webhook-id per event, the same on every retry (the receiver's idempotency key).
+            msg_id = "msg_" + secrets.token_hex(12)
+            for attempt in range(MAX_TRIES):
+                headers = standard_webhooks.headers([hook.webhook_secret], msg_id, body)
+                headers["content-type"] = "application/json"
+                try:
+                    async with self._http.post(hook.webhook_url, data=body, headers=headers) as response:
+                        if response.status < 300:
+                            self.events_posted += 1
+                            break
+                except aiohttp.ClientError as error:
+                    log.info("email event post failed", extra={"fields": {"error": str(error)}})
+                await asyncio.sleep(0.5 * 2**attempt)
 
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._http is not None:
+            await self._http.close()
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook names)
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]

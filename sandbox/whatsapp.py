@@ -20,7 +20,15 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 
-from sandbox.scripts import ASYNC_FAILURES, OUTAGE_FAILURES, SYNC_FAILURES, MetaFailure, Script, script_for
+from sandbox.scripts import (
+    ASYNC_FAILURES,
+    OUTAGE_FAILURES,
+    RATE_LIMITED,
+    SYNC_FAILURES,
+    MetaFailure,
+    Script,
+    script_for,
+)
 from sandbox.webhooks import Dispatcher, PendingStatus
 
 __all__ = ["CloudApiController", "ControlController", "SandboxState"]
@@ -175,7 +183,7 @@ class CloudApiController(Controller):
             window = (phone_number_id, int(time.time()))
             if sandbox.per_second[window] >= number.throughput_mps:
                 sandbox.over_limit[phone_number_id] += 1
-                return meta_error(400, 130429, "(#130429) Rate limit hit")
+                return meta_error(RATE_LIMITED.http_status, RATE_LIMITED.code, RATE_LIMITED.message)
         if script is Script.SLOW_DROP and await _hangs_up_within(request, sandbox.slow_seconds):
             return Response(None, status_code=499)  # nobody is listening; nothing was sent
         if script is Script.STOPPED_MARKETING and not _is_marketing(state, payload):
