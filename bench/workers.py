@@ -43,7 +43,7 @@ async def backlog(stack: Any, settings: settings_module.Settings, count: int) ->
         await asyncio.gather(*(submitter() for _ in range(32)))
     pool = await db.create_pool(settings.asyncpg_dsn, min_size=1, max_size=1)
     try:
-        while await pool.fetchval("SELECT count(*) FROM outbox"):  # the relay has published them all
+        while await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):  # all published
             await asyncio.sleep(0.2)
     finally:
         await pool.close()
