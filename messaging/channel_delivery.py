@@ -3,9 +3,9 @@
 The same three steps as WhatsApp (:mod:`messaging.delivery`): claim (the channel row must still be
 ``queued``; the attempt is recorded before the call), call the provider outside any transaction,
 record the outcome. A pending attempt found at claim time means an earlier worker may have
-reached the provider, which may have no idempotency key (Twilio has none): the task waits out the
-hold period, during which a status callback (matched by the provider's id) would settle it, and
-only then sends again.
+reached the provider, which may have no idempotency key (Twilio and SMTP have none): the task waits
+out the hold period, during which the provider's callback would settle it (matched by our message
+id, which the SMS's callback URL and the email's Message-ID carry), and only then sends again.
 
 What a channel reports also goes through the message's state machine (source ``worker:<channel>``):
 a ``delivered`` SMS proves the message arrived, whatever WhatsApp said. A permanent failure, or
@@ -74,7 +74,11 @@ async def _claim(
         if await repository.lock_status(conn, tenant_id, message_id) is None:
             return None
         claim = await channels_repository.claim(conn, tenant_id, message_id, channel)
-        if claim is None or claim["leg_status"] != "queued":
+        if claim is None:
+            return None
+        if claim["leg_status"] != "queued":
+            if claim["attempt_state"] == "pending":
+                await repository.settle_pending_attempt(conn, tenant_id, claim["attempt_id"], claim["leg_provider_id"])
             return None
         if claim["attempt_state"] == "pending":
             wait = settings.delivery_hold_seconds - claim["attempt_age"].total_seconds()

@@ -85,22 +85,31 @@ async def opt_out_reason(
     return reason
 
 
-async def lock_channels(conn: Connection, tenant_id: UUID, provider_message_ids: list[str]) -> list[asyncpg.Record]:
-    """The fallback channel rows with these provider ids (after their messages: one lock order)."""
+async def lock_channels(
+    conn: Connection, tenant_id: UUID, provider_message_ids: list[str], legs: list[tuple[UUID, str]]
+) -> list[asyncpg.Record]:
+    """The fallback channel rows with these provider ids, or named by (message id, channel) (after
+    their messages: one lock order)."""
     return await conn.fetch(
-        "SELECT message_id, channel, status, recipient, provider_message_id FROM message_channels "
-        "WHERE tenant_id = $1 AND provider_message_id = ANY($2::text[]) ORDER BY message_id, channel FOR UPDATE",
+        "SELECT message_id, channel, status, recipient, provider_message_id FROM message_channels c "
+        "WHERE tenant_id = $1 AND (provider_message_id = ANY($2::text[]) "
+        "OR (message_id, channel) IN (SELECT * FROM unnest($3::uuid[], $4::text[]))) "
+        "ORDER BY message_id, channel FOR UPDATE",
         tenant_id,
         provider_message_ids,
+        [leg[0] for leg in legs],
+        [leg[1] for leg in legs],
     )
 
 
 async def update_channels(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """(message id, channel, status, error code, detail) per channel row."""
+    """(message id, channel, status, error code, detail, provider id) per channel row; the provider
+    id is kept if the row has one (a callback can name an SMS whose worker died before recording it)."""
     if rows:
         await conn.executemany(
             "UPDATE message_channels SET status = $3, error_code = coalesce($4, error_code), "
-            "detail = coalesce($5, detail), updated_at = now() WHERE message_id = $1 AND channel = $2",
+            "detail = coalesce($5, detail), provider_message_id = coalesce(provider_message_id, $6), "
+            "updated_at = now() WHERE message_id = $1 AND channel = $2",
             rows,
         )
 
@@ -213,7 +222,8 @@ async def arm_timer(conn: Connection, tenant_id: UUID, message_id: UUID, seconds
 # Everything a fallback channel's delivery needs, its row locked (after its message): the message,
 # the tenant's default credential of that kind, and the channel's last attempt.
 _CLAIM_CHANNEL = """
-SELECT c.channel, c.status AS leg_status, c.recipient, m.id, m.tenant_id, m.status, m.content,
+SELECT c.channel, c.status AS leg_status, c.recipient, c.provider_message_id AS leg_provider_id,
+       m.id, m.tenant_id, m.status, m.content,
        k.id AS credential_id, k.config AS credential_config, k.sealed_secrets, k.channel_key,
        a.id AS attempt_id, a.attempt_number, a.state AS attempt_state, now() - a.started_at AS attempt_age
 FROM message_channels c

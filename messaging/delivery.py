@@ -99,15 +99,8 @@ async def _claim_carefully(
         pending = claim["attempt_state"] == "pending"
         if claim["status"] != Status.QUEUED:
             if pending:
-                # A worker died mid-call, and the provider's status webhook has since shown that
-                # the send went through: settle the attempt instead of sending again.
-                await repository.finish_attempt(
-                    conn,
-                    tenant_id,
-                    claim["attempt_id"],
-                    state="accepted",
-                    provider_message_id=claim["provider_message_id"],
-                    error_detail="outcome settled by the provider's status webhook",
+                await repository.settle_pending_attempt(
+                    conn, tenant_id, claim["attempt_id"], claim["provider_message_id"]
                 )
             return None
         if pending:

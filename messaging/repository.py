@@ -26,6 +26,7 @@ __all__ = [
     "record_acceptance",
     "record_event",
     "recorded_facts",
+    "settle_pending_attempt",
     "start_attempt",
     "try_claim",
     "update_messages",
@@ -332,6 +333,21 @@ async def finish_attempt(
         error_code,
         error_detail,
         latency_ms,
+    )
+
+
+async def settle_pending_attempt(
+    conn: Connection, tenant_id: UUID, attempt_id: int, provider_message_id: str | None
+) -> None:
+    """A worker died mid-call, and the provider's callback has since shown that the send went
+    through: the attempt was accepted (and must not be made again)."""
+    await finish_attempt(
+        conn,
+        tenant_id,
+        attempt_id,
+        state="accepted",
+        provider_message_id=provider_message_id,
+        error_detail="outcome settled by the provider's status callback",
     )
 
 

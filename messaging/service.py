@@ -413,10 +413,18 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
     by_id = {row["id"]: dict(row) for row in locked}
     by_wamid = {row["provider_message_id"]: by_id[row["id"]] for row in locked if row["provider_message_id"]}
     # Reports of a fallback channel (an SMS's SID) find their message through its channel row.
-    legs = {
-        leg["provider_message_id"]: dict(leg)
-        for leg in await channels_repository.lock_channels(conn, tenant_id, [r.provider_message_id for r in reports])
-    }
+    # A report also names its channel row by our id when the row has no provider id yet: the
+    # worker died between the provider's acceptance and its own record of it.
+    named = [(r.message_id, channel) for r in reports if r.message_id and (channel := _channel_of(r))]
+    legs: dict[str, dict[str, Any]] = {}
+    legs_by_key: dict[tuple[UUID, str], dict[str, Any]] = {}
+    for row in await channels_repository.lock_channels(
+        conn, tenant_id, [r.provider_message_id for r in reports], named
+    ):
+        leg = dict(row)
+        legs_by_key[(leg["message_id"], leg["channel"])] = leg
+        if leg["provider_message_id"]:
+            legs[leg["provider_message_id"]] = leg
     for sid, leg in legs.items():
         if leg["message_id"] in by_id:
             by_wamid.setdefault(sid, by_id[leg["message_id"]])
@@ -460,7 +468,9 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
                 report.occurred_at,
             )
         )
-        channel_row = legs.get(report.provider_message_id)
+        channel_row = legs.get(report.provider_message_id) or legs_by_key.get(
+            (message["id"], _channel_of(report) or "")
+        )
         if report.status is Status.FAILED and report.error_code is not None:
             opt_out = _opt_out(tenant_id, message, channel_row, report)
             if opt_out is not None:
@@ -473,6 +483,7 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
                 channel_row["status"],
                 report.error_code,
                 report.detail,
+                report.provider_message_id,
             )
         if report.status is Status.FAILED:
             failed_channel = channel_row["channel"] if channel_row is not None else _channel_of(report)

@@ -104,7 +104,9 @@ class SmsSender:
         callback = None
         if claim["channel_key"]:
             base = settings.public_url or f"http://127.0.0.1:{settings.http_port}"
-            callback = f"{base.rstrip('/')}/webhooks/twilio/{claim['channel_key']}"
+            # Our id in the URL: the callback then finds the SMS even if this worker dies before
+            # it learns the SID (Twilio has no idempotency key; the hold period waits for this).
+            callback = f"{base.rstrip('/')}/webhooks/twilio/{claim['channel_key']}?message_id={claim['id']}"
         result = await client.send(
             SmsSecrets(config["account_sid"], secrets["auth_token"]),
             to=claim["recipient"],

@@ -55,9 +55,10 @@ def create_app() -> Litestar:
     delays = _delays()
     host = os.environ.get("SWITCHBOARD_SANDBOX_SMTP_HOST", "127.0.0.1")
     smtp_port = _smtp_port()
-    mailbox = smtp.Mailbox()
-    state = SandboxState(status_delays=delays, slow_seconds=_slow())
-    sms = twilio.TwilioState(status_delays=delays[:2])
+    slow = _slow()
+    mailbox = smtp.Mailbox(slow_seconds=slow)
+    state = SandboxState(status_delays=delays, slow_seconds=slow)
+    sms = twilio.TwilioState(status_delays=delays[:2], slow_seconds=slow)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -10,16 +10,21 @@
 | ``0500`` | HTTP 500, error 2 (service temporarily unavailable) |
 | ``0504`` | accepted at once, answered ``SLOW_SECONDS`` late: a caller that dies meanwhile never learns it was sent |
 | ``0408`` | answered ``SLOW_SECONDS`` late, accepted only if the caller is still there: a hang-up sends nothing |
-
-``SLOW_SECONDS`` is ``SWITCHBOARD_SANDBOX_SLOW_SECONDS`` (default 5).
 | ``0190`` | HTTP 401, error 190 (access token expired) |
 | anything else | accepted, then ``sent`` → ``delivered`` → ``read`` |
+
+``SLOW_SECONDS`` is ``SWITCHBOARD_SANDBOX_SLOW_SECONDS`` (default 5). The Twilio and SMTP sandboxes
+script the same two slow outcomes (:func:`hangs_up_within`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+from litestar import Request
 
 __all__ = [
     "ASYNC_FAILURES",
@@ -28,6 +33,7 @@ __all__ = [
     "SYNC_FAILURES",
     "MetaFailure",
     "Script",
+    "hangs_up_within",
     "script_for",
 ]
 
@@ -98,3 +104,13 @@ ASYNC_FAILURES = {
         "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
     ),
 }
+
+
+async def hangs_up_within(request: Request[Any, Any, Any], seconds: float) -> bool:
+    """Wait ``seconds``; True if the caller disconnected meanwhile (the body is already read)."""
+    listener = asyncio.ensure_future(request.receive())
+    done, _ = await asyncio.wait({listener}, timeout=seconds)
+    if not done:
+        listener.cancel()
+        return False
+    return bool(listener.result().get("type") == "http.disconnect")

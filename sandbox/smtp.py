@@ -11,7 +11,11 @@ what arrived. The recipient's local part (before any ``+tag``) chooses the outco
 | ``bounce-later`` | accepted, then an ``email.bounced`` (hard, 550) event |
 | ``softbounce`` | accepted, then an ``email.bounced`` (soft, 452) event |
 | ``complain`` | accepted, ``email.delivered``, then an ``email.complained`` event |
+| ``slow`` | kept and reported at once, answered ``SLOW_SECONDS`` late: a client that dies meanwhile never hears 250 |
+| ``slow-drop`` | answered ``SLOW_SECONDS`` late, kept only if the client is still there: a hang-up delivers nothing |
 | anything else | accepted and kept, then an ``email.delivered`` event |
+
+``SLOW_SECONDS`` is ``SWITCHBOARD_SANDBOX_SLOW_SECONDS``, as for the WhatsApp and Twilio sandboxes.
 
 Events (:mod:`webhooks.mail_events`) go, signed per Standard Webhooks, to the URL registered for the
 envelope sender with ``PUT /_sandbox/email/senders/{address}`` (``{"webhook_url", "webhook_secret"}``),
@@ -66,6 +70,7 @@ class Mailbox:
     received: list[dict[str, Any]] = field(default_factory=list)
     hooks: dict[str, Hook] = field(default_factory=dict)  # envelope sender → where its events go
     events_posted: int = 0
+    slow_seconds: float = 5.0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _http: aiohttp.ClientSession | None = None  # one for all event posts, made on first use
 
@@ -124,6 +129,16 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        scripted = {_local_part(address) for address in envelope.rcpt_tos}
+        if "slow-drop" in scripted:
+            # aiosmtpd cancels this handler when the client hangs up: then nothing is kept.
+            await asyncio.sleep(self.slow_seconds)
+        self._keep(envelope)
+        if "slow" in scripted:
+            await asyncio.sleep(self.slow_seconds)
+        return "250 Message accepted for delivery"
+
+    def _keep(self, envelope: Envelope) -> None:
         raw = envelope.original_content or envelope.content or b""
         parsed = message_from_bytes(raw if isinstance(raw, bytes) else raw.encode(), policy=policy.default)
         body = parsed.get_body(("plain",))
@@ -144,7 +159,6 @@ class Mailbox:
                 "html": html.get_content() if html is not None else None,
             }
         )
-        return "250 Message accepted for delivery"
 
 
 async def serve(mailbox: Mailbox, host: str, port: int) -> asyncio.Server:

@@ -19,7 +19,11 @@ if created in Twilio's console. The recipient's last four digits choose the outc
 | ``0429`` | HTTP 429, error 20429 (too many requests) |
 | ``0503`` | HTTP 503 (service unavailable) |
 | ``3003`` | accepted, then ``undelivered`` with 30003 (unreachable handset) |
+| ``0504`` | accepted at once, answered ``SLOW_SECONDS`` late: a caller that dies meanwhile never learns the SID |
+| ``0408`` | answered ``SLOW_SECONDS`` late, accepted only if the caller is still there: a hang-up sends nothing |
 | anything else | accepted, then ``sent`` → ``delivered`` |
+
+``SLOW_SECONDS`` is ``SWITCHBOARD_SANDBOX_SLOW_SECONDS``, as for the WhatsApp sandbox.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 
 from messaging.sms_text import encode_info
+from sandbox.scripts import hangs_up_within
 from webhooks.twilio import sign
 
 __all__ = ["TwilioControlController", "TwilioController", "TwilioState"]
@@ -71,6 +76,7 @@ _UNDELIVERED = {"3003": 30003}
 @dataclass
 class TwilioState:
     status_delays: tuple[float, float]  # sent, delivered (seconds after acceptance)
+    slow_seconds: float = 5.0
     accounts: dict[str, str] = field(default_factory=dict)  # account SID -> auth token
     by_recipient: Counter[str] = field(default_factory=Counter)
     sent: list[dict[str, str]] = field(default_factory=list)  # every accepted message's parameters
@@ -143,42 +149,54 @@ class TwilioController(Controller):
         failure = _SYNC.get(to[-4:])
         if failure is not None:
             return _error(failure)
-        sid = "SM" + secrets.token_hex(16)
-        twilio.by_recipient[to] += 1
-        twilio.sent.append({**form, "Sid": sid})
-        callback = form.get("StatusCallback")
-        if callback:
-            base = {"MessageSid": sid, "SmsSid": sid, "AccountSid": account_sid, "To": to, "From": form.get("From", "")}
-            token = twilio.accounts[account_sid]
-            sent_after, delivered_after = twilio.status_delays
-            session: aiohttp.ClientSession = state.twilio_http
-            steps = [(sent_after, {"MessageStatus": "sent", "SmsStatus": "sent"})]
-            code = _UNDELIVERED.get(to[-4:])
-            if code is not None:
-                steps.append((delivered_after, {"MessageStatus": "undelivered", "ErrorCode": str(code)}))
-            else:
-                steps.append((delivered_after, {"MessageStatus": "delivered", "SmsStatus": "delivered"}))
-            for delay, extra in steps:
-                task = asyncio.create_task(_callback(callback, token, delay, {**base, **extra}, session))
-                twilio._callbacks.add(task)
-                task.add_done_callback(twilio._callbacks.discard)
-        return Response(
-            {
-                "sid": sid,
-                "account_sid": account_sid,
-                "to": to,
-                "from": form.get("From"),
-                "messaging_service_sid": form.get("MessagingServiceSid"),
-                "body": body,
-                "status": "queued",
-                "num_segments": str(segments(body)),
-                "direction": "outbound-api",
-                "error_code": None,
-                "error_message": None,
-                "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
-            },
-            status_code=201,
-        )
+        if to.endswith("0408") and await hangs_up_within(request, twilio.slow_seconds):
+            return Response(None, status_code=499)  # nobody is listening; nothing was sent
+        response = _accept(twilio, state.twilio_http, account_sid, form)
+        if to.endswith("0504"):
+            await asyncio.sleep(twilio.slow_seconds)
+        return response
+
+
+def _accept(
+    twilio: TwilioState, session: aiohttp.ClientSession, account_sid: str, form: dict[str, str]
+) -> Response[Any]:
+    """Keep the message, schedule its status callbacks, and answer with its resource."""
+    to, body = form["To"], form["Body"]
+    sid = "SM" + secrets.token_hex(16)
+    twilio.by_recipient[to] += 1
+    twilio.sent.append({**form, "Sid": sid})
+    callback = form.get("StatusCallback")
+    if callback:
+        base = {"MessageSid": sid, "SmsSid": sid, "AccountSid": account_sid, "To": to, "From": form.get("From", "")}
+        token = twilio.accounts[account_sid]
+        sent_after, delivered_after = twilio.status_delays
+        steps = [(sent_after, {"MessageStatus": "sent", "SmsStatus": "sent"})]
+        code = _UNDELIVERED.get(to[-4:])
+        if code is not None:
+            steps.append((delivered_after, {"MessageStatus": "undelivered", "ErrorCode": str(code)}))
+        else:
+            steps.append((delivered_after, {"MessageStatus": "delivered", "SmsStatus": "delivered"}))
+        for delay, extra in steps:
+            task = asyncio.create_task(_callback(callback, token, delay, {**base, **extra}, session))
+            twilio._callbacks.add(task)
+            task.add_done_callback(twilio._callbacks.discard)
+    return Response(
+        {
+            "sid": sid,
+            "account_sid": account_sid,
+            "to": to,
+            "from": form.get("From"),
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "body": body,
+            "status": "queued",
+            "num_segments": str(segments(body)),
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
+        },
+        status_code=201,
+    )
 
 
 class TwilioControlController(Controller):

@@ -27,6 +27,7 @@ from sandbox.scripts import (
     SYNC_FAILURES,
     MetaFailure,
     Script,
+    hangs_up_within,
     script_for,
 )
 from sandbox.webhooks import Dispatcher, PendingStatus
@@ -125,16 +126,6 @@ def _status(wamid: str, status: str, recipient: str, tracker: str | None, **extr
     return body
 
 
-async def _hangs_up_within(request: Request[Any, Any, Any], seconds: float) -> bool:
-    """Wait ``seconds``; True if the caller disconnected meanwhile (the body is already read)."""
-    listener = asyncio.ensure_future(request.receive())
-    done, _ = await asyncio.wait({listener}, timeout=seconds)
-    if not done:
-        listener.cancel()
-        return False
-    return bool(listener.result().get("type") == "http.disconnect")
-
-
 def _is_marketing(state: State, payload: dict[str, Any]) -> bool:
     """Whether the payload sends a template registered (in this sandbox) as MARKETING."""
     if payload.get("type") != "template":
@@ -184,7 +175,7 @@ class CloudApiController(Controller):
             if sandbox.per_second[window] >= number.throughput_mps:
                 sandbox.over_limit[phone_number_id] += 1
                 return meta_error(RATE_LIMITED.http_status, RATE_LIMITED.code, RATE_LIMITED.message)
-        if script is Script.SLOW_DROP and await _hangs_up_within(request, sandbox.slow_seconds):
+        if script is Script.SLOW_DROP and await hangs_up_within(request, sandbox.slow_seconds):
             return Response(None, status_code=499)  # nobody is listening; nothing was sent
         if script is Script.STOPPED_MARKETING and not _is_marketing(state, payload):
             script = Script.NORMAL  # only marketing is refused to someone who stopped marketing

@@ -94,7 +94,8 @@ class Ingestor:
             verified = twilio.verify(endpoint.secrets["auth_token"], url, params, header)
             return verified, "" if verified else ("missing" if not header else "mismatch")
 
-        return await self._receive("twilio", "sms", channel_key, body, headers, check)
+        query = url.partition("?")[2]
+        return await self._receive("twilio", "sms", channel_key, body, headers, check, query)
 
     async def receive_email(self, channel_key: str, body: bytes, headers: Mapping[str, str]) -> int:
         """Store a mail provider's delivery, bounce or complaint event (Standard Webhooks signed
@@ -113,7 +114,14 @@ class Ingestor:
         return await self._receive("email", "email", channel_key, body, headers, check)
 
     async def _receive(
-        self, provider: str, kind: str, channel_key: str, body: bytes, headers: Mapping[str, str], check: Check
+        self,
+        provider: str,
+        kind: str,
+        channel_key: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        check: Check,
+        query: str = "",
     ) -> int:
         endpoint = await self._endpoints.get(channel_key, kind)
         verified, problem = check(endpoint)
@@ -131,6 +139,7 @@ class Ingestor:
                 headers={k: headers[k] for k in _KEPT_HEADERS if k in headers},
                 body=body,
                 body_sha256=hashlib.sha256(body).digest(),
+                query=query,
             )
         )
 

@@ -84,9 +84,9 @@ async def check(pool: Pool, tenant_id: UUID, progress: Progress | None = None) -
         page = await repository.raw_event_bodies(pool, tenant_id, after=after, limit=_PAGE)
         if not page:
             break
-        for raw_event_id, provider, body in page:
+        for raw_event_id, provider, body, query in page:
             try:
-                found = parse(provider, body, raw_event_id, senders).reports
+                found = parse(provider, body, raw_event_id, senders, query).reports
             except Unparseable:
                 continue
             for report in found:

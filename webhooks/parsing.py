@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import parse_qs
 from uuid import UUID
 
 import msgspec
@@ -77,8 +78,9 @@ class Parsed:
     notes: list[str] = field(default_factory=list)
 
 
-def parse(provider: str, body: bytes, raw_event_id: int, senders: dict[str, UUID]) -> Parsed:
-    """``senders``: the tenant's WhatsApp numbers, phone_number_id → sender id."""
+def parse(provider: str, body: bytes, raw_event_id: int, senders: dict[str, UUID], query: str = "") -> Parsed:
+    """``senders``: the tenant's WhatsApp numbers, phone_number_id → sender id; ``query``: the
+    callback URL's query string."""
     if provider == "whatsapp":
         try:
             return _whatsapp(meta.decode(body), raw_event_id, senders)
@@ -86,7 +88,7 @@ def parse(provider: str, body: bytes, raw_event_id: int, senders: dict[str, UUID
             raise Unparseable(str(error)) from None
     if provider == "twilio":
         try:
-            return _twilio(twilio.form(body), raw_event_id)
+            return _twilio(twilio.form(body), raw_event_id, query)
         except ValueError as error:
             raise Unparseable(str(error)) from None
     if provider == "email":
@@ -179,22 +181,25 @@ def _number_update(parsed: Parsed, entry: meta.Entry, value: meta.Value) -> None
     )
 
 
-def _twilio(params: dict[str, list[str]], raw_event_id: int) -> Parsed:
+def _twilio(params: dict[str, list[str]], raw_event_id: int, query: str) -> Parsed:
     parsed = Parsed()
+    # Our message id rides in the StatusCallback URL (Twilio's callbacks carry nothing of ours): it
+    # matches the SMS even when the worker died before it could record the SID.
+    ours = parse_qs(query).get("message_id", [None])[0]
     sid = (params.get("MessageSid") or params.get("SmsSid") or [""])[0]
     status = (params.get("MessageStatus") or params.get("SmsStatus") or [""])[0]
     if not sid or not status:
         raise Unparseable("a Twilio status callback names MessageSid and MessageStatus")
-    ours = twilio.STATUSES.get(status)
-    if ours is None:
+    tracked = twilio.STATUSES.get(status)
+    if tracked is None:
         parsed.notes.append(f"status {status!r} of {sid} not tracked")
         return parsed
     code = (params.get("ErrorCode") or [""])[0]
     parsed.reports.append(
         Report(
-            message_id=None,
+            message_id=_our_id(ours),
             provider_message_id=sid,
-            status=Status(ours),
+            status=Status(tracked),
             source="webhook:twilio",
             # Twilio's callbacks carry no timestamp: one status per message is one fact.
             dedupe_key=f"twilio:{sid}:{status}",

@@ -32,6 +32,7 @@ class RawEvent:
     headers: dict[str, str]
     body: bytes
     body_sha256: bytes
+    query: str = ""  # the callback URL's query string (Twilio's name our message there)
 
 
 # ``input`` is referenced twice, so PostgreSQL materializes it: each row's id is drawn exactly once,
@@ -39,11 +40,11 @@ class RawEvent:
 _INSERT = f"""
 WITH input AS (
     SELECT nextval('raw_events_id_seq') AS id, t.*
-    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::bytea[])
-         WITH ORDINALITY AS t(tenant_id, credential_id, provider, headers, body, body_sha256, ord)
+    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::text[])
+         WITH ORDINALITY AS t(tenant_id, credential_id, provider, headers, body, body_sha256, query, ord)
 ), r AS (
-    INSERT INTO raw_events (id, tenant_id, credential_id, provider, headers, body, body_sha256)
-    SELECT id, tenant_id, credential_id, provider, headers::jsonb, body, body_sha256 FROM input
+    INSERT INTO raw_events (id, tenant_id, credential_id, provider, headers, body, body_sha256, query)
+    SELECT id, tenant_id, credential_id, provider, headers::jsonb, body, body_sha256, query FROM input
 ), o AS (
     INSERT INTO outbox (topic, payload)
     SELECT 'webhooks.reconcile', jsonb_build_object('raw_event_id', id, 'tenant_id', tenant_id)
@@ -107,6 +108,7 @@ class RawLog:
             [msgspec.json.encode(e.headers).decode() for e in events],
             [e.body for e in events],
             [e.body_sha256 for e in events],
+            [e.query for e in events],
         )
         rows = await self._pool.fetch(_INSERT, *columns)
         by_position = {row["ord"]: row["id"] for row in rows}

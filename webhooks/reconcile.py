@@ -83,7 +83,7 @@ async def reconcile_batch(pool: Pool, keys: list[tuple[UUID, int]], *, replay: b
             parsed_events = []
             for raw in by_tenant[tenant_id]:
                 try:
-                    parsed = parse(raw["provider"], raw["body"], raw["id"], senders)
+                    parsed = parse(raw["provider"], raw["body"], raw["id"], senders, raw["query"])
                 except Unparseable as error:
                     marks.append((tenant_id, raw["id"], "unparseable", str(error)[:500]))
                     done[raw["id"]] = Reconciled("unparseable")

@@ -31,7 +31,7 @@ async def lock_raw_events(conn: Connection, keys: list[tuple[UUID, int]]) -> lis
     """Lock the raw events named by (tenant id, raw event id), in id order (so that concurrent
     reconcilers never wait on each other in a cycle)."""
     return await conn.fetch(
-        "SELECT r.id, r.tenant_id, r.provider, r.body, r.state, r.received_at FROM raw_events r "
+        "SELECT r.id, r.tenant_id, r.provider, r.body, r.query, r.state, r.received_at FROM raw_events r "
         "JOIN unnest($1::uuid[], $2::bigint[]) AS k(tenant_id, id) ON r.tenant_id = k.tenant_id AND r.id = k.id "
         "ORDER BY r.id FOR UPDATE OF r",
         [k[0] for k in keys],
@@ -122,14 +122,14 @@ async def raw_event_ids(
     return [r["id"] for r in rows]
 
 
-async def raw_event_bodies(pool: Pool, tenant_id: UUID, *, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+async def raw_event_bodies(pool: Pool, tenant_id: UUID, *, after: int, limit: int) -> list[tuple[int, str, bytes, str]]:
     rows = await pool.fetch(
-        "SELECT id, provider, body FROM raw_events WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        "SELECT id, provider, body, query FROM raw_events WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
         tenant_id,
         after,
         limit,
     )
-    return [(r["id"], r["provider"], r["body"]) for r in rows]
+    return [(r["id"], r["provider"], r["body"], r["query"]) for r in rows]
 
 
 async def facts_without_raw_event(pool: Pool, tenant_id: UUID) -> list[tuple[UUID, str]]:

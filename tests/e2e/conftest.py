@@ -20,6 +20,10 @@ from tests.fixtures.stack import Stack
 
 @pytest.fixture
 async def sms_tenant(stack: Stack, pool: Pool) -> dict[str, Any]:
+    return await make_sms_tenant(stack, pool)
+
+
+async def make_sms_tenant(stack: Stack, pool: Pool) -> dict[str, Any]:
     """A tenant with WhatsApp and a Twilio account (registered in the sandbox, as if in Twilio's console)."""
     facts = await new_tenant(stack)
     settings = settings_module.load(stack.env)
