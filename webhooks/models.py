@@ -15,11 +15,13 @@ raw_events = Table(
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
     Column("credential_id", UUID(as_uuid=True), nullable=False),
-    Column("provider", Text, nullable=False),  # whatsapp
+    Column("provider", Text, nullable=False),  # whatsapp | twilio | email
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("headers", JSONB, nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("body_sha256", LargeBinary, nullable=False),
+    # The callback URL's query string: a Twilio callback names our message there (as signed).
+    Column("query", Text, nullable=False, server_default=""),
     # received -> processed | orphaned (some part matched no message) | unparseable
     Column("state", Text, nullable=False, server_default="received"),
     Column("note", Text, nullable=True),
