@@ -50,6 +50,9 @@ class Settings:
     max_attempts: int
     # A retryable failure stops being retried once the round's first attempt is this old.
     retry_max_age_seconds: float = 900.0
+    # How long a provider call (Meta, Twilio, SMTP) may take; one that takes longer has an unknown
+    # outcome and is held like a worker that died mid-call.
+    provider_timeout_seconds: float = 20.0
     # The API's URL as providers call it (scheme, host, optional path prefix), when a proxy stands
     # in front: Twilio signs the URL it requested, so its callbacks are verified against this.
     public_url: str | None = None
@@ -191,6 +194,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         retry_base_ms=_int(env, "SWITCHBOARD_RETRY_BASE_MS", 1000, 1, 3_600_000),
         max_attempts=_int(env, "SWITCHBOARD_MAX_ATTEMPTS", 6, 1, 100),
         retry_max_age_seconds=_float(env, "SWITCHBOARD_RETRY_MAX_AGE_SECONDS", 900.0, 1.0, 86400.0),
+        provider_timeout_seconds=_float(env, "SWITCHBOARD_PROVIDER_TIMEOUT_SECONDS", 20.0, 0.1, 300.0),
         previous_master_keys=_previous_keys(env),
         quotas=_switch(env, "SWITCHBOARD_QUOTAS", True),
         bulk_worker_processes=_int(env, "SWITCHBOARD_BULK_WORKER_PROCESSES", 1, 0, 64),

@@ -270,7 +270,9 @@ async def deliver(
     settings = res.settings
     pool = await res.pool()
     vault: Vault = res.extra("vault", lambda: Vault(res.keyring))
-    clients: WhatsAppClients = res.extra("whatsapp", lambda: WhatsAppClients(settings.graph_url))
+    clients: WhatsAppClients = res.extra(
+        "whatsapp", lambda: WhatsAppClients(settings.graph_url, settings.provider_timeout_seconds)
+    )
     pacer = None
     if sender and to:
         pacer = await _pace(res, pool, tenant_id, message_id, sender, to)
@@ -337,10 +339,9 @@ async def deliver(
             # Leave the attempt pending: the status webhook or the hold period settles it.
             log.warning("provider call outcome unknown", extra={"fields": {"detail": result.detail}})
             retry_in = int(settings.delivery_hold_seconds * 1000) + 250
-        else:
-            await finish_attempt(conn, tenant_id, attempt_id, result)
-        if result.outcome is Outcome.ACCEPTED:
+        elif result.outcome is Outcome.ACCEPTED:
             assert result.provider_id is not None
+            await finish_attempt(conn, tenant_id, attempt_id, result)
             await record_status(
                 conn,
                 message,
@@ -350,12 +351,16 @@ async def deliver(
                 provider_message_id=result.provider_id,
                 replace_provider_message_id=True,
             )
-        elif result.outcome is Outcome.RETRYABLE and not await _gave_up(conn, settings, claim, number, result):
-            retry_in = _retry_delay(settings, number, result)
-            if _throttled(result):
-                await repository.count_throttled(conn, tenant_id, message_id)
-            log.info("retrying", extra={"fields": {"attempt": number, "code": result.error_code, "delay_ms": retry_in}})
         else:
-            await _fail(conn, message, claim, result)
+            await finish_attempt(conn, tenant_id, attempt_id, result)
+            if result.outcome is Outcome.RETRYABLE and not await _gave_up(conn, settings, claim, number, result):
+                retry_in = _retry_delay(settings, number, result)
+                if _throttled(result):
+                    await repository.count_throttled(conn, tenant_id, message_id)
+                log.info(
+                    "retrying", extra={"fields": {"attempt": number, "code": result.error_code, "delay_ms": retry_in}}
+                )
+            else:
+                await _fail(conn, message, claim, result)
     if retry_in is not None:
         raise dramatiq.Retry(delay=retry_in)

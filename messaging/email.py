@@ -23,8 +23,6 @@ from messaging.outcomes import Outcome, SendResult, failure
 
 __all__ = ["EmailSender", "build", "message_id_header"]
 
-TIMEOUT = 30.0
-
 
 def message_id_header(message_id: object, from_address: str) -> str:
     domain = from_address.rpartition("@")[2] or "switchboard.invalid"
@@ -73,7 +71,7 @@ class EmailSender:
                 password=secrets.get("password"),
                 use_tls=tls == "implicit",
                 start_tls=tls == "starttls",
-                timeout=TIMEOUT,
+                timeout=res.settings.provider_timeout_seconds,
             )
         except aiosmtplib.SMTPRecipientsRefused as refused:
             first = refused.recipients[0]

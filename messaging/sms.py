@@ -32,7 +32,7 @@ class SmsSecrets:
 
 
 class SmsClient:
-    def __init__(self, base_url: str, timeout: float = 15.0) -> None:
+    def __init__(self, base_url: str, timeout: float) -> None:
         self._base = base_url.rstrip("/")
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout))
 
@@ -97,7 +97,7 @@ class SmsSender:
         self, res: Resources, claim: asyncpg.Record, secrets: dict[str, str]
     ) -> tuple[SendResult, dict[str, Any]]:
         settings = res.settings
-        client: SmsClient = res.extra("sms", lambda: SmsClient(settings.twilio_url))
+        client: SmsClient = res.extra("sms", lambda: SmsClient(settings.twilio_url, settings.provider_timeout_seconds))
         config = claim["credential_config"]
         text = claim["content"]["fallback"]["sms"]["text"]
         info = encode_info(text)

@@ -50,15 +50,16 @@ class GraphTransport(httpx.AsyncBaseTransport):
 class WhatsAppClients:
     """One pywa client per access token (pywa binds the token into its HTTP session)."""
 
-    def __init__(self, graph_url: str) -> None:
+    def __init__(self, graph_url: str, timeout: float) -> None:
         self._graph_url = graph_url
+        self._timeout = timeout
         self._clients: dict[tuple[str, str], WhatsApp] = {}
 
     def get(self, access_token: str, api_version: str) -> WhatsApp:
         key = (access_token, api_version)
         client = self._clients.get(key)
         if client is None:
-            session = httpx.AsyncClient(transport=GraphTransport(self._graph_url), timeout=httpx.Timeout(20.0))
+            session = httpx.AsyncClient(transport=GraphTransport(self._graph_url), timeout=httpx.Timeout(self._timeout))
             client = WhatsApp(token=access_token, session=session, api_version=api_version.lstrip("v"))
             self._clients[key] = client
         return client

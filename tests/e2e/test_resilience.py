@@ -198,3 +198,40 @@ async def test_a_worker_killed_mid_call_delivers_each_message_once_on_every_chan
         await wait_for_status(own_client, call.facts, call.message_id, {call.final}, timeout=90)
         found[call.channel] = (await _settled_attempts(own_pool, call.message_id, call.channel), await call.copies())
     assert found == {call.channel: (attempts, 1) for call in calls}
+
+
+@pytest.mark.parametrize(
+    ("accepted_first", "attempts", "copies", "final"),
+    [
+        # Accepted, answered after our timeout: held, then settled by the provider's callback.
+        pytest.param(True, ["accepted"], 1, None, id="accepted-but-answered-too-late"),
+        # Never accepted because we always hung up first: each try is held, then made again, until
+        # the attempts run out; nothing was ever sent.
+        pytest.param(False, ["ambiguous"] * 3, 0, "failed", id="never-answered-in-time"),
+    ],
+)
+async def test_a_provider_that_answers_too_late_never_gets_a_message_twice(
+    own_stack: Stack,
+    own_client: httpx.AsyncClient,
+    own_pool: db.Pool,
+    accepted_first: bool,
+    attempts: list[str],
+    copies: int,
+    final: str | None,
+) -> None:
+    # Calls time out after 2 s; the sandbox answers these recipients 8 s late.
+    own_stack.stop_process("worker")
+    own_stack.start_process("worker", env={"SWITCHBOARD_PROVIDER_TIMEOUT_SECONDS": "2"})
+    try:
+        calls = await _on_every_channel(own_stack, own_client, own_pool, accepted_first)
+        found = {}
+        for call in calls:
+            await wait_for_status(own_client, call.facts, call.message_id, {final or call.final}, timeout=90)
+            found[call.channel] = (
+                await _settled_attempts(own_pool, call.message_id, call.channel),
+                await call.copies(),
+            )
+    finally:
+        own_stack.stop_process("worker")
+        own_stack.start_process("worker")
+    assert found == {call.channel: (attempts, copies) for call in calls}
