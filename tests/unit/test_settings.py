@@ -35,6 +35,7 @@ def test_defaults_match_the_contract() -> None:
         ("SWITCHBOARD_MASTER_KEY_FILE", "/nonexistent/master.key"),
         ("SWITCHBOARD_PREVIOUS_MASTER_KEYS", base64.b64encode(os.urandom(32)).decode() + ",nope"),
         ("SWITCHBOARD_PUBLIC_URL", "api.example.com"),
+        ("SWITCHBOARD_PROVIDER_TIMEOUT_SECONDS", "0"),
     ],
 )
 def test_malformed_values_name_the_variable(variable: str, value: str) -> None:
