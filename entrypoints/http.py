@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from billing.controllers import BillingController
 from edge.rest import EXCEPTION_HANDLERS, pool
 from kernel import db
 from kernel import settings as settings_module
@@ -94,6 +95,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         InboundController,
         DeadLetterController,
         RoutingPolicyController,
+        BillingController,
         CredentialController,
         TemplateController,
         SenderController,

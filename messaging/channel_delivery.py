@@ -24,6 +24,8 @@ from uuid import UUID
 import asyncpg
 import dramatiq
 
+from billing import meter
+from billing.pricing import ANY, country_of
 from kernel.db import Connection, Pool, unit_of_work
 from kernel.settings import Settings
 from kernel.worker import Resources
@@ -149,6 +151,17 @@ async def _record(
             )
             detail = f"{channel} accepted as {result.provider_id}"
             await record_status(conn, message, Status.SUBMITTED, source=f"worker:{channel}", detail=detail)
+            # Billed once accepted, per segment for SMS; an email has no destination country.
+            billable = meter.Billable(
+                key=f"{channel}:{result.provider_id}",
+                message_id=message_id,
+                channel=channel,
+                category="message",
+                country=country_of(claim["recipient"]) if channel == "sms" else ANY,
+                source=f"worker:{channel}",
+                units=int(facts.get("segments") or 1),
+            )
+            await meter.record(conn, tenant_id, [billable])
             return None
         verdict = result.verdict
         code = f"({result.error_code}) " if result.error_code is not None else ""

@@ -16,6 +16,8 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from billing import meter
+from billing.pricing import country_of
 from kernel.db import Connection
 from kernel.errors import InvalidInput, NotFound
 from kernel.pagination import MAX_PAGE, decode_cursor, page
@@ -47,10 +49,12 @@ from tenants.quotas import TenantQuota
 __all__ = [
     "Report",
     "apply_reports",
+    "content_of",
     "get_message",
     "list_events",
     "list_messages",
     "record_status",
+    "resolve",
     "submit",
     "view",
 ]
@@ -78,7 +82,7 @@ def view(row: asyncpg.Record) -> MessageView:
     )
 
 
-async def _resolve(
+async def resolve(
     conn: Connection, tenant_id: UUID, request: SendMessage, config_version: int | None
 ) -> tuple[Sender, list[dict[str, Any]] | None, bool, str | None]:
     """The sender for this message and, for a template, the Cloud API components its parameters
@@ -121,7 +125,7 @@ async def _resolve(
     return route.sender, components, bulk, template.category
 
 
-def _content(request: SendMessage, components: list[dict[str, Any]] | None, category: str | None) -> dict[str, Any]:
+def content_of(request: SendMessage, components: list[dict[str, Any]] | None, category: str | None) -> dict[str, Any]:
     content: dict[str, Any]
     if request.text is not None:
         content = {"type": "text", "text": msgspec.to_builtins(request.text)}
@@ -174,7 +178,7 @@ async def submit(
         existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key)
         if existing is not None:
             return _replayed(existing, request_hash), False
-    sender, components, bulk, category = await _resolve(conn, tenant_id, request, config_version)
+    sender, components, bulk, category = await resolve(conn, tenant_id, request, config_version)
     if request.text is not None and not await inbox.window_open(conn, tenant_id, sender.id, to_number):
         # Meta would accept it, then fail it with 131047: refuse it here, before it is queued.
         raise InvalidInput(
@@ -194,7 +198,7 @@ async def submit(
             sender_id=sender.id,
             sender_phone_number_id=sender.phone_number_id,
             to_number=to_number,
-            content=_content(await routing_policy.apply(conn, tenant_id, request), components, category),
+            content=content_of(await routing_policy.apply(conn, tenant_id, request), components, category),
             bulk=bulk,
         )
     except BaseException:
@@ -346,6 +350,7 @@ class Report:
     error_code: int | None = None
     raw_event_id: int | None = None
     occurred_at: datetime | None = None
+    billable_category: str | None = None  # the provider says this is billable, in this category
 
 
 # How to read a provider's failure report: its error table, and on which channel and for what an
@@ -441,10 +446,23 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
     opt_outs: list[tuple[Any, ...]] = []
     leg_updates: dict[tuple[UUID, str], tuple[Any, ...]] = {}
     fallbacks: list[tuple[UUID, str, str]] = []
+    billables: list[meter.Billable] = []
     for report, message in matched:
         if message is None:
             orphans.append(report)
             continue
+        if report.billable_category is not None:
+            billables.append(
+                meter.Billable(
+                    key=f"{_channel_of(report)}:{report.provider_message_id}",
+                    message_id=message["id"],
+                    channel=_channel_of(report) or "whatsapp",
+                    category=report.billable_category,
+                    country=country_of(message["to_number"]),
+                    source=report.source,
+                    occurred_at=report.occurred_at,
+                )
+            )
         fact = (message["id"], report.dedupe_key)
         if fact in seen:
             continue
@@ -510,6 +528,7 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
             for m in changed.values()
         ],
     )
+    await meter.record(conn, tenant_id, billables)
     for message_id, channel, reason in fallbacks:
         await fall_back(conn, tenant_id, message_id, channel, f"{channel} failed: {reason}", source="reconcile")
     return orphans

@@ -126,16 +126,17 @@ def _status(wamid: str, status: str, recipient: str, tracker: str | None, **extr
     return body
 
 
-def _is_marketing(state: State, payload: dict[str, Any]) -> bool:
-    """Whether the payload sends a template registered (in this sandbox) as MARKETING."""
+def _template_category(state: State, payload: dict[str, Any]) -> str | None:
+    """The category (lowercase, as pricing reports it) of the template the payload sends, as
+    registered in this sandbox (``utility`` if it is not); None for anything but a template."""
     if payload.get("type") != "template":
-        return False
+        return None
     name = payload.get("template", {}).get("name")
-    return any(
-        t.get("name") == name and t.get("category") == "MARKETING"
-        for templates in state.templates.by_waba.values()
-        for t in templates
-    )
+    for templates in state.templates.by_waba.values():
+        for template in templates:
+            if template.get("name") == name and template.get("category"):
+                return str(template["category"]).lower()
+    return "utility"
 
 
 class CloudApiController(Controller):
@@ -177,9 +178,10 @@ class CloudApiController(Controller):
                 return meta_error(RATE_LIMITED.http_status, RATE_LIMITED.code, RATE_LIMITED.message)
         if script is Script.SLOW_DROP and await hangs_up_within(request, sandbox.slow_seconds):
             return Response(None, status_code=499)  # nobody is listening; nothing was sent
-        if script is Script.STOPPED_MARKETING and not _is_marketing(state, payload):
+        category = _template_category(state, payload)
+        if script is Script.STOPPED_MARKETING and category != "marketing":
             script = Script.NORMAL  # only marketing is refused to someone who stopped marketing
-        response = self._accept(sandbox, phone_number_id, number, recipient, payload, script)
+        response = self._accept(sandbox, phone_number_id, number, recipient, payload, script, category)
         if script is Script.SLOW:
             await asyncio.sleep(sandbox.slow_seconds)
         return response
@@ -200,6 +202,7 @@ class CloudApiController(Controller):
         recipient: str,
         payload: dict[str, Any],
         script: Script,
+        category: str | None,
     ) -> Response[Any]:
         wamid = "wamid." + secrets.token_urlsafe(30)
         tracker = payload.get("biz_opaque_callback_data")
@@ -244,7 +247,7 @@ class CloudApiController(Controller):
                 "billable": is_template,
                 "pricing_model": "PMP",
                 "type": "regular" if is_template else "free_customer_service",
-                "category": "utility" if is_template else "service",
+                "category": category or "service",
             }
             sent, delivered, read = sandbox.status_delays
             schedule(sent, _status(wamid, "sent", recipient, tracker, pricing=pricing))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qs
 from uuid import UUID
 
@@ -106,6 +107,15 @@ def _our_id(value: str | None) -> UUID | None:
         return None
 
 
+def _billable(pricing: dict[str, Any] | None) -> str | None:
+    """Meta's pricing category when it says the message is billable (``sent`` and one of
+    ``delivered``/``read`` carry pricing; free service messages say ``billable: false``)."""
+    if not pricing or pricing.get("billable") is not True:
+        return None
+    category = pricing.get("category")
+    return str(category).lower() if category else "unknown"
+
+
 def _whatsapp(body: meta.Notification, raw_event_id: int, senders: dict[str, UUID]) -> Parsed:
     parsed = Parsed()
     for entry in body.entry:
@@ -141,6 +151,7 @@ def _whatsapp(body: meta.Notification, raw_event_id: int, senders: dict[str, UUI
                         error_code=error.code if error else None,
                         raw_event_id=raw_event_id,
                         occurred_at=status.occurred_at,
+                        billable_category=_billable(status.pricing),
                     )
                 )
             parsed.inbound.extend(meta.inbound(value, sender_id, raw_event_id))

@@ -1,0 +1,1 @@
+"""Billing: rate cards, exact metering of billable events, usage, and the cost preview."""

@@ -1,0 +1,81 @@
+"""gRPC adapter for ``switchboard.billing.v1.BillingService`` over the same service layer."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import grpc
+from switchboard.billing.v1 import billing_pb2 as pb
+from switchboard.billing.v1 import billing_pb2_grpc as pb_grpc
+
+from billing import service
+from billing.schemas import CostLine
+from edge.rpc import authenticated, translate_errors
+from kernel.db import Pool
+from kernel.errors import InvalidInput
+from messaging import estimate
+from messaging.servicer import to_send_message
+
+__all__ = ["BillingServicer"]
+
+
+def _day(value: str, field: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field, "invalid_date", f"expected a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def _line(line: CostLine) -> pb.CostLine:
+    return pb.CostLine(
+        channel=line.channel,
+        category=line.category,
+        country=line.country,
+        units=line.units,
+        unit_price=line.unit_price,
+        amount=line.amount,
+        currency=line.currency,
+    )
+
+
+class BillingServicer(pb_grpc.BillingServiceServicer):
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    @translate_errors
+    async def EstimateMessageCost(  # noqa: N802 (gRPC method names)
+        self, request: pb.EstimateMessageCostRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.EstimateMessageCostResponse:
+        principal = await authenticated(self._pool, context)
+        message = to_send_message(request.message)
+        async with self._pool.acquire() as conn:
+            found = await estimate.estimate(conn, principal.tenant_id, message, config_version=principal.config_version)
+        return pb.EstimateMessageCostResponse(
+            lines=[_line(line) for line in found.lines], currency=found.currency, first=found.first, most=found.most
+        )
+
+    @translate_errors
+    async def GetUsage(  # noqa: N802
+        self, request: pb.GetUsageRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetUsageResponse:
+        principal = await authenticated(self._pool, context)
+        since, until = _day(request.since, "since"), _day(request.until, "until")
+        async with self._pool.acquire() as conn:
+            found = await service.usage(conn, principal.tenant_id, since, until)
+        return pb.GetUsageResponse(
+            rows=[
+                pb.UsageRow(
+                    day=row.day.isoformat(),
+                    channel=row.channel,
+                    category=row.category,
+                    country=row.country,
+                    currency=row.currency,
+                    events=row.events,
+                    units=row.units,
+                    amount=row.amount,
+                )
+                for row in found.data
+            ],
+            totals=[pb.UsageTotal(currency=t.currency, events=t.events, amount=t.amount) for t in found.totals],
+        )

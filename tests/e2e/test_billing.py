@@ -1,0 +1,166 @@
+"""Billing as a tenant sees it: the preview before sending, then the bill, and they agree."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
+from switchboard.messaging.v1 import messaging_pb2
+
+from tests.conftest import auth, new_tenant, wait_for_status
+from tests.fixtures.builders import PROMO_SEND, PROMO_TEMPLATE
+from tests.fixtures.routes import SMS_TEXT, UTILITY, email, wait_for_channel
+from tests.fixtures.rpc import violations
+from tests.fixtures.stack import Stack
+
+UCS2_TEXT = "Ваш заказ #1042 отправлен. " * 6  # Cyrillic: UCS-2, 162 characters, 3 segments
+
+
+async def estimate(client: httpx.AsyncClient, facts: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/v1/messages:estimate", json=body, headers=auth(facts))
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+async def billed(client: httpx.AsyncClient, facts: dict[str, Any]) -> int:
+    today = datetime.now(UTC).date()
+    params = {"since": str(today - timedelta(days=1)), "until": str(today + timedelta(days=2))}
+    response = await client.get("/v1/usage", params=params, headers=auth(facts))
+    assert response.status_code == 200, response.text
+    return sum(total["amount"] for total in response.json()["totals"])
+
+
+async def test_the_preview_prices_every_channel_of_the_route(client: httpx.AsyncClient, tenant: dict[str, Any]) -> None:
+    body = {"to": "+14155550123", "template": UTILITY, "fallback": email("ada@example.com")}
+    found = await estimate(client, tenant, body)
+    assert [(line["channel"], line["category"], line["country"], line["units"]) for line in found["lines"]] == [
+        ("whatsapp", "utility", "US", 1),
+        ("sms", "message", "US", 1),
+        ("email", "message", "*", 1),
+    ]
+    # The default plan's card, in US cents.
+    assert [line["amount"] for line in found["lines"]] == [1, 1, 1]
+    assert (found["currency"], found["first"], found["most"]) == ("USD", 1, 3)
+    # An SMS in Cyrillic is UCS-2: three segments, each billed; the tenant's route can skip SMS.
+    long_sms = {**body, "fallback": {"sms": {"text": UCS2_TEXT}}, "to": "+447400123456"}
+    found = await estimate(client, tenant, long_sms)
+    assert [(line["channel"], line["country"], line["units"], line["amount"]) for line in found["lines"]] == [
+        ("whatsapp", "GB", 1, 1),
+        ("sms", "GB", 3, 6),
+    ]
+    text = await estimate(client, tenant, {"to": "+14155550123", "text": {"body": "hi"}})
+    assert text["lines"][0]["category"] == "service" and text["first"] == 0
+    assert await billed(client, tenant) == 0  # nothing was sent
+
+
+@pytest.mark.parametrize(
+    ("case", "to"),
+    [
+        ("utility", "+14155550123"),
+        ("marketing", "+14155550124"),
+        ("service text", "+14155550123"),
+        # Not on WhatsApp: the WhatsApp attempt fails (not billed) and the SMS is billed per segment.
+        ("sms fallback", "+14155550000"),
+    ],
+)
+async def test_the_bill_equals_the_preview_once_delivered(
+    client: httpx.AsyncClient, stack: Stack, sms_tenant: dict[str, Any], case: str, to: str
+) -> None:
+    body: dict[str, Any] = {"to": to, "template": UTILITY}
+    if case == "marketing":
+        assert (await client.post("/v1/templates", json=PROMO_TEMPLATE, headers=auth(sms_tenant))).status_code == 201
+        body["template"] = PROMO_SEND
+    elif case == "service text":
+        body = {"to": to, "text": {"body": "Your table is ready"}}
+    elif case == "sms fallback":
+        body["fallback"] = {"sms": {"text": UCS2_TEXT}}
+    preview = await estimate(client, sms_tenant, body)
+    sent = await client.post("/v1/messages", json=body, headers=auth(sms_tenant))
+    assert sent.status_code == 202, sent.text
+    message_id = sent.json()["id"]
+    if case == "sms fallback":
+        await wait_for_channel(client, sms_tenant, message_id, "sms", {"delivered"})
+        expected = preview["lines"][1]["amount"]
+    else:
+        await wait_for_status(client, sms_tenant, message_id, {"read"})
+        expected = preview["first"]
+    for _ in range(50):  # the bill follows the webhooks that the workers reconcile
+        if await billed(client, sms_tenant) == expected:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)  # and stays there: later statuses bill nothing more
+    assert await billed(client, sms_tenant) == expected
+    if case == "sms fallback":
+        assert expected == 3  # three UCS-2 segments at 1 cent to the US
+
+
+async def test_bad_requests_name_the_field_and_another_tenants_usage_is_not_seen(
+    client: httpx.AsyncClient, stack: Stack, tenant: dict[str, Any]
+) -> None:
+    unknown = await client.post(
+        "/v1/messages:estimate",
+        json={"to": "+14155550123", "template": {**UTILITY, "name": "no_such_template"}},
+        headers=auth(tenant),
+    )
+    assert unknown.status_code == 422
+    assert unknown.headers["content-type"].startswith("application/problem+json")
+    assert unknown.json()["errors"][0]["field"] == "template.name"
+    backwards = await client.get(
+        "/v1/usage", params={"since": "2026-02-01", "until": "2026-01-01"}, headers=auth(tenant)
+    )
+    assert backwards.status_code == 422 and backwards.json()["errors"][0]["field"] == "until"
+    sent = await client.post("/v1/messages", json={"to": "+14155550123", "template": UTILITY}, headers=auth(tenant))
+    await wait_for_status(client, tenant, sent.json()["id"], {"read"})
+    other = await new_tenant(stack)
+    assert await billed(client, other) == 0
+
+
+async def test_grpc_gives_the_same_preview_and_usage_and_names_a_bad_date(
+    client: httpx.AsyncClient, stack: Stack, tenant: dict[str, Any]
+) -> None:
+    body = {"to": "+447400123456", "template": UTILITY, "fallback": {"sms": {"text": SMS_TEXT}}}
+    over_rest = await estimate(client, tenant, body)
+    metadata = (("authorization", f"Bearer {tenant['api_key']}"),)
+    message = messaging_pb2.SendMessageRequest(
+        to=body["to"],
+        template=messaging_pb2.TemplateContent(
+            name=UTILITY["name"],
+            language=UTILITY["language"],
+            params=messaging_pb2.TemplateParams(body=["Ada", "#1042"]),
+        ),
+        fallback=messaging_pb2.Fallback(sms=messaging_pb2.SmsFallback(text=SMS_TEXT)),
+    )
+    today = datetime.now(UTC).date()
+    async with grpc.aio.insecure_channel(stack.grpc_target) as channel:
+        stub = billing_pb2_grpc.BillingServiceStub(channel)
+        over_grpc = await stub.EstimateMessageCost(
+            billing_pb2.EstimateMessageCostRequest(message=message), metadata=metadata
+        )
+        usage = await stub.GetUsage(
+            billing_pb2.GetUsageRequest(since=str(today), until=str(today + timedelta(days=1))), metadata=metadata
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.GetUsage(billing_pb2.GetUsageRequest(since="yesterday", until=str(today)), metadata=metadata)
+    lines = [
+        {
+            "channel": line.channel,
+            "category": line.category,
+            "country": line.country,
+            "units": line.units,
+            "unit_price": line.unit_price,
+            "amount": line.amount,
+            "currency": line.currency,
+        }
+        for line in over_grpc.lines
+    ]
+    assert lines == over_rest["lines"]
+    assert (over_grpc.currency, over_grpc.first, over_grpc.most) == ("USD", 1, 3)
+    assert list(usage.rows) == [] and list(usage.totals) == []
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(raised.value) == {("since", "invalid_date")}
