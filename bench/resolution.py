@@ -66,7 +66,7 @@ async def main(runs: int, calls: int, block: int) -> None:
         await tenants_service.put_template(conn, tenant_id, waba_id="w", **TEMPLATE)
         version: int = await conn.fetchval("SELECT config_version FROM tenants WHERE id = $1", tenant_id)
 
-    real_resolve = service._resolve
+    real_resolve = service.resolve
     async with pool.acquire() as conn:
         precomputed = await real_resolve(conn, tenant_id, REQUEST, version)
 
@@ -83,11 +83,11 @@ async def main(runs: int, calls: int, block: int) -> None:
             await service.submit(conn, tenant_id, REQUEST)
 
         async def bare() -> None:
-            service._resolve = bare_resolve  # type: ignore[assignment]
+            service.resolve = bare_resolve  # type: ignore[assignment]
             try:
                 await service.submit(conn, tenant_id, REQUEST, config_version=version)
             finally:
-                service._resolve = real_resolve
+                service.resolve = real_resolve
 
         async def resolve_alone() -> None:
             await real_resolve(conn, tenant_id, REQUEST, version)

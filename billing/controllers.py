@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, MediaType, Request, Response, get, post, put
 from litestar.datastructures import State
 
-from billing import service
-from billing.schemas import Estimate, Usage
+from billing import budgets, invoices, service
+from billing.schemas import Budget, BudgetIn, Estimate, Invoice, InvoiceList, Usage
 from edge.rest import pool, principal, require_api_key
 from messaging import estimate
 from messaging.schemas import SendMessage
@@ -52,3 +52,57 @@ class BillingController(Controller):
     async def usage(self, request: AnyRequest, since: date, until: date) -> Usage:
         async with pool(request).acquire() as conn:
             return await service.usage(conn, principal(request).tenant_id, since, until)
+
+    @get(
+        "/invoices",
+        summary="The tenant's invoices",
+        description="This month's draft first, then the finalized invoices, newest first.",
+    )
+    async def list_invoices(self, request: AnyRequest) -> InvoiceList:
+        async with pool(request).acquire() as conn:
+            return await invoices.list_invoices(conn, principal(request).tenant_id)
+
+    @get(
+        "/invoices/{month:str}",
+        summary="One month's invoice",
+        description=(
+            "`month` is YYYY-MM. A list: one invoice per currency billed (one, in practice). `draft` until "
+            "the month is closed, then `final` and never changed. Also as `/csv` and printable `/html`."
+        ),
+    )
+    async def get_invoice(self, request: AnyRequest, month: str) -> list[Invoice]:
+        async with pool(request).acquire() as conn:
+            return await invoices.get_invoice(conn, principal(request).tenant_id, invoices.month_of(month))
+
+    @get("/invoices/{month:str}/csv", summary="One month's invoice as CSV", media_type="text/csv")
+    async def get_invoice_csv(self, request: AnyRequest, month: str) -> Response[str]:
+        async with pool(request).acquire() as conn:
+            found = await invoices.get_invoice(conn, principal(request).tenant_id, invoices.month_of(month))
+        disposition = f'attachment; filename="invoice-{month}.csv"'
+        return Response(invoices.to_csv(found), media_type="text/csv", headers={"Content-Disposition": disposition})
+
+    @get("/invoices/{month:str}/html", summary="One month's invoice, printable", media_type=MediaType.HTML)
+    async def get_invoice_html(self, request: AnyRequest, month: str) -> Response[str]:
+        tenant_id = principal(request).tenant_id
+        async with pool(request).acquire() as conn:
+            found = await invoices.get_invoice(conn, tenant_id, invoices.month_of(month))
+            page = await invoices.printable(conn, tenant_id, found)
+        return Response(page, media_type=MediaType.HTML)
+
+    @get("/budget", summary="The tenant's monthly budget, this month's spend and its alerts")
+    async def get_budget(self, request: AnyRequest) -> Budget:
+        async with pool(request).acquire() as conn:
+            return await budgets.get_budget(conn, principal(request).tenant_id)
+
+    @put(
+        "/budget",
+        summary="Set or remove the monthly budget",
+        description=(
+            "A message that would take the month's billed spend past the budget is refused with 402, "
+            "problem type `budget-exceeded`; alerts are recorded at 80% and 100%. Takes effect for new "
+            "API requests at once."
+        ),
+    )
+    async def set_budget(self, request: AnyRequest, data: BudgetIn) -> Budget:
+        async with pool(request).acquire() as conn:
+            return await budgets.set_budget(conn, principal(request).tenant_id, data.monthly_budget)

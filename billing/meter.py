@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from billing import repository
-from billing.pricing import RateCard, price
+from billing import budgets, repository
+from billing.pricing import price
 from kernel.db import Connection
 
-__all__ = ["Billable", "rate_card", "record"]
+__all__ = ["Billable", "record"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,15 +32,11 @@ class Billable:
     occurred_at: datetime | None = None
 
 
-async def rate_card(conn: Connection, tenant_id: UUID) -> RateCard:
-    return RateCard.from_rows(await repository.rate_card_rows(conn, tenant_id))
-
-
 async def record(conn: Connection, tenant_id: UUID, events: list[Billable]) -> None:
     """Price and store the events; an event whose key is already stored changes nothing."""
     if not events:
         return
-    card = await rate_card(conn, tenant_id)
+    card = await repository.rate_card(conn, tenant_id)
     now = datetime.now(UTC)
     rows = []
     for event in {e.key: e for e in reversed(events)}.values():  # one per key (the first given)
@@ -60,3 +56,4 @@ async def record(conn: Connection, tenant_id: UUID, events: list[Billable]) -> N
             )
         )
     await repository.insert_events(conn, tenant_id, rows)
+    await budgets.record_alerts(conn, tenant_id)

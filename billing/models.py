@@ -9,6 +9,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -16,12 +17,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import UUID
 
 from kernel.models import metadata
 
-__all__ = ["billable_events", "rate_cards", "usage_daily"]
+__all__ = ["billable_events", "budget_alerts", "invoice_lines", "invoices", "rate_cards", "usage_daily"]
 
 rate_cards = Table(
     "rate_cards",
@@ -53,8 +56,11 @@ billable_events = Table(
     Column("currency", Text, nullable=False),
     Column("source", Text, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
+    # The month whose invoice took it (NULL: not invoiced yet).
+    Column("invoice_month", Date, nullable=True),
     UniqueConstraint("tenant_id", "key"),
     Index("ix_billable_events_tenant_id_occurred_at", "tenant_id", "occurred_at"),
+    Index("ix_billable_events_uninvoiced", "tenant_id", "occurred_at", postgresql_where=text("invoice_month IS NULL")),
 )
 
 usage_daily = Table(
@@ -70,4 +76,49 @@ usage_daily = Table(
     Column("units", BigInteger, nullable=False),
     Column("amount", BigInteger, nullable=False),
     PrimaryKeyConstraint("tenant_id", "day", "channel", "category", "country", "currency"),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("month", Date, nullable=False),  # its first day
+    Column("currency", Text, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("finalized_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "month", "currency"),
+)
+
+invoice_lines = Table(
+    "invoice_lines",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("month", Date, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("country", Text, nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("unit_price", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "month", "currency", "position"),
+    ForeignKeyConstraint(
+        ["tenant_id", "month", "currency"],
+        ["invoices.tenant_id", "invoices.month", "invoices.currency"],
+        ondelete="CASCADE",
+    ),
+)
+
+budget_alerts = Table(
+    "budget_alerts",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("month", Date, nullable=False),
+    Column("threshold", Integer, nullable=False),  # percent of the budget: 80, 100
+    Column("spent", BigInteger, nullable=False),
+    Column("budget", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "month", "threshold"),
 )

@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from billing.pricing import RateCard
 from kernel.db import Connection
 
-__all__ = ["insert_events", "rate_card_rows", "usage"]
+__all__ = [
+    "add_alerts",
+    "alerts",
+    "draft_lines",
+    "final_invoices",
+    "final_lines",
+    "finalize",
+    "insert_events",
+    "month_spend",
+    "monthly_budget",
+    "rate_card",
+    "set_monthly_budget",
+    "tenant_name",
+    "tenants_to_invoice",
+    "usage",
+]
 
 
-async def rate_card_rows(conn: Connection, tenant_id: UUID) -> list[asyncpg.Record]:
+async def rate_card(conn: Connection, tenant_id: UUID) -> RateCard:
     """The rate card of the tenant's plan."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         "SELECT r.channel, r.category, r.country, r.unit_price, r.currency FROM rate_cards r "
         "JOIN tenants t ON t.plan_id = r.plan_id WHERE t.id = $1",
         tenant_id,
     )
+    return RateCard.from_rows(rows)
 
 
 # Events whose key is taken are dropped (a duplicated or replayed webhook); only the events this
@@ -64,3 +81,128 @@ async def usage(conn: Connection, tenant_id: UUID, since: date, until: date) -> 
         since,
         until,
     )
+
+
+# The events closing would take now, as invoice lines (a late event of a closed month included).
+_DRAFT_LINES = """
+SELECT currency, channel, category, country, unit_price, count(*) AS events, sum(units)::bigint AS quantity,
+       sum(amount)::bigint AS amount
+FROM billable_events
+WHERE tenant_id = $1 AND invoice_month IS NULL AND occurred_at < $2
+GROUP BY currency, channel, category, country, unit_price
+ORDER BY currency, channel, category, country, unit_price
+"""
+
+
+async def draft_lines(conn: Connection, tenant_id: UUID, end: datetime) -> list[asyncpg.Record]:
+    return await conn.fetch(_DRAFT_LINES, tenant_id, end)
+
+
+async def final_invoices(conn: Connection, tenant_id: UUID, month: date | None = None) -> list[asyncpg.Record]:
+    """The tenant's finalized invoices (of ``month``, or all, newest first)."""
+    return await conn.fetch(
+        "SELECT month, currency, total, finalized_at FROM invoices "
+        "WHERE tenant_id = $1 AND ($2::date IS NULL OR month = $2) ORDER BY month DESC, currency",
+        tenant_id,
+        month,
+    )
+
+
+async def final_lines(conn: Connection, tenant_id: UUID, month: date) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT currency, channel, category, country, events, quantity, unit_price, amount FROM invoice_lines "
+        "WHERE tenant_id = $1 AND month = $2 ORDER BY currency, position",
+        tenant_id,
+        month,
+    )
+
+
+async def tenants_to_invoice(conn: Connection, end: datetime) -> list[UUID]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT tenant_id FROM billable_events WHERE invoice_month IS NULL AND occurred_at < $1", end
+    )
+    return sorted(r["tenant_id"] for r in rows)
+
+
+# Take the tenant's events (once: they are marked), write the invoice and its lines; all in the
+# caller's transaction, after it has checked that no invoice of this month exists.
+_FINALIZE = """
+WITH taken AS (
+    UPDATE billable_events SET invoice_month = $2
+    WHERE tenant_id = $1 AND invoice_month IS NULL AND occurred_at < $3
+    RETURNING currency, channel, category, country, unit_price, units, amount
+), lines AS (
+    SELECT currency, channel, category, country, unit_price, count(*) AS events, sum(units) AS quantity,
+           sum(amount) AS amount,
+           row_number() OVER (PARTITION BY currency ORDER BY channel, category, country, unit_price) AS position
+    FROM taken GROUP BY currency, channel, category, country, unit_price
+), invoice AS (
+    INSERT INTO invoices (tenant_id, month, currency, total)
+    SELECT $1, $2, currency, sum(amount) FROM lines GROUP BY currency
+)
+INSERT INTO invoice_lines (tenant_id, month, currency, position, channel, category, country, events, quantity,
+                           unit_price, amount)
+SELECT $1, $2, currency, position, channel, category, country, events, quantity, unit_price, amount FROM lines
+"""
+
+
+async def finalize(conn: Connection, tenant_id: UUID, month: date, end: datetime) -> bool:
+    """Finalize the tenant's invoice of ``month``; False if it already was (nothing changes)."""
+    # One closer at a time per tenant: the tenant row is the lock.
+    await conn.execute("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE", tenant_id)
+    if await conn.fetchval("SELECT 1 FROM invoices WHERE tenant_id = $1 AND month = $2", tenant_id, month):
+        return False
+    await conn.execute(_FINALIZE, tenant_id, month, end)
+    return True
+
+
+async def month_spend(conn: Connection, tenant_id: UUID, month: date) -> int:
+    """What the month has billed so far (all currencies of the tenant's card: one in practice)."""
+    spent: int = await conn.fetchval(
+        "SELECT coalesce(sum(amount), 0)::bigint FROM usage_daily WHERE tenant_id = $1 AND day >= $2 "
+        "AND day < ($2::date + interval '1 month')",
+        tenant_id,
+        month,
+    )
+    return spent
+
+
+async def monthly_budget(conn: Connection, tenant_id: UUID) -> int | None:
+    budget: int | None = await conn.fetchval("SELECT monthly_budget FROM tenants WHERE id = $1", tenant_id)
+    return budget
+
+
+async def set_monthly_budget(conn: Connection, tenant_id: UUID, amount: int | None) -> None:
+    await conn.execute("UPDATE tenants SET monthly_budget = $2 WHERE id = $1", tenant_id, amount)
+
+
+async def add_alerts(
+    conn: Connection, tenant_id: UUID, month: date, thresholds: list[int], spent: int, budget: int
+) -> list[int]:
+    """Record the thresholds not yet recorded this month; returns those just recorded."""
+    if not thresholds:
+        return []
+    rows = await conn.fetch(
+        "INSERT INTO budget_alerts (tenant_id, month, threshold, spent, budget) "
+        "SELECT $1, $2, t, $4, $5 FROM unnest($3::int[]) AS t ON CONFLICT DO NOTHING RETURNING threshold",
+        tenant_id,
+        month,
+        thresholds,
+        spent,
+        budget,
+    )
+    return sorted(r["threshold"] for r in rows)
+
+
+async def alerts(conn: Connection, tenant_id: UUID, month: date) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT threshold, spent, budget, created_at FROM budget_alerts WHERE tenant_id = $1 AND month = $2 "
+        "ORDER BY threshold",
+        tenant_id,
+        month,
+    )
+
+
+async def tenant_name(conn: Connection, tenant_id: UUID) -> str | None:
+    name: str | None = await conn.fetchval("SELECT name FROM tenants WHERE id = $1", tenant_id)
+    return name

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 import msgspec
 from msgspec import Meta
 
-__all__ = ["CostLine", "Estimate", "Usage", "UsageRow", "UsageTotal"]
+__all__ = [
+    "Budget",
+    "BudgetAlert",
+    "BudgetIn",
+    "CostLine",
+    "Estimate",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceList",
+    "Usage",
+    "UsageRow",
+    "UsageTotal",
+]
 
 
 class CostLine(msgspec.Struct):
@@ -52,3 +64,49 @@ class Usage(msgspec.Struct):
     until: Annotated[date, Meta(description="Exclusive.")]
     data: list[UsageRow]
     totals: list[UsageTotal]
+
+
+class InvoiceLine(msgspec.Struct):
+    channel: str
+    category: str
+    country: str
+    events: Annotated[int, Meta(description="Billable events (messages).")]
+    quantity: Annotated[int, Meta(description="Units billed: messages, or SMS segments.")]
+    unit_price: Annotated[int, Meta(description="Minor units of the invoice's currency per unit.")]
+    amount: Annotated[int, Meta(description="quantity times unit_price.")]
+
+
+class Invoice(msgspec.Struct):
+    month: Annotated[str, Meta(description="YYYY-MM (UTC).")]
+    status: Annotated[
+        str, Meta(description="`draft` while the month is open or not yet closed; `final` once closed (immutable).")
+    ]
+    currency: str
+    lines: list[InvoiceLine]
+    total: Annotated[int, Meta(description="The sum of the lines, in minor units.")]
+    finalized_at: datetime | None = None
+
+
+class InvoiceList(msgspec.Struct):
+    data: list[Invoice]
+
+
+class BudgetAlert(msgspec.Struct):
+    threshold: Annotated[int, Meta(description="Percent of the budget: 80 or 100.")]
+    spent: int
+    budget: int
+    created_at: datetime
+
+
+class Budget(msgspec.Struct):
+    monthly_budget: Annotated[int | None, Meta(description="The cap on a month's spend in minor units; null: no cap.")]
+    currency: str
+    month: Annotated[str, Meta(description="The current month, YYYY-MM (UTC).")]
+    spent: Annotated[int, Meta(description="What this month has billed so far.")]
+    alerts: list[BudgetAlert]
+
+
+class BudgetIn(msgspec.Struct, forbid_unknown_fields=True):
+    monthly_budget: Annotated[
+        int | None, Meta(description="Minor units of the plan's currency (US cents); null removes the cap.")
+    ]

@@ -9,8 +9,8 @@ import grpc
 from switchboard.billing.v1 import billing_pb2 as pb
 from switchboard.billing.v1 import billing_pb2_grpc as pb_grpc
 
-from billing import service
-from billing.schemas import CostLine
+from billing import budgets, invoices, service
+from billing.schemas import Budget, CostLine, Invoice
 from edge.rpc import authenticated, translate_errors
 from kernel.db import Pool
 from kernel.errors import InvalidInput
@@ -36,6 +36,40 @@ def _line(line: CostLine) -> pb.CostLine:
         unit_price=line.unit_price,
         amount=line.amount,
         currency=line.currency,
+    )
+
+
+_INVOICE_STATUS = {"draft": pb.INVOICE_STATUS_DRAFT, "final": pb.INVOICE_STATUS_FINAL}
+
+
+def _invoice(invoice: Invoice) -> pb.Invoice:
+    return pb.Invoice(
+        month=invoice.month,
+        status=_INVOICE_STATUS[invoice.status],
+        currency=invoice.currency,
+        total=invoice.total,
+        lines=[
+            pb.InvoiceLine(
+                channel=line.channel,
+                category=line.category,
+                country=line.country,
+                events=line.events,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                amount=line.amount,
+            )
+            for line in invoice.lines
+        ],
+    )
+
+
+def _budget(budget: Budget) -> pb.Budget:
+    return pb.Budget(
+        monthly_budget=budget.monthly_budget,
+        currency=budget.currency,
+        month=budget.month,
+        spent=budget.spent,
+        alerts=[pb.BudgetAlert(threshold=a.threshold, spent=a.spent, budget=a.budget) for a in budget.alerts],
     )
 
 
@@ -79,3 +113,40 @@ class BillingServicer(pb_grpc.BillingServiceServicer):
             ],
             totals=[pb.UsageTotal(currency=t.currency, events=t.events, amount=t.amount) for t in found.totals],
         )
+
+    @translate_errors
+    async def GetInvoice(  # noqa: N802
+        self, request: pb.GetInvoiceRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetInvoiceResponse:
+        principal = await authenticated(self._pool, context)
+        month = invoices.month_of(request.month)
+        async with self._pool.acquire() as conn:
+            found = await invoices.get_invoice(conn, principal.tenant_id, month)
+        return pb.GetInvoiceResponse(invoices=[_invoice(i) for i in found])
+
+    @translate_errors
+    async def ListInvoices(  # noqa: N802
+        self, request: pb.ListInvoicesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListInvoicesResponse:
+        principal = await authenticated(self._pool, context)
+        async with self._pool.acquire() as conn:
+            found = await invoices.list_invoices(conn, principal.tenant_id)
+        return pb.ListInvoicesResponse(invoices=[_invoice(i) for i in found.data])
+
+    @translate_errors
+    async def GetBudget(  # noqa: N802
+        self, request: pb.GetBudgetRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetBudgetResponse:
+        principal = await authenticated(self._pool, context)
+        async with self._pool.acquire() as conn:
+            return pb.GetBudgetResponse(budget=_budget(await budgets.get_budget(conn, principal.tenant_id)))
+
+    @translate_errors
+    async def UpdateBudget(  # noqa: N802
+        self, request: pb.UpdateBudgetRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.UpdateBudgetResponse:
+        principal = await authenticated(self._pool, context)
+        amount = request.monthly_budget if request.HasField("monthly_budget") else None
+        async with self._pool.acquire() as conn:
+            budget = await budgets.set_budget(conn, principal.tenant_id, amount)
+        return pb.UpdateBudgetResponse(budget=_budget(budget))

@@ -48,6 +48,7 @@ class ErrorKind(StrEnum):
     PAYLOAD_TOO_LARGE = "payload-too-large"
     RATE_LIMITED = "rate-limited"
     QUOTA_EXHAUSTED = "quota-exhausted"
+    BUDGET_EXCEEDED = "budget-exceeded"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -74,6 +75,9 @@ KINDS: dict[ErrorKind, KindInfo] = {
     ErrorKind.RATE_LIMITED: KindInfo(429, "RESOURCE_EXHAUSTED", "Too many requests"),
     # Also 429, but a different problem type and QuotaFailure subject: "buy more", not "slow down".
     ErrorKind.QUOTA_EXHAUSTED: KindInfo(429, "RESOURCE_EXHAUSTED", "Quota exhausted for this period"),
+    # The tenant's own spend cap: not a rate or a plan quota, and it does not reset by waiting
+    # minutes; raising the budget (or the next month) lifts it.
+    ErrorKind.BUDGET_EXCEEDED: KindInfo(402, "FAILED_PRECONDITION", "The month's budget would be exceeded"),
     ErrorKind.UNAVAILABLE: KindInfo(503, "UNAVAILABLE", "Temporarily unavailable"),
     ErrorKind.INTERNAL: KindInfo(500, "INTERNAL", "Internal error"),
 }

@@ -56,7 +56,13 @@ class MessageController(Controller):
             caller = principal(request)
             limits = quota(request)
             message, created = await service.submit(
-                conn, caller.tenant_id, data, idempotency_key, config_version=caller.config_version, quota=limits
+                conn,
+                caller.tenant_id,
+                data,
+                idempotency_key,
+                config_version=caller.config_version,
+                quota=limits,
+                budget=caller.monthly_budget,
             )
         headers = {"Location": f"/v1/messages/{message.id}"}
         if limits is not None and limits.admission is not None:

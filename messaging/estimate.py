@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from billing import meter
+from billing import repository as billing_repository
 from billing.pricing import ANY, country_of, price
 from billing.schemas import CostLine, Estimate
 from kernel.db import Connection
@@ -34,7 +34,7 @@ async def estimate(
     assert to_number is not None
     _, components, _, category = await resolve(conn, tenant_id, request, config_version)
     routed = await routing_policy.apply(conn, tenant_id, request)
-    card = await meter.rate_card(conn, tenant_id)
+    card = await billing_repository.rate_card(conn, tenant_id)
     country = country_of(to_number)
     lines = []
     for channel in fallback.route(content_of(routed, components, category)):

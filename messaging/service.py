@@ -16,7 +16,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from billing import meter
+from billing import budgets, meter
 from billing.pricing import country_of
 from kernel.db import Connection
 from kernel.errors import InvalidInput, NotFound
@@ -156,6 +156,7 @@ async def submit(
     *,
     config_version: int | None = None,
     quota: TenantQuota | None = None,
+    budget: int | None = None,
 ) -> tuple[MessageView, bool]:
     """Validate, resolve and store one message with its delivery outbox row.
 
@@ -164,7 +165,8 @@ async def submit(
 
     ``config_version`` (from the caller's :class:`~tenants.domain.Principal`) lets the sender and
     template come from the process's route cache. ``quota`` is taken once the request is known to be
-    valid, and given back if nothing is stored.
+    valid, and given back if nothing is stored. ``budget`` (the caller's monthly cap, if any) refuses
+    a message that would take the month's spend past it.
 
     Needs no explicit transaction: its one write (message, first event and outbox row) is a single
     statement, so callers may pass a plain connection and save the BEGIN/COMMIT round trips.
@@ -187,6 +189,8 @@ async def submit(
             f"{to_number} has not written to this number in the last 24 hours: free-form text is only allowed "
             "within 24 hours of the customer's last message; send an approved template instead",
         )
+    if budget is not None:
+        await budgets.check(conn, tenant_id, budget, category, to_number)
     admission = await quota.take(CHANNEL) if quota is not None else None
     try:
         row = await repository.insert_message(

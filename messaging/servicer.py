@@ -215,6 +215,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
                 request.idempotency_key or None,
                 config_version=principal.config_version,
                 quota=limits,
+                budget=principal.monthly_budget,
             )
         if limits is not None and limits.admission is not None:
             # The same RateLimit fields REST sends, as response metadata.

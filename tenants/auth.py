@@ -28,4 +28,10 @@ async def authenticate(conn: Connection | Pool, authorization: str | None) -> Pr
     if row is None or not apikeys.matches(key, row["secret_hash"]) or row["tenant_status"] != "active":
         raise Unauthenticated("invalid API key")
     plan = plan_from_row(row, "plan_id")
-    return Principal(tenant_id=row["tenant_id"], api_key_id=row["id"], config_version=row["config_version"], plan=plan)
+    return Principal(
+        tenant_id=row["tenant_id"],
+        api_key_id=row["id"],
+        config_version=row["config_version"],
+        plan=plan,
+        monthly_budget=row["monthly_budget"],
+    )

@@ -39,6 +39,8 @@ class Principal(msgspec.Struct, frozen=True):
     # which routes are cached (tenants.routing).
     config_version: int = 0
     plan: Plan = Plan()
+    # The tenant's cap on a month's spend (minor units), if it set one (billing.budgets).
+    monthly_budget: int | None = None
 
 
 class ApiKey(msgspec.Struct, frozen=True):

@@ -64,6 +64,8 @@ tenants = Table(
     # The default fallback route for messages that do not give one: {"channels": [...],
     # "fallback_after": seconds} (messaging.routing_policy).
     Column("routing_policy", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # A cap on the month's spend, in minor units of the plan's currency (billing.budgets).
+    Column("monthly_budget", BigInteger, nullable=True),
     _created(),
 )
 

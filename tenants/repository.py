@@ -165,7 +165,7 @@ async def find_api_key_by_prefix(conn: Connection | asyncpg.Pool[asyncpg.Record]
     """The live key with this prefix, its tenant's status and config version, and its plan
     (authentication is pre-tenant): one round trip carries everything a request needs to know."""
     return await conn.fetchrow(
-        "SELECT k.id, k.tenant_id, k.secret_hash, t.status AS tenant_status, t.config_version, "
+        "SELECT k.id, k.tenant_id, k.secret_hash, t.status AS tenant_status, t.config_version, t.monthly_budget, "
         "p.id AS plan_id, p.rate_per_second, p.burst, p.monthly_messages, p.monthly_by_channel, p.max_batch, "
         "p.tier_policy "
         "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id JOIN plans p ON p.id = t.plan_id "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,8 +11,11 @@ import grpc
 import httpx
 import pytest
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
-from switchboard.messaging.v1 import messaging_pb2
+from switchboard.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 
+from billing import meter
+from kernel import db
+from kernel.db import Pool
 from tests.conftest import auth, new_tenant, wait_for_status
 from tests.fixtures.builders import PROMO_SEND, PROMO_TEMPLATE
 from tests.fixtures.routes import SMS_TEXT, UTILITY, email, wait_for_channel
@@ -164,3 +168,106 @@ async def test_grpc_gives_the_same_preview_and_usage_and_names_a_bad_date(
     assert list(usage.rows) == [] and list(usage.totals) == []
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert violations(raised.value) == {("since", "invalid_date")}
+
+
+async def budget(client: httpx.AsyncClient, facts: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = (await client.get("/v1/budget", headers=auth(facts))).json()
+    return found
+
+
+async def test_a_budget_refuses_what_would_pass_it_and_alerts_at_80_and_100_percent(
+    client: httpx.AsyncClient, stack: Stack, tenant: dict[str, Any]
+) -> None:
+    refused = await client.put("/v1/budget", json={"monthly_budget": -1}, headers=auth(tenant))
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "monthly_budget"
+    set_to = await client.put("/v1/budget", json={"monthly_budget": 5}, headers=auth(tenant))
+    assert set_to.status_code == 200 and set_to.json()["monthly_budget"] == 5
+    body = {"to": "+14155550123", "template": UTILITY}  # 1 cent each
+    for expected_alerts in ([], [], [], [80], [80, 100]):
+        sent = await client.post("/v1/messages", json=body, headers=auth(tenant))
+        assert sent.status_code == 202, sent.text
+        await wait_for_status(client, tenant, sent.json()["id"], {"read"})
+        for _ in range(50):  # until this message is billed (the webhook is reconciled)
+            found = await budget(client, tenant)
+            if [a["threshold"] for a in found["alerts"]] == expected_alerts:
+                break
+            await asyncio.sleep(0.1)
+    found = await budget(client, tenant)
+    assert (found["spent"], [a["threshold"] for a in found["alerts"]]) == (5, [80, 100])
+    over = await client.post("/v1/messages", json=body, headers=auth(tenant))
+    assert over.status_code == 402
+    assert over.json()["type"].endswith("/budget-exceeded")
+    listed = (await client.get("/v1/messages", headers=auth(tenant))).json()["data"]
+    assert len(listed) == 5  # the refused message was not stored
+    free = await client.post("/v1/messages", json={"to": "+14155550123", "text": {"body": "hi"}}, headers=auth(tenant))
+    assert free.status_code == 202  # a free service reply costs nothing, so it still goes
+    metadata = (("authorization", f"Bearer {tenant['api_key']}"),)
+    async with grpc.aio.insecure_channel(stack.grpc_target) as channel:
+        stub = billing_pb2_grpc.BillingServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await messaging_pb2_grpc.MessagingServiceStub(channel).SendMessage(
+                messaging_pb2.SendMessageRequest(
+                    to="+14155550123",
+                    template=messaging_pb2.TemplateContent(
+                        name=UTILITY["name"],
+                        language=UTILITY["language"],
+                        params=messaging_pb2.TemplateParams(body=["Ada", "#1042"]),
+                    ),
+                ),
+                metadata=metadata,
+            )
+        assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        lifted = await stub.UpdateBudget(billing_pb2.UpdateBudgetRequest(), metadata=metadata)
+    assert not lifted.budget.HasField("monthly_budget") and lifted.budget.spent == 5
+    again = await client.post("/v1/messages", json=body, headers=auth(tenant))
+    assert again.status_code == 202
+
+
+async def test_invoices_draft_then_final_once_the_month_is_closed(
+    client: httpx.AsyncClient, stack: Stack, pool: Pool, tenant: dict[str, Any]
+) -> None:
+    tenant_id = uuid.UUID(tenant["tenant_id"])
+    last_second = datetime(2026, 1, 31, 23, 59, 59, tzinfo=UTC)
+    async with db.unit_of_work(pool) as conn:
+        await meter.record(
+            conn,
+            tenant_id,
+            [
+                meter.Billable(
+                    "whatsapp:wamid.jan", uuid.uuid4(), "whatsapp", "marketing", "US", "test", 1, last_second
+                ),
+                meter.Billable("sms:SMjan", uuid.uuid4(), "sms", "message", "US", "test", 2, last_second),
+            ],
+        )
+    draft = await client.get("/v1/invoices/2026-01", headers=auth(tenant))
+    assert draft.status_code == 200
+    [invoice] = draft.json()
+    assert (invoice["status"], invoice["currency"], invoice["total"]) == ("draft", "USD", 5)
+    assert [(line["channel"], line["quantity"], line["amount"]) for line in invoice["lines"]] == [
+        ("sms", 2, 2),
+        ("whatsapp", 1, 3),
+    ]
+    closing = stack.cli("billing", "close-month", "--month", "2026-01")
+    assert closing.returncode == 0, closing.stderr
+    assert "invoices finalized" in closing.stdout
+    [final] = (await client.get("/v1/invoices/2026-01", headers=auth(tenant))).json()
+    assert (final["status"], final["total"], final["lines"]) == ("final", 5, invoice["lines"])
+    assert final["finalized_at"] is not None
+    again = stack.cli("billing", "close-month", "--month", "2026-01")
+    assert again.returncode == 0 and again.stdout.startswith("2026-01: 0 invoices finalized")
+    assert (await client.get("/v1/invoices/2026-01", headers=auth(tenant))).json() == [final]
+    listed = (await client.get("/v1/invoices", headers=auth(tenant))).json()["data"]
+    assert [i["status"] for i in listed] == ["draft", "final"] and listed[1] == final
+    as_csv = await client.get("/v1/invoices/2026-01/csv", headers=auth(tenant))
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    rows = as_csv.text.splitlines()
+    assert rows[0].startswith("month,status,currency,channel") and rows[-1] == "2026-01,final,USD,total,,,,,,5"
+    page = await client.get("/v1/invoices/2026-01/html", headers=auth(tenant))
+    assert page.headers["content-type"].startswith("text/html") and "0.05 USD" in page.text
+    open_month = stack.cli("billing", "close-month", "--month", f"{datetime.now(UTC):%Y-%m}")
+    assert open_month.returncode == 1 and "has not ended yet" in open_month.stderr
+    bad = await client.get("/v1/invoices/2026-13", headers=auth(tenant))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "month"
+    other = await new_tenant(stack)
+    [theirs] = (await client.get("/v1/invoices/2026-01", headers=auth(other))).json()
+    assert (theirs["total"], theirs["lines"]) == (0, [])

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing import meter
+from billing import repository as billing_repository
 from billing import service as billing_service
 from billing.pricing import price
 from kernel import db
@@ -59,7 +59,7 @@ async def scenario(dsn: str, messages: list[tuple[str, bool, list[tuple[Status, 
     try:
         async with conn.transaction():
             tenant_id = await tenant_with_sender(conn, Vault(MasterKey(os.urandom(32))), "metering")
-        card = await meter.rate_card(conn, tenant_id)
+        card = await billing_repository.rate_card(conn, tenant_id)
         reports: list[Report] = []
         expected: dict[date, int] = {}
         for category, billable, history, offset in messages:

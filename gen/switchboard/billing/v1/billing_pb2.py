@@ -25,13 +25,15 @@ _sym_db = _symbol_database.Default()
 from switchboard.messaging.v1 import messaging_pb2 as switchboard_dot_messaging_dot_v1_dot_messaging__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$switchboard/billing/v1/billing.proto\x12\x16switchboard.billing.v1\x1a(switchboard/messaging/v1/messaging.proto\"[\n\x1a\x45stimateMessageCostRequest\x12=\n\x07message\x18\x01 \x01(\x0b\x32,.switchboard.messaging.v1.SendMessageRequest\"\x83\x01\n\x08\x43ostLine\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x03 \x01(\t\x12\r\n\x05units\x18\x04 \x01(\x05\x12\x12\n\nunit_price\x18\x05 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x06 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x07 \x01(\t\"}\n\x1b\x45stimateMessageCostResponse\x12/\n\x05lines\x18\x01 \x03(\x0b\x32 .switchboard.billing.v1.CostLine\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\r\n\x05\x66irst\x18\x03 \x01(\x03\x12\x0c\n\x04most\x18\x04 \x01(\x03\"/\n\x0fGetUsageRequest\x12\r\n\x05since\x18\x01 \x01(\t\x12\r\n\x05until\x18\x02 \x01(\t\"\x8c\x01\n\x08UsageRow\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x04 \x01(\t\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12\x0e\n\x06\x65vents\x18\x06 \x01(\x03\x12\r\n\x05units\x18\x07 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x08 \x01(\x03\">\n\nUsageTotal\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x0e\n\x06\x65vents\x18\x02 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\"v\n\x10GetUsageResponse\x12.\n\x04rows\x18\x01 \x03(\x0b\x32 .switchboard.billing.v1.UsageRow\x12\x32\n\x06totals\x18\x02 \x03(\x0b\x32\".switchboard.billing.v1.UsageTotal2\xef\x01\n\x0e\x42illingService\x12~\n\x13\x45stimateMessageCost\x12\x32.switchboard.billing.v1.EstimateMessageCostRequest\x1a\x33.switchboard.billing.v1.EstimateMessageCostResponse\x12]\n\x08GetUsage\x12\'.switchboard.billing.v1.GetUsageRequest\x1a(.switchboard.billing.v1.GetUsageResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$switchboard/billing/v1/billing.proto\x12\x16switchboard.billing.v1\x1a(switchboard/messaging/v1/messaging.proto\"[\n\x1a\x45stimateMessageCostRequest\x12=\n\x07message\x18\x01 \x01(\x0b\x32,.switchboard.messaging.v1.SendMessageRequest\"\x83\x01\n\x08\x43ostLine\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x03 \x01(\t\x12\r\n\x05units\x18\x04 \x01(\x05\x12\x12\n\nunit_price\x18\x05 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x06 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x07 \x01(\t\"}\n\x1b\x45stimateMessageCostResponse\x12/\n\x05lines\x18\x01 \x03(\x0b\x32 .switchboard.billing.v1.CostLine\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\r\n\x05\x66irst\x18\x03 \x01(\x03\x12\x0c\n\x04most\x18\x04 \x01(\x03\"/\n\x0fGetUsageRequest\x12\r\n\x05since\x18\x01 \x01(\t\x12\r\n\x05until\x18\x02 \x01(\t\"\x8c\x01\n\x08UsageRow\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x04 \x01(\t\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12\x0e\n\x06\x65vents\x18\x06 \x01(\x03\x12\r\n\x05units\x18\x07 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x08 \x01(\x03\">\n\nUsageTotal\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x0e\n\x06\x65vents\x18\x02 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\"v\n\x10GetUsageResponse\x12.\n\x04rows\x18\x01 \x03(\x0b\x32 .switchboard.billing.v1.UsageRow\x12\x32\n\x06totals\x18\x02 \x03(\x0b\x32\".switchboard.billing.v1.UsageTotal\"\x87\x01\n\x0bInvoiceLine\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x03 \x01(\t\x12\x0e\n\x06\x65vents\x18\x04 \x01(\x03\x12\x10\n\x08quantity\x18\x05 \x01(\x03\x12\x12\n\nunit_price\x18\x06 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x07 \x01(\x03\"\xa4\x01\n\x07Invoice\x12\r\n\x05month\x18\x01 \x01(\t\x12\x35\n\x06status\x18\x02 \x01(\x0e\x32%.switchboard.billing.v1.InvoiceStatus\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x32\n\x05lines\x18\x04 \x03(\x0b\x32#.switchboard.billing.v1.InvoiceLine\x12\r\n\x05total\x18\x05 \x01(\x03\"\"\n\x11GetInvoiceRequest\x12\r\n\x05month\x18\x01 \x01(\t\"G\n\x12GetInvoiceResponse\x12\x31\n\x08invoices\x18\x01 \x03(\x0b\x32\x1f.switchboard.billing.v1.Invoice\"\x15\n\x13ListInvoicesRequest\"I\n\x14ListInvoicesResponse\x12\x31\n\x08invoices\x18\x01 \x03(\x0b\x32\x1f.switchboard.billing.v1.Invoice\"?\n\x0b\x42udgetAlert\x12\x11\n\tthreshold\x18\x01 \x01(\x05\x12\r\n\x05spent\x18\x02 \x01(\x03\x12\x0e\n\x06\x62udget\x18\x03 \x01(\x03\"\x9d\x01\n\x06\x42udget\x12\x1b\n\x0emonthly_budget\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\r\n\x05month\x18\x03 \x01(\t\x12\r\n\x05spent\x18\x04 \x01(\x03\x12\x33\n\x06\x61lerts\x18\x05 \x03(\x0b\x32#.switchboard.billing.v1.BudgetAlertB\x11\n\x0f_monthly_budget\"\x12\n\x10GetBudgetRequest\"C\n\x11GetBudgetResponse\x12.\n\x06\x62udget\x18\x01 \x01(\x0b\x32\x1e.switchboard.billing.v1.Budget\"E\n\x13UpdateBudgetRequest\x12\x1b\n\x0emonthly_budget\x18\x01 \x01(\x03H\x00\x88\x01\x01\x42\x11\n\x0f_monthly_budget\"F\n\x14UpdateBudgetResponse\x12.\n\x06\x62udget\x18\x01 \x01(\x0b\x32\x1e.switchboard.billing.v1.Budget*c\n\rInvoiceStatus\x12\x1e\n\x1aINVOICE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14INVOICE_STATUS_DRAFT\x10\x01\x12\x18\n\x14INVOICE_STATUS_FINAL\x10\x02\x32\x8c\x05\n\x0e\x42illingService\x12~\n\x13\x45stimateMessageCost\x12\x32.switchboard.billing.v1.EstimateMessageCostRequest\x1a\x33.switchboard.billing.v1.EstimateMessageCostResponse\x12]\n\x08GetUsage\x12\'.switchboard.billing.v1.GetUsageRequest\x1a(.switchboard.billing.v1.GetUsageResponse\x12\x63\n\nGetInvoice\x12).switchboard.billing.v1.GetInvoiceRequest\x1a*.switchboard.billing.v1.GetInvoiceResponse\x12i\n\x0cListInvoices\x12+.switchboard.billing.v1.ListInvoicesRequest\x1a,.switchboard.billing.v1.ListInvoicesResponse\x12`\n\tGetBudget\x12(.switchboard.billing.v1.GetBudgetRequest\x1a).switchboard.billing.v1.GetBudgetResponse\x12i\n\x0cUpdateBudget\x12+.switchboard.billing.v1.UpdateBudgetRequest\x1a,.switchboard.billing.v1.UpdateBudgetResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'switchboard.billing.v1.billing_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_INVOICESTATUS']._serialized_start=1805
+  _globals['_INVOICESTATUS']._serialized_end=1904
   _globals['_ESTIMATEMESSAGECOSTREQUEST']._serialized_start=106
   _globals['_ESTIMATEMESSAGECOSTREQUEST']._serialized_end=197
   _globals['_COSTLINE']._serialized_start=200
@@ -46,6 +48,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USAGETOTAL']._serialized_end=714
   _globals['_GETUSAGERESPONSE']._serialized_start=716
   _globals['_GETUSAGERESPONSE']._serialized_end=834
-  _globals['_BILLINGSERVICE']._serialized_start=837
-  _globals['_BILLINGSERVICE']._serialized_end=1076
+  _globals['_INVOICELINE']._serialized_start=837
+  _globals['_INVOICELINE']._serialized_end=972
+  _globals['_INVOICE']._serialized_start=975
+  _globals['_INVOICE']._serialized_end=1139
+  _globals['_GETINVOICEREQUEST']._serialized_start=1141
+  _globals['_GETINVOICEREQUEST']._serialized_end=1175
+  _globals['_GETINVOICERESPONSE']._serialized_start=1177
+  _globals['_GETINVOICERESPONSE']._serialized_end=1248
+  _globals['_LISTINVOICESREQUEST']._serialized_start=1250
+  _globals['_LISTINVOICESREQUEST']._serialized_end=1271
+  _globals['_LISTINVOICESRESPONSE']._serialized_start=1273
+  _globals['_LISTINVOICESRESPONSE']._serialized_end=1346
+  _globals['_BUDGETALERT']._serialized_start=1348
+  _globals['_BUDGETALERT']._serialized_end=1411
+  _globals['_BUDGET']._serialized_start=1414
+  _globals['_BUDGET']._serialized_end=1571
+  _globals['_GETBUDGETREQUEST']._serialized_start=1573
+  _globals['_GETBUDGETREQUEST']._serialized_end=1591
+  _globals['_GETBUDGETRESPONSE']._serialized_start=1593
+  _globals['_GETBUDGETRESPONSE']._serialized_end=1660
+  _globals['_UPDATEBUDGETREQUEST']._serialized_start=1662
+  _globals['_UPDATEBUDGETREQUEST']._serialized_end=1731
+  _globals['_UPDATEBUDGETRESPONSE']._serialized_start=1733
+  _globals['_UPDATEBUDGETRESPONSE']._serialized_end=1803
+  _globals['_BILLINGSERVICE']._serialized_start=1907
+  _globals['_BILLINGSERVICE']._serialized_end=2559
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from switchboard.messaging.v1 import messaging_pb2 as _messaging_pb2
 import builtins as _builtins
 import sys
@@ -18,6 +19,23 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _InvoiceStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _InvoiceStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_InvoiceStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    INVOICE_STATUS_UNSPECIFIED: _InvoiceStatus.ValueType  # 0
+    INVOICE_STATUS_DRAFT: _InvoiceStatus.ValueType  # 1
+    INVOICE_STATUS_FINAL: _InvoiceStatus.ValueType  # 2
+
+class InvoiceStatus(_InvoiceStatus, metaclass=_InvoiceStatusEnumTypeWrapper): ...
+
+INVOICE_STATUS_UNSPECIFIED: InvoiceStatus.ValueType  # 0
+INVOICE_STATUS_DRAFT: InvoiceStatus.ValueType  # 1
+INVOICE_STATUS_FINAL: InvoiceStatus.ValueType  # 2
+Global___InvoiceStatus: _TypeAlias = InvoiceStatus  # noqa: Y015
 
 @_typing.final
 class EstimateMessageCostRequest(_message.Message):
@@ -233,3 +251,291 @@ class GetUsageResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetUsageResponse: _TypeAlias = GetUsageResponse  # noqa: Y015
+
+@_typing.final
+class InvoiceLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    channel: _builtins.str
+    category: _builtins.str
+    country: _builtins.str
+    events: _builtins.int
+    """Billable events (messages)."""
+    quantity: _builtins.int
+    """Units billed: messages, or SMS segments."""
+    unit_price: _builtins.int
+    amount: _builtins.int
+    def __init__(
+        self,
+        *,
+        channel: _builtins.str = ...,
+        category: _builtins.str = ...,
+        country: _builtins.str = ...,
+        events: _builtins.int = ...,
+        quantity: _builtins.int = ...,
+        unit_price: _builtins.int = ...,
+        amount: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "category", b"category", "channel", b"channel", "country", b"country", "events", b"events", "quantity", b"quantity", "unit_price", b"unit_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvoiceLine: _TypeAlias = InvoiceLine  # noqa: Y015
+
+@_typing.final
+class Invoice(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    month: _builtins.str
+    """YYYY-MM (UTC)."""
+    status: Global___InvoiceStatus.ValueType
+    currency: _builtins.str
+    total: _builtins.int
+    """The sum of the lines."""
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___InvoiceLine]: ...
+    def __init__(
+        self,
+        *,
+        month: _builtins.str = ...,
+        status: Global___InvoiceStatus.ValueType = ...,
+        currency: _builtins.str = ...,
+        lines: _abc.Iterable[Global___InvoiceLine] | None = ...,
+        total: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "lines", b"lines", "month", b"month", "status", b"status", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Invoice: _TypeAlias = Invoice  # noqa: Y015
+
+@_typing.final
+class GetInvoiceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    month: _builtins.str
+    """YYYY-MM."""
+    def __init__(
+        self,
+        *,
+        month: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["month", b"month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInvoiceRequest: _TypeAlias = GetInvoiceRequest  # noqa: Y015
+
+@_typing.final
+class GetInvoiceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVOICES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def invoices(self) -> _containers.RepeatedCompositeFieldContainer[Global___Invoice]: ...
+    def __init__(
+        self,
+        *,
+        invoices: _abc.Iterable[Global___Invoice] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoices", b"invoices"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInvoiceResponse: _TypeAlias = GetInvoiceResponse  # noqa: Y015
+
+@_typing.final
+class ListInvoicesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvoicesRequest: _TypeAlias = ListInvoicesRequest  # noqa: Y015
+
+@_typing.final
+class ListInvoicesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVOICES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def invoices(self) -> _containers.RepeatedCompositeFieldContainer[Global___Invoice]: ...
+    def __init__(
+        self,
+        *,
+        invoices: _abc.Iterable[Global___Invoice] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoices", b"invoices"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvoicesResponse: _TypeAlias = ListInvoicesResponse  # noqa: Y015
+
+@_typing.final
+class BudgetAlert(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    SPENT_FIELD_NUMBER: _builtins.int
+    BUDGET_FIELD_NUMBER: _builtins.int
+    threshold: _builtins.int
+    """Percent of the budget: 80 or 100."""
+    spent: _builtins.int
+    budget: _builtins.int
+    def __init__(
+        self,
+        *,
+        threshold: _builtins.int = ...,
+        spent: _builtins.int = ...,
+        budget: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["budget", b"budget", "spent", b"spent", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BudgetAlert: _TypeAlias = BudgetAlert  # noqa: Y015
+
+@_typing.final
+class Budget(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTHLY_BUDGET_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    MONTH_FIELD_NUMBER: _builtins.int
+    SPENT_FIELD_NUMBER: _builtins.int
+    ALERTS_FIELD_NUMBER: _builtins.int
+    monthly_budget: _builtins.int
+    """The cap on a month's spend in minor units; unset: no cap."""
+    currency: _builtins.str
+    month: _builtins.str
+    """The current month, YYYY-MM (UTC)."""
+    spent: _builtins.int
+    """What this month has billed so far."""
+    @_builtins.property
+    def alerts(self) -> _containers.RepeatedCompositeFieldContainer[Global___BudgetAlert]: ...
+    def __init__(
+        self,
+        *,
+        monthly_budget: _builtins.int | None = ...,
+        currency: _builtins.str = ...,
+        month: _builtins.str = ...,
+        spent: _builtins.int = ...,
+        alerts: _abc.Iterable[Global___BudgetAlert] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_monthly_budget", b"_monthly_budget", "monthly_budget", b"monthly_budget"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_monthly_budget", b"_monthly_budget", "alerts", b"alerts", "currency", b"currency", "month", b"month", "monthly_budget", b"monthly_budget", "spent", b"spent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__monthly_budget: _TypeAlias = _typing.Literal["monthly_budget"]  # noqa: Y015
+    _WhichOneofArgType__monthly_budget: _TypeAlias = _typing.Literal["_monthly_budget", b"_monthly_budget"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__monthly_budget) -> _WhichOneofReturnType__monthly_budget | None: ...
+
+Global___Budget: _TypeAlias = Budget  # noqa: Y015
+
+@_typing.final
+class GetBudgetRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBudgetRequest: _TypeAlias = GetBudgetRequest  # noqa: Y015
+
+@_typing.final
+class GetBudgetResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUDGET_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def budget(self) -> Global___Budget: ...
+    def __init__(
+        self,
+        *,
+        budget: Global___Budget | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["budget", b"budget"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["budget", b"budget"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBudgetResponse: _TypeAlias = GetBudgetResponse  # noqa: Y015
+
+@_typing.final
+class UpdateBudgetRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTHLY_BUDGET_FIELD_NUMBER: _builtins.int
+    monthly_budget: _builtins.int
+    """Minor units of the plan's currency; unset removes the cap."""
+    def __init__(
+        self,
+        *,
+        monthly_budget: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_monthly_budget", b"_monthly_budget", "monthly_budget", b"monthly_budget"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_monthly_budget", b"_monthly_budget", "monthly_budget", b"monthly_budget"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__monthly_budget: _TypeAlias = _typing.Literal["monthly_budget"]  # noqa: Y015
+    _WhichOneofArgType__monthly_budget: _TypeAlias = _typing.Literal["_monthly_budget", b"_monthly_budget"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__monthly_budget) -> _WhichOneofReturnType__monthly_budget | None: ...
+
+Global___UpdateBudgetRequest: _TypeAlias = UpdateBudgetRequest  # noqa: Y015
+
+@_typing.final
+class UpdateBudgetResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUDGET_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def budget(self) -> Global___Budget: ...
+    def __init__(
+        self,
+        *,
+        budget: Global___Budget | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["budget", b"budget"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["budget", b"budget"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateBudgetResponse: _TypeAlias = UpdateBudgetResponse  # noqa: Y015

@@ -47,6 +47,26 @@ class BillingServiceStub:
                 request_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetUsageRequest.SerializeToString,
                 response_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetUsageResponse.FromString,
                 _registered_method=True)
+        self.GetInvoice = channel.unary_unary(
+                '/switchboard.billing.v1.BillingService/GetInvoice',
+                request_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetInvoiceRequest.SerializeToString,
+                response_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetInvoiceResponse.FromString,
+                _registered_method=True)
+        self.ListInvoices = channel.unary_unary(
+                '/switchboard.billing.v1.BillingService/ListInvoices',
+                request_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesRequest.SerializeToString,
+                response_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesResponse.FromString,
+                _registered_method=True)
+        self.GetBudget = channel.unary_unary(
+                '/switchboard.billing.v1.BillingService/GetBudget',
+                request_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetBudgetRequest.SerializeToString,
+                response_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetBudgetResponse.FromString,
+                _registered_method=True)
+        self.UpdateBudget = channel.unary_unary(
+                '/switchboard.billing.v1.BillingService/UpdateBudget',
+                request_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.UpdateBudgetRequest.SerializeToString,
+                response_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.UpdateBudgetResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
@@ -70,6 +90,36 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInvoice(self, request, context):
+        """One month's invoice (one per currency billed): DRAFT until the month is closed, then FINAL and
+        never changed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInvoices(self, request, context):
+        """This month's draft, then the finalized invoices, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBudget(self, request, context):
+        """The monthly budget, this month's billed spend, and the alerts recorded (80% and 100%).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateBudget(self, request, context):
+        """Set or remove the monthly budget. A message that would take the month past it is refused with
+        FAILED_PRECONDITION (ErrorInfo reason BUDGET_EXCEEDED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -82,6 +132,26 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.GetUsage,
                     request_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetUsageRequest.FromString,
                     response_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetUsageResponse.SerializeToString,
+            ),
+            'GetInvoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInvoice,
+                    request_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetInvoiceRequest.FromString,
+                    response_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetInvoiceResponse.SerializeToString,
+            ),
+            'ListInvoices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInvoices,
+                    request_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesRequest.FromString,
+                    response_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesResponse.SerializeToString,
+            ),
+            'GetBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBudget,
+                    request_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetBudgetRequest.FromString,
+                    response_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetBudgetResponse.SerializeToString,
+            ),
+            'UpdateBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateBudget,
+                    request_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.UpdateBudgetRequest.FromString,
+                    response_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.UpdateBudgetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -141,6 +211,114 @@ class BillingService:
             '/switchboard.billing.v1.BillingService/GetUsage',
             switchboard_dot_billing_dot_v1_dot_billing__pb2.GetUsageRequest.SerializeToString,
             switchboard_dot_billing_dot_v1_dot_billing__pb2.GetUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInvoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.billing.v1.BillingService/GetInvoice',
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.GetInvoiceRequest.SerializeToString,
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.GetInvoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInvoices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.billing.v1.BillingService/ListInvoices',
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesRequest.SerializeToString,
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.ListInvoicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.billing.v1.BillingService/GetBudget',
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.GetBudgetRequest.SerializeToString,
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.GetBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.billing.v1.BillingService/UpdateBudget',
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.UpdateBudgetRequest.SerializeToString,
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.UpdateBudgetResponse.FromString,
             options,
             channel_credentials,
             insecure,

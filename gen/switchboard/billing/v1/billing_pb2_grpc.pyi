@@ -42,6 +42,18 @@ class BillingServiceStub:
     """
     GetUsage: _grpc.UnaryUnaryMultiCallable[_billing_pb2.GetUsageRequest, _billing_pb2.GetUsageResponse]
     """Billable events per UTC day, channel, category and country, with totals per currency."""
+    GetInvoice: _grpc.UnaryUnaryMultiCallable[_billing_pb2.GetInvoiceRequest, _billing_pb2.GetInvoiceResponse]
+    """One month's invoice (one per currency billed): DRAFT until the month is closed, then FINAL and
+    never changed.
+    """
+    ListInvoices: _grpc.UnaryUnaryMultiCallable[_billing_pb2.ListInvoicesRequest, _billing_pb2.ListInvoicesResponse]
+    """This month's draft, then the finalized invoices, newest first."""
+    GetBudget: _grpc.UnaryUnaryMultiCallable[_billing_pb2.GetBudgetRequest, _billing_pb2.GetBudgetResponse]
+    """The monthly budget, this month's billed spend, and the alerts recorded (80% and 100%)."""
+    UpdateBudget: _grpc.UnaryUnaryMultiCallable[_billing_pb2.UpdateBudgetRequest, _billing_pb2.UpdateBudgetResponse]
+    """Set or remove the monthly budget. A message that would take the month past it is refused with
+    FAILED_PRECONDITION (ErrorInfo reason BUDGET_EXCEEDED).
+    """
 
 @_typing.type_check_only
 class BillingServiceAsyncStub(BillingServiceStub):
@@ -57,6 +69,18 @@ class BillingServiceAsyncStub(BillingServiceStub):
     """
     GetUsage: _aio.UnaryUnaryMultiCallable[_billing_pb2.GetUsageRequest, _billing_pb2.GetUsageResponse]  # type: ignore[assignment]
     """Billable events per UTC day, channel, category and country, with totals per currency."""
+    GetInvoice: _aio.UnaryUnaryMultiCallable[_billing_pb2.GetInvoiceRequest, _billing_pb2.GetInvoiceResponse]  # type: ignore[assignment]
+    """One month's invoice (one per currency billed): DRAFT until the month is closed, then FINAL and
+    never changed.
+    """
+    ListInvoices: _aio.UnaryUnaryMultiCallable[_billing_pb2.ListInvoicesRequest, _billing_pb2.ListInvoicesResponse]  # type: ignore[assignment]
+    """This month's draft, then the finalized invoices, newest first."""
+    GetBudget: _aio.UnaryUnaryMultiCallable[_billing_pb2.GetBudgetRequest, _billing_pb2.GetBudgetResponse]  # type: ignore[assignment]
+    """The monthly budget, this month's billed spend, and the alerts recorded (80% and 100%)."""
+    UpdateBudget: _aio.UnaryUnaryMultiCallable[_billing_pb2.UpdateBudgetRequest, _billing_pb2.UpdateBudgetResponse]  # type: ignore[assignment]
+    """Set or remove the monthly budget. A message that would take the month past it is refused with
+    FAILED_PRECONDITION (ErrorInfo reason BUDGET_EXCEEDED).
+    """
 
 class BillingServiceServicer(metaclass=_abc_1.ABCMeta):
     """What messages cost: the preview before sending and the metered usage after. The same operations
@@ -81,5 +105,41 @@ class BillingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_billing_pb2.GetUsageResponse, _abc.Awaitable[_billing_pb2.GetUsageResponse]]:
         """Billable events per UTC day, channel, category and country, with totals per currency."""
+
+    @_abc_1.abstractmethod
+    def GetInvoice(
+        self,
+        request: _billing_pb2.GetInvoiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_billing_pb2.GetInvoiceResponse, _abc.Awaitable[_billing_pb2.GetInvoiceResponse]]:
+        """One month's invoice (one per currency billed): DRAFT until the month is closed, then FINAL and
+        never changed.
+        """
+
+    @_abc_1.abstractmethod
+    def ListInvoices(
+        self,
+        request: _billing_pb2.ListInvoicesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_billing_pb2.ListInvoicesResponse, _abc.Awaitable[_billing_pb2.ListInvoicesResponse]]:
+        """This month's draft, then the finalized invoices, newest first."""
+
+    @_abc_1.abstractmethod
+    def GetBudget(
+        self,
+        request: _billing_pb2.GetBudgetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_billing_pb2.GetBudgetResponse, _abc.Awaitable[_billing_pb2.GetBudgetResponse]]:
+        """The monthly budget, this month's billed spend, and the alerts recorded (80% and 100%)."""
+
+    @_abc_1.abstractmethod
+    def UpdateBudget(
+        self,
+        request: _billing_pb2.UpdateBudgetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_billing_pb2.UpdateBudgetResponse, _abc.Awaitable[_billing_pb2.UpdateBudgetResponse]]:
+        """Set or remove the monthly budget. A message that would take the month past it is refused with
+        FAILED_PRECONDITION (ErrorInfo reason BUDGET_EXCEEDED).
+        """
 
 def add_BillingServiceServicer_to_server(servicer: BillingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
