@@ -33,7 +33,10 @@ def _this_month() -> date:
 async def check(conn: Connection, tenant_id: UUID, budget: int, category: str | None, to_number: str) -> None:
     """Refuse (402 budget-exceeded) a WhatsApp message that would take the month past ``budget``."""
     card = await repository.rate_card(conn, tenant_id)
-    cost = price(card, "whatsapp", category.lower() if category else "service", country_of(to_number))
+    included = await repository.included_left(conn, tenant_id, card) > 0
+    cost = price(
+        card, "whatsapp", category.lower() if category else "service", country_of(to_number), included=included
+    )
     if cost.amount == 0:
         return
     spent = await repository.month_spend(conn, tenant_id, _this_month())

@@ -9,10 +9,10 @@ from litestar import Controller, MediaType, Request, Response, get, post, put
 from litestar.datastructures import State
 
 from billing import budgets, invoices, service
-from billing.schemas import Budget, BudgetIn, Estimate, Invoice, InvoiceList, Usage
+from billing.schemas import BatchEstimate, Budget, BudgetIn, Estimate, Invoice, InvoiceList, Usage
 from edge.rest import pool, principal, require_api_key
 from messaging import estimate
-from messaging.schemas import SendMessage
+from messaging.schemas import MessageBatch, SendMessage
 
 __all__ = ["BillingController"]
 
@@ -40,6 +40,23 @@ class BillingController(Controller):
         async with pool(request).acquire() as conn:
             caller = principal(request)
             return await estimate.estimate(conn, caller.tenant_id, data, config_version=caller.config_version)
+
+    @post(
+        "/messages:batchEstimate",
+        status_code=200,
+        summary="What a batch of messages would cost, without sending them",
+        description=(
+            '`{"messages": [...]}` with 1 to 1,000 message bodies: each message\'s estimate (as '
+            "`/v1/messages:estimate` gives it, the month's included messages going to the first ones) and "
+            "the sums. Any invalid message refuses the whole batch, naming it (`messages.3.to`)."
+        ),
+    )
+    async def estimate_batch(self, request: AnyRequest, data: MessageBatch) -> BatchEstimate:
+        async with pool(request).acquire() as conn:
+            caller = principal(request)
+            return await estimate.estimate_batch(
+                conn, caller.tenant_id, data.messages, config_version=caller.config_version
+            )
 
     @get(
         "/usage",

@@ -17,6 +17,8 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from uuid import UUID
 
+import asyncpg
+
 from billing import repository
 from billing.schemas import Invoice, InvoiceLine, InvoiceList
 from kernel.db import Connection, Pool, unit_of_work
@@ -41,12 +43,20 @@ def _end(month: date) -> datetime:
     return datetime(following.year, following.month, 1, tzinfo=UTC)
 
 
-def _invoices(month: date, status: str, rows: list[dict[str, object]], finalized: dict[str, datetime]) -> list[Invoice]:
+def _invoices(month: date, status: str, rows: list[asyncpg.Record], finalized: dict[str, datetime]) -> list[Invoice]:
     by_currency: dict[str, list[InvoiceLine]] = defaultdict(list)
     for row in rows:
-        currency = str(row.pop("currency"))
-        row.pop("position", None)
-        by_currency[currency].append(InvoiceLine(**row))  # type: ignore[arg-type]
+        by_currency[row["currency"]].append(
+            InvoiceLine(
+                channel=row["channel"],
+                category=row["category"],
+                country=row["country"],
+                events=row["events"],
+                quantity=row["quantity"],
+                unit_price=row["unit_price"],
+                amount=row["amount"],
+            )
+        )
     return [
         Invoice(
             month=f"{month:%Y-%m}",
@@ -64,11 +74,9 @@ async def get_invoice(conn: Connection, tenant_id: UUID, month: date) -> list[In
     """The month's invoice (one per currency billed; a month with nothing billed has an empty one)."""
     final = await repository.final_invoices(conn, tenant_id, month)
     if final:
-        lines = [dict(r) for r in await repository.final_lines(conn, tenant_id, month)]
+        lines = await repository.final_lines(conn, tenant_id, month)
         return _invoices(month, "final", lines, {r["currency"]: r["finalized_at"] for r in final})
-    drafts = _invoices(
-        month, "draft", [dict(r) for r in await repository.draft_lines(conn, tenant_id, _end(month))], {}
-    )
+    drafts = _invoices(month, "draft", await repository.draft_lines(conn, tenant_id, _end(month)), {})
     if drafts:
         return drafts
     card = await repository.rate_card(conn, tenant_id)
@@ -135,11 +143,12 @@ def to_csv(invoices: list[Invoice]) -> str:
     return out.getvalue()
 
 
+# Currencies shown with two decimals on the printable page (minor units are cents); others raw.
+_TWO_DECIMALS = frozenset({"USD", "EUR", "GBP", "BRL", "INR", "MXN", "CAD", "AUD"})
+
+
 def _money(amount: int, currency: str) -> str:
     return f"{amount / 100:,.2f} {currency}" if currency in _TWO_DECIMALS else f"{amount:,} {currency} (minor units)"
-
-
-_TWO_DECIMALS = frozenset({"USD", "EUR", "GBP", "BRL", "INR", "MXN", "CAD", "AUD"})
 
 
 async def printable(conn: Connection, tenant_id: UUID, invoices: list[Invoice]) -> str:

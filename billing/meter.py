@@ -10,7 +10,7 @@ never-sent attempt is not billed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from uuid import UUID
 
 from billing import budgets, repository
@@ -33,14 +33,36 @@ class Billable:
 
 
 async def record(conn: Connection, tenant_id: UUID, events: list[Billable]) -> None:
-    """Price and store the events; an event whose key is already stored changes nothing."""
+    """Price and store the events; an event whose key is already stored changes nothing.
+
+    With an included volume, the month's first billable messages are billed at 0: the tenant's
+    metering is serialized for the transaction, and events already stored are left out before
+    counting, so a duplicated webhook never uses up an included message.
+    """
     if not events:
         return
     card = await repository.rate_card(conn, tenant_id)
     now = datetime.now(UTC)
+    first: dict[str, Billable] = {}
+    for event in events:  # one per key: the first given, in the order given
+        first.setdefault(event.key, event)
+    unique = list(first.values())
+    used: dict[date, int] = {}
+    if card.included:
+        await repository.lock_included(conn, tenant_id)
+        stored = await repository.stored_keys(conn, tenant_id, [e.key for e in unique])
+        unique = [e for e in unique if e.key not in stored]
     rows = []
-    for event in {e.key: e for e in reversed(events)}.values():  # one per key (the first given)
-        priced = price(card, event.channel, event.category, event.country, event.units)
+    for event in sorted(unique, key=lambda e: e.occurred_at or now):
+        at = event.occurred_at or now
+        inside = False
+        if card.included:
+            month = at.astimezone(UTC).date().replace(day=1)
+            if month not in used:
+                used[month] = await repository.month_events(conn, tenant_id, month)
+            inside = used[month] < card.included
+            used[month] += 1
+        priced = price(card, event.channel, event.category, event.country, event.units, included=inside)
         rows.append(
             (
                 event.key,
@@ -52,7 +74,7 @@ async def record(conn: Connection, tenant_id: UUID, events: list[Billable]) -> N
                 priced.unit_price,
                 priced.currency,
                 event.source,
-                event.occurred_at or now,
+                at,
             )
         )
     await repository.insert_events(conn, tenant_id, rows)

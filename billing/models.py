@@ -47,6 +47,8 @@ billable_events = Table(
     # What made it billable, once: whatsapp:<wamid>, sms:<SID>, email:<message id>.
     Column("key", Text, nullable=False),
     Column("message_id", UUID(as_uuid=True), nullable=False),
+    # The delivery attempt that sent it (the message's latest on that channel when billed).
+    Column("attempt_id", BigInteger, nullable=True),
     Column("channel", Text, nullable=False),
     Column("category", Text, nullable=False),
     Column("country", Text, nullable=False),

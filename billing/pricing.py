@@ -35,16 +35,17 @@ class Price:
 class RateCard:
     currency: str
     prices: Mapping[tuple[str, str, str], int]  # (channel, category, country) -> unit price
+    included: int = 0  # billable messages a month the plan covers: billed at 0
 
     @classmethod
-    def from_rows(cls, rows: Iterable[Any], default_currency: str = "USD") -> RateCard:
+    def from_rows(cls, rows: Iterable[Any], included: int = 0, default_currency: str = "USD") -> RateCard:
         """From rate_cards rows (anything with the columns by name)."""
         prices: dict[tuple[str, str, str], int] = {}
         currency = default_currency
         for row in rows:
             prices[(str(row["channel"]), str(row["category"]), str(row["country"]))] = int(row["unit_price"])
             currency = str(row["currency"])
-        return cls(currency, prices)
+        return cls(currency, prices, included)
 
 
 def country_of(phone: str | None) -> str:
@@ -62,9 +63,14 @@ def country_of(phone: str | None) -> str:
     return region or UNKNOWN_COUNTRY
 
 
-def price(card: RateCard, channel: str, category: str, country: str, units: int = 1) -> Price:
+def price(
+    card: RateCard, channel: str, category: str, country: str, units: int = 1, *, included: bool = False
+) -> Price:
     """The price of ``units`` of a message on ``channel``; a channel the card does not list is free
-    (an operator prices what the plan sells)."""
+    (an operator prices what the plan sells). ``included``: the message is within the plan's
+    included volume this month, so it costs nothing."""
+    if included:
+        return Price(0, units, card.currency)
     for key in ((channel, category, country), (channel, category, ANY), (channel, ANY, country), (channel, ANY, ANY)):
         unit_price = card.prices.get(key)
         if unit_price is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,11 +18,15 @@ __all__ = [
     "final_invoices",
     "final_lines",
     "finalize",
+    "included_left",
     "insert_events",
+    "lock_included",
+    "month_events",
     "month_spend",
     "monthly_budget",
     "rate_card",
     "set_monthly_budget",
+    "stored_keys",
     "tenant_name",
     "tenants_to_invoice",
     "usage",
@@ -30,13 +34,52 @@ __all__ = [
 
 
 async def rate_card(conn: Connection, tenant_id: UUID) -> RateCard:
-    """The rate card of the tenant's plan."""
+    """The rate card of the tenant's plan, with the plan's included volume."""
     rows = await conn.fetch(
-        "SELECT r.channel, r.category, r.country, r.unit_price, r.currency FROM rate_cards r "
-        "JOIN tenants t ON t.plan_id = r.plan_id WHERE t.id = $1",
+        "SELECT p.included_messages, r.channel, r.category, r.country, r.unit_price, r.currency "
+        "FROM tenants t JOIN plans p ON p.id = t.plan_id LEFT JOIN rate_cards r ON r.plan_id = p.id "
+        "WHERE t.id = $1",
         tenant_id,
     )
-    return RateCard.from_rows(rows)
+    included = int(rows[0]["included_messages"]) if rows else 0
+    return RateCard.from_rows([r for r in rows if r["channel"] is not None], included)
+
+
+async def _month_total(conn: Connection, tenant_id: UUID, month: date, column: str) -> int:
+    """The month's sum of a usage column (``events`` or ``amount``: names from this module only)."""
+    total: int = await conn.fetchval(
+        f"SELECT coalesce(sum({column}), 0)::bigint FROM usage_daily WHERE tenant_id = $1 AND day >= $2 "
+        "AND day < ($2::date + interval '1 month')",
+        tenant_id,
+        month,
+    )
+    return total
+
+
+async def month_events(conn: Connection, tenant_id: UUID, month: date) -> int:
+    """Billable events the month has counted so far."""
+    return await _month_total(conn, tenant_id, month, "events")
+
+
+async def stored_keys(conn: Connection, tenant_id: UUID, keys: list[str]) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT key FROM billable_events WHERE tenant_id = $1 AND key = ANY($2::text[])", tenant_id, keys
+    )
+    return {r["key"] for r in rows}
+
+
+async def included_left(conn: Connection, tenant_id: UUID, card: RateCard) -> int:
+    """How many of the plan's included messages this month has left."""
+    if not card.included:
+        return 0
+    this_month = datetime.now(UTC).date().replace(day=1)
+    return max(0, card.included - await month_events(conn, tenant_id, this_month))
+
+
+async def lock_included(conn: Connection, tenant_id: UUID) -> None:
+    """Serialize the tenant's use of its included volume for this transaction (two reconcilers
+    must not both give away the last included message)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('included:' || $1))", str(tenant_id))
 
 
 # Events whose key is taken are dropped (a duplicated or replayed webhook); only the events this
@@ -47,10 +90,12 @@ WITH input AS (
                          $9::text[], $10::text[], $11::timestamptz[])
         AS t(key, message_id, channel, category, country, units, unit_price, currency, source, occurred_at)
 ), inserted AS (
-    INSERT INTO billable_events (tenant_id, key, message_id, channel, category, country, units, unit_price, amount,
-                                 currency, source, occurred_at)
-    SELECT $1, key, message_id, channel, category, country, units, unit_price, units * unit_price, currency, source,
-           occurred_at
+    INSERT INTO billable_events (tenant_id, key, message_id, attempt_id, channel, category, country, units, unit_price,
+                                 amount, currency, source, occurred_at)
+    SELECT $1, key, message_id,
+           (SELECT d.id FROM delivery_attempts d WHERE d.message_id = input.message_id AND d.channel = input.channel
+            AND d.tenant_id = $1 ORDER BY d.attempt_number DESC LIMIT 1),
+           channel, category, country, units, unit_price, units * unit_price, currency, source, occurred_at
     FROM input ORDER BY key
     ON CONFLICT (tenant_id, key) DO NOTHING
     RETURNING occurred_at, channel, category, country, currency, units, amount
@@ -158,13 +203,7 @@ async def finalize(conn: Connection, tenant_id: UUID, month: date, end: datetime
 
 async def month_spend(conn: Connection, tenant_id: UUID, month: date) -> int:
     """What the month has billed so far (all currencies of the tenant's card: one in practice)."""
-    spent: int = await conn.fetchval(
-        "SELECT coalesce(sum(amount), 0)::bigint FROM usage_daily WHERE tenant_id = $1 AND day >= $2 "
-        "AND day < ($2::date + interval '1 month')",
-        tenant_id,
-        month,
-    )
-    return spent
+    return await _month_total(conn, tenant_id, month, "amount")
 
 
 async def monthly_budget(conn: Connection, tenant_id: UUID) -> int | None:

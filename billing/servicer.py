@@ -9,15 +9,15 @@ import grpc
 from switchboard.billing.v1 import billing_pb2 as pb
 from switchboard.billing.v1 import billing_pb2_grpc as pb_grpc
 
-from billing import budgets, invoices, service
-from billing.schemas import Budget, CostLine, Invoice
-from edge.rpc import authenticated, translate_errors
-from kernel.db import Pool
+from billing import budgets, invoices, plans, service
+from billing.schemas import Budget, CostLine, Invoice, PlanIn, PlanView
+from edge.rpc import authenticated, authenticated_operator, from_proto, to_proto, translate_errors
+from kernel.db import Pool, unit_of_work
 from kernel.errors import InvalidInput
 from messaging import estimate
 from messaging.servicer import to_send_message
 
-__all__ = ["BillingServicer"]
+__all__ = ["BillingServicer", "PlanServicer"]
 
 
 def _day(value: str, field: str) -> date:
@@ -90,6 +90,26 @@ class BillingServicer(pb_grpc.BillingServiceServicer):
         )
 
     @translate_errors
+    async def BatchEstimateMessageCost(  # noqa: N802
+        self, request: pb.BatchEstimateMessageCostRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.BatchEstimateMessageCostResponse:
+        principal = await authenticated(self._pool, context)
+        messages = [to_send_message(m) for m in request.messages]
+        async with self._pool.acquire() as conn:
+            found = await estimate.estimate_batch(
+                conn, principal.tenant_id, messages, config_version=principal.config_version
+            )
+        return pb.BatchEstimateMessageCostResponse(
+            estimates=[
+                pb.MessageCost(lines=[_line(line) for line in e.lines], currency=e.currency, first=e.first, most=e.most)
+                for e in found.estimates
+            ],
+            currency=found.currency,
+            first=found.first,
+            most=found.most,
+        )
+
+    @translate_errors
     async def GetUsage(  # noqa: N802
         self, request: pb.GetUsageRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetUsageResponse:
@@ -150,3 +170,38 @@ class BillingServicer(pb_grpc.BillingServiceServicer):
         async with self._pool.acquire() as conn:
             budget = await budgets.set_budget(conn, principal.tenant_id, amount)
         return pb.UpdateBudgetResponse(budget=_budget(budget))
+
+
+def _plan(view: PlanView) -> pb.Plan:
+    return pb.Plan(id=view.id, spec=to_proto(view, pb.PlanSpec), tenants=view.tenants)
+
+
+class PlanServicer(pb_grpc.PlanServiceServicer):
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    @translate_errors
+    async def ListPlans(  # noqa: N802
+        self, request: pb.ListPlansRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListPlansResponse:
+        await authenticated_operator(self._pool, context)
+        async with self._pool.acquire() as conn:
+            found = await plans.list_plans(conn)
+        return pb.ListPlansResponse(plans=[_plan(p) for p in found.data])
+
+    @translate_errors
+    async def GetPlan(  # noqa: N802
+        self, request: pb.GetPlanRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetPlanResponse:
+        await authenticated_operator(self._pool, context)
+        async with self._pool.acquire() as conn:
+            return pb.GetPlanResponse(plan=_plan(await plans.get_plan(conn, request.id)))
+
+    @translate_errors
+    async def UpdatePlan(  # noqa: N802
+        self, request: pb.UpdatePlanRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.UpdatePlanResponse:
+        await authenticated_operator(self._pool, context)
+        spec = from_proto(request.spec, PlanIn)
+        async with unit_of_work(self._pool) as conn:
+            return pb.UpdatePlanResponse(plan=_plan(await plans.put_plan(conn, request.id, spec)))

@@ -22,6 +22,7 @@ from kernel.db import Pool
 from kernel.errors import KINDS, ErrorKind, FieldViolation, SwitchboardError, Throttled, schema_violation
 from tenants.auth import authenticate
 from tenants.domain import Principal
+from tenants.operators import authenticate_operator
 from tenants.quotas import Quotas, TenantQuota
 from tenants.vault import Vault
 
@@ -33,6 +34,7 @@ __all__ = [
     "problem",
     "quota",
     "require_api_key",
+    "require_operator_key",
     "vault",
 ]
 
@@ -131,6 +133,13 @@ async def require_api_key(connection: ASGIConnection[Any, Any, Any, State], _: B
     """Guard: authenticate before anything else, so a caller without a valid key learns nothing
     about its request body. The principal is kept in the request state (see :func:`principal`)."""
     connection.state.principal = await authenticate(connection.app.state.pool, connection.headers.get("authorization"))
+
+
+async def require_operator_key(connection: ASGIConnection[Any, Any, Any, State], _: BaseRouteHandler) -> None:
+    """Guard for the operator endpoints: an operator key (sbop_...), never a tenant's."""
+    connection.state.operator = await authenticate_operator(
+        connection.app.state.pool, connection.headers.get("authorization")
+    )
 
 
 def principal(request: Request[Any, Any, State]) -> Principal:

@@ -10,6 +10,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from uuid import UUID
 
 import grpc
 import msgspec
@@ -22,8 +23,9 @@ from kernel.db import Pool
 from kernel.errors import KINDS, ErrorKind, InvalidInput, SwitchboardError, Throttled, schema_violation
 from tenants.auth import authenticate
 from tenants.domain import Principal
+from tenants.operators import authenticate_operator
 
-__all__ = ["authenticated", "from_proto", "rich_status", "to_proto", "translate_errors"]
+__all__ = ["authenticated", "authenticated_operator", "from_proto", "rich_status", "to_proto", "translate_errors"]
 
 log = logging.getLogger("switchboard.grpc")
 
@@ -62,6 +64,13 @@ async def authenticated(pool: Pool, context: grpc.aio.ServicerContext[Any, Any])
     metadata = dict(context.invocation_metadata() or ())
     value = metadata.get("authorization")
     return await authenticate(pool, value if isinstance(value, str) else None)
+
+
+async def authenticated_operator(pool: Pool, context: grpc.aio.ServicerContext[Any, Any]) -> UUID:
+    """The operator key's id (operator services only; a tenant's key is refused)."""
+    metadata = dict(context.invocation_metadata() or ())
+    value = metadata.get("authorization")
+    return await authenticate_operator(pool, value if isinstance(value, str) else None)
 
 
 T = TypeVar("T")

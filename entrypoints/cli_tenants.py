@@ -36,6 +36,25 @@ def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operator_key_create(settings: Settings, args: argparse.Namespace) -> int:
+    from tenants import operators
+
+    key_id, key = run(with_connection(settings, lambda conn: operators.create_key(conn, args.name)))
+    print(key)
+    print(f"operator key id {key_id}. Store the key now: it is shown only once.", file=sys.stderr)
+    return 0
+
+
+def cmd_operator_key_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from tenants import operators
+
+    if not run(with_connection(settings, lambda conn: operators.revoke_key(conn, args.key_id))):
+        print(f"switchboard: no live operator key {args.key_id}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.key_id}")
+    return 0
+
+
 def cmd_apikey_revoke(settings: Settings, args: argparse.Namespace) -> int:
     from tenants import service
 
@@ -285,6 +304,18 @@ def register(sub: Any) -> None:
     revoke.add_argument("--tenant", required=True, type=UUID, help="tenant id")
     revoke.add_argument("key_id", type=UUID, help="the key id printed by `apikey create`")
     revoke.set_defaults(fn=cmd_apikey_revoke)
+
+    operator = sub.add_parser("operator", help="Operators' API keys (plans and rate cards over REST and gRPC).")
+    operator_keys = operator.add_subparsers(dest="what", required=True, metavar="WHAT").add_parser(
+        "key", help="Create or revoke an operator key."
+    )
+    operator_actions = operator_keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    make = operator_actions.add_parser("create", help="Create an operator key (sbop_...) and print it (once).")
+    make.add_argument("--name", default="", help="a label for the key")
+    make.set_defaults(fn=cmd_operator_key_create)
+    drop = operator_actions.add_parser("revoke", help="Revoke an operator key: it stops working at once.")
+    drop.add_argument("key_id", type=UUID)
+    drop.set_defaults(fn=cmd_operator_key_revoke)
 
     keys = sub.add_parser("keys", help="Master key operations.").add_subparsers(
         dest="action", required=True, metavar="ACTION"

@@ -13,7 +13,7 @@ from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 from switchboard.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 from switchboard.tenants.v1 import tenants_pb2, tenants_pb2_grpc
 
-from billing.servicer import BillingServicer
+from billing.servicer import BillingServicer, PlanServicer
 from kernel import db
 from kernel.logging import configure
 from kernel.settings import Settings
@@ -31,6 +31,7 @@ SERVICE_NAMES = (
     messaging_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name,
     tenants_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
     billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name,
+    billing_pb2.DESCRIPTOR.services_by_name["PlanService"].full_name,
 )
 
 
@@ -46,6 +47,7 @@ async def serve(settings: Settings, *, grace: float = 10.0, ready: asyncio.Event
         TenantServicer(pool, Vault(settings.keyring()), GraphTemplates(settings.graph_url)), server
     )
     billing_pb2_grpc.add_BillingServiceServicer_to_server(BillingServicer(pool), server)
+    billing_pb2_grpc.add_PlanServiceServicer_to_server(PlanServicer(pool), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -14,6 +14,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from billing.controllers import BillingController
+from billing.operator_controllers import OperatorPlanController
 from edge.rest import EXCEPTION_HANDLERS, pool
 from kernel import db
 from kernel import settings as settings_module
@@ -96,6 +97,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         DeadLetterController,
         RoutingPolicyController,
         BillingController,
+        OperatorPlanController,
         CredentialController,
         TemplateController,
         SenderController,

@@ -91,9 +91,11 @@ async def lock_channels(
     """The fallback channel rows with these provider ids, or named by (message id, channel) (after
     their messages: one lock order)."""
     return await conn.fetch(
-        "SELECT message_id, channel, status, recipient, provider_message_id FROM message_channels c "
-        "WHERE tenant_id = $1 AND (provider_message_id = ANY($2::text[]) "
-        "OR (message_id, channel) IN (SELECT * FROM unnest($3::uuid[], $4::text[]))) "
+        # Two index lookups (provider id, primary key) rather than one OR, which would scan.
+        "SELECT message_id, channel, status, recipient, provider_message_id FROM message_channels "
+        "WHERE tenant_id = $1 AND (message_id, channel) IN ("
+        "SELECT message_id, channel FROM message_channels WHERE provider_message_id = ANY($2::text[]) "
+        "UNION ALL SELECT * FROM unnest($3::uuid[], $4::text[])) "
         "ORDER BY message_id, channel FOR UPDATE",
         tenant_id,
         provider_message_ids,

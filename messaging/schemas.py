@@ -20,6 +20,7 @@ __all__ = [
     "HeaderMedia",
     "InboundMessageList",
     "InboundMessageView",
+    "MessageBatch",
     "MessageError",
     "MessageList",
     "MessageView",
@@ -149,6 +150,12 @@ class SendMessage(msgspec.Struct, forbid_unknown_fields=True):
             )
         ),
     ] = None
+
+
+class MessageBatch(msgspec.Struct, forbid_unknown_fields=True):
+    messages: Annotated[
+        list[SendMessage], Meta(description="1 to 1,000 messages, each as `POST /v1/messages` takes it.")
+    ]
 
 
 class RoutingPolicy(msgspec.Struct, forbid_unknown_fields=True):

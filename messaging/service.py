@@ -424,7 +424,11 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
     # Reports of a fallback channel (an SMS's SID) find their message through its channel row.
     # A report also names its channel row by our id when the row has no provider id yet: the
     # worker died between the provider's acceptance and its own record of it.
-    named = [(r.message_id, channel) for r in reports if r.message_id and (channel := _channel_of(r))]
+    named = [
+        (r.message_id, channel)
+        for r in reports
+        if r.message_id and (channel := _channel_of(r)) is not None and channel != CHANNEL  # WhatsApp has none
+    ]
     legs: dict[str, dict[str, Any]] = {}
     legs_by_key: dict[tuple[UUID, str], dict[str, Any]] = {}
     for row in await channels_repository.lock_channels(

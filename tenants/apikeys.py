@@ -1,4 +1,5 @@
-"""API key format: ``sb_<prefix>_<secret>``.
+"""API key format: ``sb_<prefix>_<secret>`` for a tenant's keys, ``sbop_<prefix>_<secret>`` for
+operators' keys (:mod:`tenants.operators`).
 
 The prefix (12 hex chars) is stored in clear to find the row; the whole key is stored only as its
 SHA-256. Keys carry 256 bits of randomness, so a fast hash is the right tool (a password KDF
@@ -11,22 +12,26 @@ import hashlib
 import hmac
 import secrets
 
-__all__ = ["generate", "hash_key", "matches", "parse_prefix"]
+__all__ = ["OPERATOR", "TENANT", "generate", "hash_key", "matches", "parse_prefix"]
 
 
-def generate() -> tuple[str, str]:
+TENANT = "sb"
+OPERATOR = "sbop"
+
+
+def generate(scheme: str = TENANT) -> tuple[str, str]:
     """A new key and its lookup prefix."""
     prefix = secrets.token_hex(6)
-    return f"sb_{prefix}_{secrets.token_urlsafe(32)}", prefix
+    return f"{scheme}_{prefix}_{secrets.token_urlsafe(32)}", prefix
 
 
 def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-def parse_prefix(key: str) -> str | None:
+def parse_prefix(key: str, scheme: str = TENANT) -> str | None:
     parts = key.split("_")
-    if len(parts) < 3 or parts[0] != "sb" or len(parts[1]) != 12:
+    if len(parts) < 3 or parts[0] != scheme or len(parts[1]) != 12:
         return None
     return parts[1]
 

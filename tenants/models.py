@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from kernel.models import metadata
 
-__all__ = ["api_keys", "credentials", "plans", "senders", "templates", "tenant_keys", "tenants"]
+__all__ = ["api_keys", "credentials", "operator_keys", "plans", "senders", "templates", "tenant_keys", "tenants"]
 
 
 def _created() -> Column[object]:
@@ -45,6 +45,8 @@ plans = Table(
     # A message to a new recipient once the account's daily tier is reached: wait for the next
     # day, or fail it at once.
     Column("tier_policy", Text, nullable=False, server_default="wait"),
+    # Billable messages a month the plan already covers (billed at 0; the rest is overage).
+    Column("included_messages", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("rate_per_second > 0 AND burst >= 1 AND max_batch >= 1", name="ck_plans_positive"),
     CheckConstraint("tier_policy IN ('wait', 'fail')", name="ck_plans_tier_policy"),
 )
@@ -81,6 +83,18 @@ api_keys = Table(
     _created(),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Index("ix_api_keys_tenant_id", "tenant_id"),
+)
+
+# Operators' keys (sbop_...): plans and rate cards over REST and gRPC; no tenant.
+operator_keys = Table(
+    "operator_keys",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("prefix", Text, nullable=False, unique=True),
+    Column("secret_hash", LargeBinary, nullable=False),
+    Column("name", Text, nullable=False, server_default=""),
+    _created(),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
 tenant_keys = Table(

@@ -74,7 +74,7 @@ async def test_the_preview_prices_every_channel_of_the_route(client: httpx.Async
     ],
 )
 async def test_the_bill_equals_the_preview_once_delivered(
-    client: httpx.AsyncClient, stack: Stack, sms_tenant: dict[str, Any], case: str, to: str
+    client: httpx.AsyncClient, stack: Stack, pool: Pool, sms_tenant: dict[str, Any], case: str, to: str
 ) -> None:
     body: dict[str, Any] = {"to": to, "template": UTILITY}
     if case == "marketing":
@@ -102,6 +102,15 @@ async def test_the_bill_equals_the_preview_once_delivered(
     assert await billed(client, sms_tenant) == expected
     if case == "sms fallback":
         assert expected == 3  # three UCS-2 segments at 1 cent to the US
+    # Each billable event names the attempt that sent what it bills.
+    events = await pool.fetch(
+        "SELECT b.channel, a.channel AS attempt_channel, a.message_id FROM billable_events b "
+        "LEFT JOIN delivery_attempts a ON a.id = b.attempt_id WHERE b.message_id = $1",
+        uuid.UUID(message_id),
+    )
+    assert [(e["channel"], e["attempt_channel"], str(e["message_id"])) for e in events] == (
+        [] if expected == 0 else [("sms" if case == "sms fallback" else "whatsapp",) * 2 + (message_id,)]
+    )
 
 
 async def test_bad_requests_name_the_field_and_another_tenants_usage_is_not_seen(
@@ -146,6 +155,9 @@ async def test_grpc_gives_the_same_preview_and_usage_and_names_a_bad_date(
         over_grpc = await stub.EstimateMessageCost(
             billing_pb2.EstimateMessageCostRequest(message=message), metadata=metadata
         )
+        batch = await stub.BatchEstimateMessageCost(
+            billing_pb2.BatchEstimateMessageCostRequest(messages=[message, message]), metadata=metadata
+        )
         usage = await stub.GetUsage(
             billing_pb2.GetUsageRequest(since=str(today), until=str(today + timedelta(days=1))), metadata=metadata
         )
@@ -165,6 +177,7 @@ async def test_grpc_gives_the_same_preview_and_usage_and_names_a_bad_date(
     ]
     assert lines == over_rest["lines"]
     assert (over_grpc.currency, over_grpc.first, over_grpc.most) == ("USD", 1, 3)
+    assert (len(batch.estimates), batch.first, batch.most) == (2, 2, 6)
     assert list(usage.rows) == [] and list(usage.totals) == []
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert violations(raised.value) == {("since", "invalid_date")}
@@ -271,3 +284,62 @@ async def test_invoices_draft_then_final_once_the_month_is_closed(
     other = await new_tenant(stack)
     [theirs] = (await client.get("/v1/invoices/2026-01", headers=auth(other))).json()
     assert (theirs["total"], theirs["lines"]) == (0, [])
+
+
+async def test_an_operator_prices_a_plan_and_its_included_messages_are_free_then_overage(
+    client: httpx.AsyncClient, stack: Stack, tenant: dict[str, Any]
+) -> None:
+    plan = f"billing-{uuid.uuid4().hex[:8]}"
+    for command in (
+        ("plans", "set", plan, "--rate", "100", "--burst", "100"),
+        ("billing", "price", plan, "whatsapp", "--category", "utility", "--price", "7"),
+        ("billing", "price", plan, "whatsapp", "--category", "utility", "--country", "GB", "--price", "9"),
+        ("billing", "included", plan, "1"),
+        ("tenant", "plan", "--tenant", tenant["tenant_id"], plan),
+    ):
+        done = stack.cli(*command)
+        assert done.returncode == 0, done.stderr
+    listing = stack.cli("billing", "prices", "--plan", plan).stdout.splitlines()
+    assert listing[0] == f"{plan}  included 1 messages/month"
+    assert [line.split() for line in listing[1:]] == [
+        ["whatsapp", "utility", "*", "7", "USD"],
+        ["whatsapp", "utility", "GB", "9", "USD"],
+    ]
+    wrong = stack.cli("billing", "price", plan, "sms", "--price", "3", "--currency", "EUR")
+    assert wrong.returncode == 1 and "one currency per plan" in wrong.stderr
+    body = {"to": "+14155550123", "template": UTILITY}
+    assert (await estimate(client, tenant, body))["first"] == 0  # the included message
+    sent = await client.post("/v1/messages", json=body, headers=auth(tenant))
+    await wait_for_status(client, tenant, sent.json()["id"], {"read"})
+    for _ in range(50):
+        if (await estimate(client, tenant, body))["first"] == 7:  # used up: overage at the plan's price
+            break
+        await asyncio.sleep(0.1)
+    assert (await estimate(client, tenant, body))["first"] == 7
+    assert (await estimate(client, tenant, {**body, "to": "+447400123456"}))["first"] == 9
+    sent = await client.post("/v1/messages", json=body, headers=auth(tenant))
+    await wait_for_status(client, tenant, sent.json()["id"], {"read"})
+    for _ in range(50):
+        if await billed(client, tenant) == 7:
+            break
+        await asyncio.sleep(0.1)
+    [draft] = (await client.get(f"/v1/invoices/{datetime.now(UTC):%Y-%m}", headers=auth(tenant))).json()
+    assert [(line["unit_price"], line["quantity"], line["amount"]) for line in draft["lines"]] == [(0, 1, 0), (7, 1, 7)]
+
+
+async def test_a_batch_preview_sums_its_messages_and_names_a_bad_one(
+    client: httpx.AsyncClient, tenant: dict[str, Any]
+) -> None:
+    one = {"to": "+14155550123", "template": UTILITY, "fallback": {"sms": {"text": SMS_TEXT}}}
+    batch = {"messages": [one, {**one, "to": "+447400123456"}, {"to": "+14155550123", "text": {"body": "hi"}}]}
+    response = await client.post("/v1/messages:batchEstimate", json=batch, headers=auth(tenant))
+    assert response.status_code == 200, response.text
+    found = response.json()
+    assert [(e["first"], e["most"]) for e in found["estimates"]] == [(1, 2), (1, 3), (0, 0)]
+    assert (found["currency"], found["first"], found["most"]) == ("USD", 2, 5)
+    bad = {"messages": [one, {**one, "to": "12"}]}
+    refused = await client.post("/v1/messages:batchEstimate", json=bad, headers=auth(tenant))
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["messages.1.to"]
+    empty = await client.post("/v1/messages:batchEstimate", json={"messages": []}, headers=auth(tenant))
+    assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "messages"

@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import os
 import random
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
@@ -20,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from billing import meter
 from billing import repository as billing_repository
 from billing import service as billing_service
 from billing.pricing import price
@@ -109,3 +111,32 @@ def test_each_billable_message_is_billed_once_on_its_day(
     database_dsn: str, messages: list[tuple[str, bool, list[tuple[Status, bool]], timedelta]], seed: int
 ) -> None:
     asyncio.run(scenario(database_dsn, messages, seed))
+
+
+def test_included_messages_are_billed_at_zero_and_a_duplicate_uses_none_up(database_dsn: str) -> None:
+    from billing import rate_cards
+
+    async def scenario() -> dict[str, int]:
+        conn = await asyncpg.connect(database_dsn)
+        await db._init_connection(conn)
+        try:
+            tenant_id = await tenant_with_sender(conn, Vault(MasterKey(os.urandom(32))), "included")
+            plan = f"included-{tenant_id.hex[:8]}"
+            await conn.execute("INSERT INTO plans (id, rate_per_second, burst) VALUES ($1, 10, 10)", plan)
+            await conn.execute("UPDATE tenants SET plan_id = $2 WHERE id = $1", tenant_id, plan)
+            await rate_cards.set_price(conn, plan, "whatsapp", "utility", "*", 5, "USD")
+            await rate_cards.set_included(conn, plan, 2)
+            at = datetime.now(UTC)
+            events = [
+                meter.Billable(f"whatsapp:w{i}", uuid.uuid4(), "whatsapp", "utility", "US", "test", 1, at)
+                for i in range(4)
+            ]
+            for batch in ([events[0], events[0]], [events[0]], events[1:]):  # a duplicate, then a replay
+                async with conn.transaction():
+                    await meter.record(conn, tenant_id, batch)
+            rows = await conn.fetch("SELECT key, amount FROM billable_events WHERE tenant_id = $1", tenant_id)
+            return {r["key"]: r["amount"] for r in rows}
+        finally:
+            await conn.close()
+
+    assert asyncio.run(scenario()) == {"whatsapp:w0": 0, "whatsapp:w1": 0, "whatsapp:w2": 5, "whatsapp:w3": 5}

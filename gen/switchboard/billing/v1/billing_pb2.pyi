@@ -138,6 +138,90 @@ class EstimateMessageCostResponse(_message.Message):
 Global___EstimateMessageCostResponse: _TypeAlias = EstimateMessageCostResponse  # noqa: Y015
 
 @_typing.final
+class BatchEstimateMessageCostRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def messages(self) -> _containers.RepeatedCompositeFieldContainer[_messaging_pb2.SendMessageRequest]: ...
+    def __init__(
+        self,
+        *,
+        messages: _abc.Iterable[_messaging_pb2.SendMessageRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["messages", b"messages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchEstimateMessageCostRequest: _TypeAlias = BatchEstimateMessageCostRequest  # noqa: Y015
+
+@_typing.final
+class MessageCost(_message.Message):
+    """One message's estimate in a batch: as EstimateMessageCostResponse."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINES_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    FIRST_FIELD_NUMBER: _builtins.int
+    MOST_FIELD_NUMBER: _builtins.int
+    currency: _builtins.str
+    first: _builtins.int
+    most: _builtins.int
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostLine]: ...
+    def __init__(
+        self,
+        *,
+        lines: _abc.Iterable[Global___CostLine] | None = ...,
+        currency: _builtins.str = ...,
+        first: _builtins.int = ...,
+        most: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "first", b"first", "lines", b"lines", "most", b"most"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MessageCost: _TypeAlias = MessageCost  # noqa: Y015
+
+@_typing.final
+class BatchEstimateMessageCostResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ESTIMATES_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    FIRST_FIELD_NUMBER: _builtins.int
+    MOST_FIELD_NUMBER: _builtins.int
+    currency: _builtins.str
+    first: _builtins.int
+    """The sum of the messages' first."""
+    most: _builtins.int
+    """The sum of the messages' most."""
+    @_builtins.property
+    def estimates(self) -> _containers.RepeatedCompositeFieldContainer[Global___MessageCost]:
+        """In the order given."""
+
+    def __init__(
+        self,
+        *,
+        estimates: _abc.Iterable[Global___MessageCost] | None = ...,
+        currency: _builtins.str = ...,
+        first: _builtins.int = ...,
+        most: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "estimates", b"estimates", "first", b"first", "most", b"most"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchEstimateMessageCostResponse: _TypeAlias = BatchEstimateMessageCostResponse  # noqa: Y015
+
+@_typing.final
 class GetUsageRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -539,3 +623,258 @@ class UpdateBudgetResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateBudgetResponse: _TypeAlias = UpdateBudgetResponse  # noqa: Y015
+
+@_typing.final
+class PlanPrice(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    channel: _builtins.str
+    """whatsapp, sms or email."""
+    unit_price: _builtins.int
+    """Minor units per message (per segment for SMS)."""
+    category: _builtins.str
+    """WhatsApp pricing category, or "*" for any (the default)."""
+    country: _builtins.str
+    """ISO 3166 alpha-2 destination, or "*" for any (the default)."""
+    def __init__(
+        self,
+        *,
+        channel: _builtins.str = ...,
+        unit_price: _builtins.int = ...,
+        category: _builtins.str = ...,
+        country: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "channel", b"channel", "country", b"country", "unit_price", b"unit_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanPrice: _TypeAlias = PlanPrice  # noqa: Y015
+
+@_typing.final
+class PlanSpec(_message.Message):
+    """What an operator sets: a plan's limits and its rate card."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MonthlyByChannelEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    RATE_PER_SECOND_FIELD_NUMBER: _builtins.int
+    BURST_FIELD_NUMBER: _builtins.int
+    MONTHLY_MESSAGES_FIELD_NUMBER: _builtins.int
+    MONTHLY_BY_CHANNEL_FIELD_NUMBER: _builtins.int
+    MAX_BATCH_FIELD_NUMBER: _builtins.int
+    TIER_POLICY_FIELD_NUMBER: _builtins.int
+    INCLUDED_MESSAGES_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    PRICES_FIELD_NUMBER: _builtins.int
+    rate_per_second: _builtins.float
+    """Submissions per second, sustained."""
+    burst: _builtins.int
+    """Submissions allowed at once."""
+    monthly_messages: _builtins.int
+    """Messages per calendar month; unset: unlimited."""
+    max_batch: _builtins.int
+    """Messages per batch request (default 100)."""
+    tier_policy: _builtins.str
+    """wait (the default) or fail."""
+    included_messages: _builtins.int
+    """Billable messages a month billed at 0."""
+    currency: _builtins.str
+    """ISO 4217, one per plan (default USD)."""
+    @_builtins.property
+    def monthly_by_channel(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """A channel's monthly messages."""
+
+    @_builtins.property
+    def prices(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlanPrice]: ...
+    def __init__(
+        self,
+        *,
+        rate_per_second: _builtins.float = ...,
+        burst: _builtins.int = ...,
+        monthly_messages: _builtins.int | None = ...,
+        monthly_by_channel: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        max_batch: _builtins.int = ...,
+        tier_policy: _builtins.str = ...,
+        included_messages: _builtins.int = ...,
+        currency: _builtins.str = ...,
+        prices: _abc.Iterable[Global___PlanPrice] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_monthly_messages", b"_monthly_messages", "monthly_messages", b"monthly_messages"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_monthly_messages", b"_monthly_messages", "burst", b"burst", "currency", b"currency", "included_messages", b"included_messages", "max_batch", b"max_batch", "monthly_by_channel", b"monthly_by_channel", "monthly_messages", b"monthly_messages", "prices", b"prices", "rate_per_second", b"rate_per_second", "tier_policy", b"tier_policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__monthly_messages: _TypeAlias = _typing.Literal["monthly_messages"]  # noqa: Y015
+    _WhichOneofArgType__monthly_messages: _TypeAlias = _typing.Literal["_monthly_messages", b"_monthly_messages"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__monthly_messages) -> _WhichOneofReturnType__monthly_messages | None: ...
+
+Global___PlanSpec: _TypeAlias = PlanSpec  # noqa: Y015
+
+@_typing.final
+class Plan(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    TENANTS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    tenants: _builtins.int
+    """Tenants on this plan."""
+    @_builtins.property
+    def spec(self) -> Global___PlanSpec: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        spec: Global___PlanSpec | None = ...,
+        tenants: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "spec", b"spec", "tenants", b"tenants"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Plan: _TypeAlias = Plan  # noqa: Y015
+
+@_typing.final
+class ListPlansRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPlansRequest: _TypeAlias = ListPlansRequest  # noqa: Y015
+
+@_typing.final
+class ListPlansResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLANS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def plans(self) -> _containers.RepeatedCompositeFieldContainer[Global___Plan]: ...
+    def __init__(
+        self,
+        *,
+        plans: _abc.Iterable[Global___Plan] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["plans", b"plans"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPlansResponse: _TypeAlias = ListPlansResponse  # noqa: Y015
+
+@_typing.final
+class GetPlanRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPlanRequest: _TypeAlias = GetPlanRequest  # noqa: Y015
+
+@_typing.final
+class GetPlanResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def plan(self) -> Global___Plan: ...
+    def __init__(
+        self,
+        *,
+        plan: Global___Plan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["plan", b"plan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["plan", b"plan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPlanResponse: _TypeAlias = GetPlanResponse  # noqa: Y015
+
+@_typing.final
+class UpdatePlanRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Lowercase letters, digits, - and _."""
+    @_builtins.property
+    def spec(self) -> Global___PlanSpec: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        spec: Global___PlanSpec | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "spec", b"spec"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdatePlanRequest: _TypeAlias = UpdatePlanRequest  # noqa: Y015
+
+@_typing.final
+class UpdatePlanResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def plan(self) -> Global___Plan: ...
+    def __init__(
+        self,
+        *,
+        plan: Global___Plan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["plan", b"plan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["plan", b"plan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdatePlanResponse: _TypeAlias = UpdatePlanResponse  # noqa: Y015

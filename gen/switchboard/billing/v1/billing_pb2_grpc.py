@@ -42,6 +42,11 @@ class BillingServiceStub:
                 request_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.EstimateMessageCostRequest.SerializeToString,
                 response_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.EstimateMessageCostResponse.FromString,
                 _registered_method=True)
+        self.BatchEstimateMessageCost = channel.unary_unary(
+                '/switchboard.billing.v1.BillingService/BatchEstimateMessageCost',
+                request_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.BatchEstimateMessageCostRequest.SerializeToString,
+                response_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.BatchEstimateMessageCostResponse.FromString,
+                _registered_method=True)
         self.GetUsage = channel.unary_unary(
                 '/switchboard.billing.v1.BillingService/GetUsage',
                 request_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetUsageRequest.SerializeToString,
@@ -78,6 +83,14 @@ class BillingServiceServicer:
     def EstimateMessageCost(self, request, context):
         """What a message would cost on each channel of its route, without sending it: validated as
         SendMessage validates it, priced by the tenant's rate card as the message would be billed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchEstimateMessageCost(self, request, context):
+        """Each message's estimate (the month's included messages going to the first ones) and the sums;
+        1 to 1,000 messages. Any invalid message refuses the whole batch, naming it (messages.3.to).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -127,6 +140,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.EstimateMessageCost,
                     request_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.EstimateMessageCostRequest.FromString,
                     response_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.EstimateMessageCostResponse.SerializeToString,
+            ),
+            'BatchEstimateMessageCost': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchEstimateMessageCost,
+                    request_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.BatchEstimateMessageCostRequest.FromString,
+                    response_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.BatchEstimateMessageCostResponse.SerializeToString,
             ),
             'GetUsage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUsage,
@@ -184,6 +202,33 @@ class BillingService:
             '/switchboard.billing.v1.BillingService/EstimateMessageCost',
             switchboard_dot_billing_dot_v1_dot_billing__pb2.EstimateMessageCostRequest.SerializeToString,
             switchboard_dot_billing_dot_v1_dot_billing__pb2.EstimateMessageCostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchEstimateMessageCost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.billing.v1.BillingService/BatchEstimateMessageCost',
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.BatchEstimateMessageCostRequest.SerializeToString,
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.BatchEstimateMessageCostResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -319,6 +364,176 @@ class BillingService:
             '/switchboard.billing.v1.BillingService/UpdateBudget',
             switchboard_dot_billing_dot_v1_dot_billing__pb2.UpdateBudgetRequest.SerializeToString,
             switchboard_dot_billing_dot_v1_dot_billing__pb2.UpdateBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class PlanServiceStub:
+    """Plans and their rate cards, for operators: authenticate with an operator key (sbop_..., made
+    with `switchboard operator key create`); a tenant's key is UNAUTHENTICATED here. The same
+    operations and rules as /v1/operator/plans over REST.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListPlans = channel.unary_unary(
+                '/switchboard.billing.v1.PlanService/ListPlans',
+                request_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.ListPlansRequest.SerializeToString,
+                response_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.ListPlansResponse.FromString,
+                _registered_method=True)
+        self.GetPlan = channel.unary_unary(
+                '/switchboard.billing.v1.PlanService/GetPlan',
+                request_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetPlanRequest.SerializeToString,
+                response_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetPlanResponse.FromString,
+                _registered_method=True)
+        self.UpdatePlan = channel.unary_unary(
+                '/switchboard.billing.v1.PlanService/UpdatePlan',
+                request_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.UpdatePlanRequest.SerializeToString,
+                response_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.UpdatePlanResponse.FromString,
+                _registered_method=True)
+
+
+class PlanServiceServicer:
+    """Plans and their rate cards, for operators: authenticate with an operator key (sbop_..., made
+    with `switchboard operator key create`); a tenant's key is UNAUTHENTICATED here. The same
+    operations and rules as /v1/operator/plans over REST.
+    """
+
+    def ListPlans(self, request, context):
+        """Every plan with its limits, included messages, rate card and how many tenants are on it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPlan(self, request, context):
+        """One plan; NOT_FOUND if there is none with this id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePlan(self, request, context):
+        """Create or replace a plan: its limits, included messages and whole rate card, all or nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_PlanServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListPlans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPlans,
+                    request_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.ListPlansRequest.FromString,
+                    response_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.ListPlansResponse.SerializeToString,
+            ),
+            'GetPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlan,
+                    request_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetPlanRequest.FromString,
+                    response_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.GetPlanResponse.SerializeToString,
+            ),
+            'UpdatePlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePlan,
+                    request_deserializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.UpdatePlanRequest.FromString,
+                    response_serializer=switchboard_dot_billing_dot_v1_dot_billing__pb2.UpdatePlanResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'switchboard.billing.v1.PlanService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('switchboard.billing.v1.PlanService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class PlanService:
+    """Plans and their rate cards, for operators: authenticate with an operator key (sbop_..., made
+    with `switchboard operator key create`); a tenant's key is UNAUTHENTICATED here. The same
+    operations and rules as /v1/operator/plans over REST.
+    """
+
+    @staticmethod
+    def ListPlans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.billing.v1.PlanService/ListPlans',
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.ListPlansRequest.SerializeToString,
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.ListPlansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.billing.v1.PlanService/GetPlan',
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.GetPlanRequest.SerializeToString,
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.GetPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.billing.v1.PlanService/UpdatePlan',
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.UpdatePlanRequest.SerializeToString,
+            switchboard_dot_billing_dot_v1_dot_billing__pb2.UpdatePlanResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,6 +40,10 @@ class BillingServiceStub:
     """What a message would cost on each channel of its route, without sending it: validated as
     SendMessage validates it, priced by the tenant's rate card as the message would be billed.
     """
+    BatchEstimateMessageCost: _grpc.UnaryUnaryMultiCallable[_billing_pb2.BatchEstimateMessageCostRequest, _billing_pb2.BatchEstimateMessageCostResponse]
+    """Each message's estimate (the month's included messages going to the first ones) and the sums;
+    1 to 1,000 messages. Any invalid message refuses the whole batch, naming it (messages.3.to).
+    """
     GetUsage: _grpc.UnaryUnaryMultiCallable[_billing_pb2.GetUsageRequest, _billing_pb2.GetUsageResponse]
     """Billable events per UTC day, channel, category and country, with totals per currency."""
     GetInvoice: _grpc.UnaryUnaryMultiCallable[_billing_pb2.GetInvoiceRequest, _billing_pb2.GetInvoiceResponse]
@@ -66,6 +70,10 @@ class BillingServiceAsyncStub(BillingServiceStub):
     EstimateMessageCost: _aio.UnaryUnaryMultiCallable[_billing_pb2.EstimateMessageCostRequest, _billing_pb2.EstimateMessageCostResponse]  # type: ignore[assignment]
     """What a message would cost on each channel of its route, without sending it: validated as
     SendMessage validates it, priced by the tenant's rate card as the message would be billed.
+    """
+    BatchEstimateMessageCost: _aio.UnaryUnaryMultiCallable[_billing_pb2.BatchEstimateMessageCostRequest, _billing_pb2.BatchEstimateMessageCostResponse]  # type: ignore[assignment]
+    """Each message's estimate (the month's included messages going to the first ones) and the sums;
+    1 to 1,000 messages. Any invalid message refuses the whole batch, naming it (messages.3.to).
     """
     GetUsage: _aio.UnaryUnaryMultiCallable[_billing_pb2.GetUsageRequest, _billing_pb2.GetUsageResponse]  # type: ignore[assignment]
     """Billable events per UTC day, channel, category and country, with totals per currency."""
@@ -96,6 +104,16 @@ class BillingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_billing_pb2.EstimateMessageCostResponse, _abc.Awaitable[_billing_pb2.EstimateMessageCostResponse]]:
         """What a message would cost on each channel of its route, without sending it: validated as
         SendMessage validates it, priced by the tenant's rate card as the message would be billed.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchEstimateMessageCost(
+        self,
+        request: _billing_pb2.BatchEstimateMessageCostRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_billing_pb2.BatchEstimateMessageCostResponse, _abc.Awaitable[_billing_pb2.BatchEstimateMessageCostResponse]]:
+        """Each message's estimate (the month's included messages going to the first ones) and the sums;
+        1 to 1,000 messages. Any invalid message refuses the whole batch, naming it (messages.3.to).
         """
 
     @_abc_1.abstractmethod
@@ -143,3 +161,67 @@ class BillingServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
 def add_BillingServiceServicer_to_server(servicer: BillingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class PlanServiceStub:
+    """Plans and their rate cards, for operators: authenticate with an operator key (sbop_..., made
+    with `switchboard operator key create`); a tenant's key is UNAUTHENTICATED here. The same
+    operations and rules as /v1/operator/plans over REST.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> PlanServiceAsyncStub: ...
+    ListPlans: _grpc.UnaryUnaryMultiCallable[_billing_pb2.ListPlansRequest, _billing_pb2.ListPlansResponse]
+    """Every plan with its limits, included messages, rate card and how many tenants are on it."""
+    GetPlan: _grpc.UnaryUnaryMultiCallable[_billing_pb2.GetPlanRequest, _billing_pb2.GetPlanResponse]
+    """One plan; NOT_FOUND if there is none with this id."""
+    UpdatePlan: _grpc.UnaryUnaryMultiCallable[_billing_pb2.UpdatePlanRequest, _billing_pb2.UpdatePlanResponse]
+    """Create or replace a plan: its limits, included messages and whole rate card, all or nothing."""
+
+@_typing.type_check_only
+class PlanServiceAsyncStub(PlanServiceStub):
+    """Plans and their rate cards, for operators: authenticate with an operator key (sbop_..., made
+    with `switchboard operator key create`); a tenant's key is UNAUTHENTICATED here. The same
+    operations and rules as /v1/operator/plans over REST.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    ListPlans: _aio.UnaryUnaryMultiCallable[_billing_pb2.ListPlansRequest, _billing_pb2.ListPlansResponse]  # type: ignore[assignment]
+    """Every plan with its limits, included messages, rate card and how many tenants are on it."""
+    GetPlan: _aio.UnaryUnaryMultiCallable[_billing_pb2.GetPlanRequest, _billing_pb2.GetPlanResponse]  # type: ignore[assignment]
+    """One plan; NOT_FOUND if there is none with this id."""
+    UpdatePlan: _aio.UnaryUnaryMultiCallable[_billing_pb2.UpdatePlanRequest, _billing_pb2.UpdatePlanResponse]  # type: ignore[assignment]
+    """Create or replace a plan: its limits, included messages and whole rate card, all or nothing."""
+
+class PlanServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Plans and their rate cards, for operators: authenticate with an operator key (sbop_..., made
+    with `switchboard operator key create`); a tenant's key is UNAUTHENTICATED here. The same
+    operations and rules as /v1/operator/plans over REST.
+    """
+
+    @_abc_1.abstractmethod
+    def ListPlans(
+        self,
+        request: _billing_pb2.ListPlansRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_billing_pb2.ListPlansResponse, _abc.Awaitable[_billing_pb2.ListPlansResponse]]:
+        """Every plan with its limits, included messages, rate card and how many tenants are on it."""
+
+    @_abc_1.abstractmethod
+    def GetPlan(
+        self,
+        request: _billing_pb2.GetPlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_billing_pb2.GetPlanResponse, _abc.Awaitable[_billing_pb2.GetPlanResponse]]:
+        """One plan; NOT_FOUND if there is none with this id."""
+
+    @_abc_1.abstractmethod
+    def UpdatePlan(
+        self,
+        request: _billing_pb2.UpdatePlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_billing_pb2.UpdatePlanResponse, _abc.Awaitable[_billing_pb2.UpdatePlanResponse]]:
+        """Create or replace a plan: its limits, included messages and whole rate card, all or nothing."""
+
+def add_PlanServiceServicer_to_server(servicer: PlanServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
