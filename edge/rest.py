@@ -32,6 +32,7 @@ __all__ = [
     "pool",
     "principal",
     "problem",
+    "problem_body",
     "quota",
     "require_api_key",
     "require_operator_key",
@@ -59,6 +60,16 @@ def problem(
     headers: dict[str, str] | None = None,
     instance: str | None = None,
 ) -> Response[dict[str, Any]]:
+    body = problem_body(kind, detail, violations=violations, reason=reason)
+    if instance:
+        body["instance"] = instance
+    return Response(body, status_code=KINDS[kind].http_status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_body(
+    kind: ErrorKind, detail: str, *, violations: tuple[FieldViolation, ...] = (), reason: str | None = None
+) -> dict[str, Any]:
+    """An RFC 9457 problem as a JSON object (a response body, or one item's error in a batch)."""
     info = KINDS[kind]
     body: dict[str, Any] = {
         "type": info.type_uri(kind),
@@ -67,11 +78,9 @@ def problem(
         "detail": detail,
         "reason": reason or kind.name,
     }
-    if instance:
-        body["instance"] = instance
     if violations:
         body["errors"] = [{"field": v.field, "rule": v.rule, "description": v.description} for v in violations]
-    return Response(body, status_code=info.http_status, media_type=PROBLEM_JSON, headers=headers)
+    return body
 
 
 def _on_domain_error(request: Request[Any, Any, Any], error: SwitchboardError) -> Response[dict[str, Any]]:

@@ -23,6 +23,7 @@ from kernel.metrics import Counters, render
 from messaging.controllers import (
     DeadLetterController,
     InboundController,
+    MessageBatchController,
     MessageController,
     RoutingPolicyController,
 )
@@ -93,6 +94,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
     )
     handlers: list[Any] = [
         MessageController,
+        MessageBatchController,
         InboundController,
         DeadLetterController,
         RoutingPolicyController,

@@ -9,15 +9,18 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from edge.rest import pool, principal, quota, require_api_key
+from edge.rest import pool, principal, problem_body, quota, require_api_key
 from kernel.errors import parse_id
 from kernel.pagination import DEFAULT_PAGE, MAX_PAGE
-from messaging import dead_letters, inbox, routing_policy, service
+from messaging import batch, dead_letters, inbox, routing_policy, service
 from messaging.schemas import (
+    BatchResult,
+    BatchResults,
     ConversationList,
     DeadLetterList,
     EventList,
     InboundMessageList,
+    MessageBatch,
     MessageList,
     MessageView,
     RoutingPolicy,
@@ -27,7 +30,63 @@ from messaging.schemas import (
 # Handlers reach the principal and the pool through the request (see edge.rest).
 AnyRequest = Request[Any, Any, State]
 
-__all__ = ["DeadLetterController", "InboundController", "MessageController", "RoutingPolicyController"]
+__all__ = [
+    "DeadLetterController",
+    "InboundController",
+    "MessageBatchController",
+    "MessageController",
+    "RoutingPolicyController",
+]
+
+
+class MessageBatchController(Controller):
+    # Its own controller: the path is /v1/messages:batch, a sibling of /v1/messages/{id}.
+    path = "/v1"
+    tags = ["messages"]
+    guards = [require_api_key]
+    security = [{"apiKey": []}]
+
+    @post(
+        "/messages:batch",
+        status_code=200,
+        summary="Submit many messages",
+        description=(
+            '`{"messages": [...]}` with up to the plan\'s `max_batch` messages (at most 1,000), each as '
+            "`POST /v1/messages` takes it. Each is validated, limited and stored on its own: the answer lists "
+            "every message's result in order (202 with the message, or its error as a problem). With an "
+            "`Idempotency-Key`, message i uses `<key>:<i>`, so retrying the batch replays instead of resending."
+        ),
+    )
+    async def send_batch(
+        self,
+        request: AnyRequest,
+        data: MessageBatch,
+        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key", required=False)] = None,
+    ) -> BatchResults:
+        caller = principal(request)
+        async with pool(request).acquire() as conn:
+            items = await batch.submit_batch(
+                conn,
+                caller.tenant_id,
+                data.messages,
+                max_batch=caller.plan.max_batch,
+                idempotency_key=idempotency_key,
+                config_version=caller.config_version,
+                quota=quota(request),
+                budget=caller.monthly_budget,
+            )
+        results = [
+            BatchResult(index=i.index, status=202, created=i.created, message=i.message)
+            if i.error is None
+            else BatchResult(
+                index=i.index,
+                status=i.error.info.http_status,
+                error=problem_body(i.error.kind, i.error.detail, violations=i.error.violations, reason=i.error.reason),
+            )
+            for i in items
+        ]
+        accepted = sum(r.error is None for r in results)
+        return BatchResults(results=results, accepted=accepted, refused=len(results) - accepted)
 
 
 class MessageController(Controller):

@@ -10,6 +10,8 @@ import msgspec
 from msgspec import Meta
 
 __all__ = [
+    "BatchResult",
+    "BatchResults",
     "ButtonParam",
     "ConversationList",
     "ConversationView",
@@ -156,6 +158,22 @@ class MessageBatch(msgspec.Struct, forbid_unknown_fields=True):
     messages: Annotated[
         list[SendMessage], Meta(description="1 to 1,000 messages, each as `POST /v1/messages` takes it.")
     ]
+
+
+class BatchResult(msgspec.Struct):
+    index: Annotated[int, Meta(description="The message's position in the request.")]
+    status: Annotated[int, Meta(description="202 if stored, else the HTTP status its error would have alone.")]
+    created: Annotated[bool, Meta(description="False when its idempotency key replayed an earlier message.")] = False
+    message: MessageView | None = None
+    error: Annotated[
+        dict[str, Any] | None, Meta(description="An RFC 9457 problem (`type`, `detail`, `errors`...), as alone.")
+    ] = None
+
+
+class BatchResults(msgspec.Struct):
+    results: list[BatchResult]
+    accepted: Annotated[int, Meta(description="How many were stored (or replayed).")]
+    refused: int
 
 
 class RoutingPolicy(msgspec.Struct, forbid_unknown_fields=True):

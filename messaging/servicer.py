@@ -9,14 +9,15 @@ from typing import Any, Literal
 import grpc
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import code_pb2
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
 from edge.rpc import authenticated, translate_errors
 from kernel.db import Pool
-from kernel.errors import InvalidInput, parse_id
+from kernel.errors import InvalidInput, SwitchboardError, parse_id
 from kernel.pagination import page_size
-from messaging import dead_letters, inbox, routing_policy, service
+from messaging import batch, dead_letters, inbox, routing_policy, service
 from messaging.schemas import (
     ButtonParam,
     ConversationView,
@@ -196,6 +197,18 @@ def to_conversation(view: ConversationView) -> pb.Conversation:
     )
 
 
+def _item_error(error: SwitchboardError | None) -> pb.ItemError:
+    assert error is not None
+    return pb.ItemError(
+        code=getattr(code_pb2, error.info.grpc_code),
+        reason=error.reason,
+        message=error.detail,
+        field_violations=[
+            pb.FieldViolation(field=v.field, reason=v.rule, description=v.description) for v in error.violations
+        ],
+    )
+
+
 class MessagingServicer(pb_grpc.MessagingServiceServicer):
     def __init__(self, pool: Pool, quotas: Quotas | None = None) -> None:
         self._pool = pool
@@ -225,6 +238,32 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         return pb.SendMessageResponse(message=to_message(message), created=created)
 
     @translate_errors
+    async def BatchSendMessages(  # noqa: N802
+        self, request: pb.BatchSendMessagesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.BatchSendMessagesResponse:
+        principal = await authenticated(self._pool, context)
+        limits = TenantQuota(self._quotas, principal.tenant_id, principal.plan) if self._quotas else None
+        async with self._pool.acquire() as conn:
+            items = await batch.submit_batch(
+                conn,
+                principal.tenant_id,
+                [to_send_message(r) for r in request.requests],
+                max_batch=principal.plan.max_batch,
+                idempotency_keys=[r.idempotency_key or None for r in request.requests],
+                config_version=principal.config_version,
+                quota=limits,
+                budget=principal.monthly_budget,
+            )
+        results = [
+            pb.BatchSendResult(index=i.index, message=to_message(i.message), created=i.created)
+            if i.message is not None
+            else pb.BatchSendResult(index=i.index, error=_item_error(i.error))
+            for i in items
+        ]
+        accepted = sum(i.error is None for i in items)
+        return pb.BatchSendMessagesResponse(results=results, accepted=accepted, refused=len(items) - accepted)
+
+    @translate_errors
     async def GetMessage(  # noqa: N802
         self, request: pb.GetMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetMessageResponse:
@@ -232,6 +271,28 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         async with self._pool.acquire() as conn:
             message = await service.get_message(conn, principal.tenant_id, parse_id(request.id))
         return pb.GetMessageResponse(message=to_message(message))
+
+    @translate_errors
+    async def ListMessages(  # noqa: N802
+        self, request: pb.ListMessagesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListMessagesResponse:
+        principal = await authenticated(self._pool, context)
+        status = next((name for name, value in _STATUS.items() if value == request.status), None)
+        since = request.since_time.ToDatetime(tzinfo=UTC) if request.HasField("since_time") else None
+        async with self._pool.acquire() as conn:
+            found = await service.list_messages(
+                conn,
+                principal.tenant_id,
+                status=status,
+                channel=request.channel or None,
+                to=request.to or None,
+                since=since,
+                cursor=request.page_token or None,
+                limit=page_size(request.page_size),
+            )
+        return pb.ListMessagesResponse(
+            messages=[to_message(m) for m in found.data], next_page_token=found.next_cursor or ""
+        )
 
     @translate_errors
     async def ListMessageEvents(  # noqa: N802

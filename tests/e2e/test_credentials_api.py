@@ -100,6 +100,9 @@ async def test_the_openapi_document_describes_every_rest_path(client: httpx.Asyn
     for path in ("/v1/messages", "/v1/messages/{message_id}", "/v1/inbound-messages", "/v1/conversations"):
         assert path in spec["paths"], path
     assert "/v1/credentials" in spec["paths"] and "/v1/credentials/{credential_id}" in spec["paths"]
+    for path in ("/v1/messages:batch", "/v1/messages:estimate", "/v1/usage", "/v1/invoices/{month}", "/v1/budget"):
+        assert path in spec["paths"], path
+    assert "/v1/operator/plans/{plan_id}" in spec["paths"]
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "/schema/openapi.json" in docs.text
 

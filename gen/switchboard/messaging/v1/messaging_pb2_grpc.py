@@ -43,10 +43,20 @@ class MessagingServiceStub:
                 request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.SendMessageRequest.SerializeToString,
                 response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.SendMessageResponse.FromString,
                 _registered_method=True)
+        self.BatchSendMessages = channel.unary_unary(
+                '/switchboard.messaging.v1.MessagingService/BatchSendMessages',
+                request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.BatchSendMessagesRequest.SerializeToString,
+                response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.BatchSendMessagesResponse.FromString,
+                _registered_method=True)
         self.GetMessage = channel.unary_unary(
                 '/switchboard.messaging.v1.MessagingService/GetMessage',
                 request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.GetMessageRequest.SerializeToString,
                 response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.GetMessageResponse.FromString,
+                _registered_method=True)
+        self.ListMessages = channel.unary_unary(
+                '/switchboard.messaging.v1.MessagingService/ListMessages',
+                request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessagesRequest.SerializeToString,
+                response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessagesResponse.FromString,
                 _registered_method=True)
         self.ListMessageEvents = channel.unary_unary(
                 '/switchboard.messaging.v1.MessagingService/ListMessageEvents',
@@ -105,8 +115,23 @@ class MessagingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchSendMessages(self, request, context):
+        """Up to the plan's max_batch messages (at most 1,000), each validated, limited and stored on its
+        own as SendMessage would: one result per message, in order, with the message or its error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetMessage(self, request, context):
         """One message with its current status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMessages(self, request, context):
+        """The tenant's messages, newest first, filtered as GET /v1/messages filters them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -180,10 +205,20 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.SendMessageRequest.FromString,
                     response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.SendMessageResponse.SerializeToString,
             ),
+            'BatchSendMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchSendMessages,
+                    request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.BatchSendMessagesRequest.FromString,
+                    response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.BatchSendMessagesResponse.SerializeToString,
+            ),
             'GetMessage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMessage,
                     request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.GetMessageRequest.FromString,
                     response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.GetMessageResponse.SerializeToString,
+            ),
+            'ListMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMessages,
+                    request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessagesRequest.FromString,
+                    response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessagesResponse.SerializeToString,
             ),
             'ListMessageEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListMessageEvents,
@@ -268,6 +303,33 @@ class MessagingService:
             _registered_method=True)
 
     @staticmethod
+    def BatchSendMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.messaging.v1.MessagingService/BatchSendMessages',
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.BatchSendMessagesRequest.SerializeToString,
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.BatchSendMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetMessage(request,
             target,
             options=(),
@@ -284,6 +346,33 @@ class MessagingService:
             '/switchboard.messaging.v1.MessagingService/GetMessage',
             switchboard_dot_messaging_dot_v1_dot_messaging__pb2.GetMessageRequest.SerializeToString,
             switchboard_dot_messaging_dot_v1_dot_messaging__pb2.GetMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.messaging.v1.MessagingService/ListMessages',
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessagesRequest.SerializeToString,
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessagesResponse.FromString,
             options,
             channel_credentials,
             insecure,

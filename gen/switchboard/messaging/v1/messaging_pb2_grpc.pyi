@@ -41,8 +41,14 @@ class MessagingServiceStub:
     """Validate and durably store one message, then deliver it asynchronously.
     Returns once the message is stored (status QUEUED).
     """
+    BatchSendMessages: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.BatchSendMessagesRequest, _messaging_pb2.BatchSendMessagesResponse]
+    """Up to the plan's max_batch messages (at most 1,000), each validated, limited and stored on its
+    own as SendMessage would: one result per message, in order, with the message or its error.
+    """
     GetMessage: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.GetMessageRequest, _messaging_pb2.GetMessageResponse]
     """One message with its current status."""
+    ListMessages: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ListMessagesRequest, _messaging_pb2.ListMessagesResponse]
+    """The tenant's messages, newest first, filtered as GET /v1/messages filters them."""
     ListMessageEvents: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ListMessageEventsRequest, _messaging_pb2.ListMessageEventsResponse]
     """The message's audit trail: every reported status, applied or not, with its source."""
     ListInboundMessages: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ListInboundMessagesRequest, _messaging_pb2.ListInboundMessagesResponse]
@@ -81,8 +87,14 @@ class MessagingServiceAsyncStub(MessagingServiceStub):
     """Validate and durably store one message, then deliver it asynchronously.
     Returns once the message is stored (status QUEUED).
     """
+    BatchSendMessages: _aio.UnaryUnaryMultiCallable[_messaging_pb2.BatchSendMessagesRequest, _messaging_pb2.BatchSendMessagesResponse]  # type: ignore[assignment]
+    """Up to the plan's max_batch messages (at most 1,000), each validated, limited and stored on its
+    own as SendMessage would: one result per message, in order, with the message or its error.
+    """
     GetMessage: _aio.UnaryUnaryMultiCallable[_messaging_pb2.GetMessageRequest, _messaging_pb2.GetMessageResponse]  # type: ignore[assignment]
     """One message with its current status."""
+    ListMessages: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ListMessagesRequest, _messaging_pb2.ListMessagesResponse]  # type: ignore[assignment]
+    """The tenant's messages, newest first, filtered as GET /v1/messages filters them."""
     ListMessageEvents: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ListMessageEventsRequest, _messaging_pb2.ListMessageEventsResponse]  # type: ignore[assignment]
     """The message's audit trail: every reported status, applied or not, with its source."""
     ListInboundMessages: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ListInboundMessagesRequest, _messaging_pb2.ListInboundMessagesResponse]  # type: ignore[assignment]
@@ -126,12 +138,30 @@ class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def BatchSendMessages(
+        self,
+        request: _messaging_pb2.BatchSendMessagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.BatchSendMessagesResponse, _abc.Awaitable[_messaging_pb2.BatchSendMessagesResponse]]:
+        """Up to the plan's max_batch messages (at most 1,000), each validated, limited and stored on its
+        own as SendMessage would: one result per message, in order, with the message or its error.
+        """
+
+    @_abc_1.abstractmethod
     def GetMessage(
         self,
         request: _messaging_pb2.GetMessageRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_messaging_pb2.GetMessageResponse, _abc.Awaitable[_messaging_pb2.GetMessageResponse]]:
         """One message with its current status."""
+
+    @_abc_1.abstractmethod
+    def ListMessages(
+        self,
+        request: _messaging_pb2.ListMessagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.ListMessagesResponse, _abc.Awaitable[_messaging_pb2.ListMessagesResponse]]:
+        """The tenant's messages, newest first, filtered as GET /v1/messages filters them."""
 
     @_abc_1.abstractmethod
     def ListMessageEvents(
