@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -103,9 +103,19 @@ async def insert_message(
     )
 
 
-async def get_by_idempotency_key(conn: Connection, tenant_id: UUID, key: str) -> asyncpg.Record | None:
+async def get_by_idempotency_key(
+    conn: Connection, tenant_id: UUID, key: str, window: timedelta
+) -> asyncpg.Record | None:
+    """The message stored under this key within ``window``. A key older than that is released in
+    the same statement (the old message keeps everything but its key), so the caller may use it again."""
     return await conn.fetchrow(
-        f"SELECT {MESSAGE_COLS} FROM {MESSAGE_FROM} WHERE m.tenant_id = $1 AND m.idempotency_key = $2", tenant_id, key
+        "WITH released AS (UPDATE messages SET idempotency_key = NULL WHERE tenant_id = $1 AND idempotency_key = $2 "
+        "AND created_at < now() - $3::interval RETURNING id) "
+        f"SELECT {MESSAGE_COLS} FROM {MESSAGE_FROM} WHERE m.tenant_id = $1 AND m.idempotency_key = $2 "
+        "AND m.created_at >= now() - $3::interval",
+        tenant_id,
+        key,
+        window,
     )
 
 

@@ -9,7 +9,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -58,6 +58,9 @@ __all__ = [
     "submit",
     "view",
 ]
+
+# An Idempotency-Key replays its message for this long; after that it may name a new one.
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 # The channel a submission is counted against (fallback channels are not metered at the edge).
 CHANNEL = "whatsapp"
@@ -177,7 +180,7 @@ async def submit(
     assert to_number is not None
     request_hash = hashlib.sha256(msgspec.json.encode(request)).digest()
     if idempotency_key is not None:
-        existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key)
+        existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key, IDEMPOTENCY_WINDOW)
         if existing is not None:
             return _replayed(existing, request_hash), False
     sender, components, bulk, category = await resolve(conn, tenant_id, request, config_version)
@@ -213,7 +216,7 @@ async def submit(
         if admission is not None:
             await admission.refund()
         assert idempotency_key is not None
-        existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key)
+        existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key, IDEMPOTENCY_WINDOW)
         assert existing is not None
         return _replayed(existing, request_hash), False
     return view(row), True

@@ -13,6 +13,7 @@ from grpc_status import rpc_status
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
+from kernel.db import Pool
 from tests.conftest import auth, new_tenant, wait_for_status
 from tests.fixtures.stack import Stack
 
@@ -245,6 +246,23 @@ async def test_idempotency_key_returns_the_same_message_and_sends_once(
     await wait_for_status(client, tenant, first.json()["id"], {"read"})
     assert await sandbox_sends(client, stack, first.json()["id"]) == 1
     assert len((await client.get("/v1/messages", headers=auth(tenant))).json()["data"]) == 1
+
+
+async def test_an_idempotency_key_older_than_a_day_names_a_new_message(
+    client: httpx.AsyncClient, tenant: dict[str, Any], pool: Pool
+) -> None:
+    body = {"to": "+14155550123", "template": TEMPLATE}
+    first = await send(client, tenant, body, **{"Idempotency-Key": "weekly-reminder"})
+    await pool.execute(
+        "UPDATE messages SET created_at = now() - interval '25 hours' WHERE id = $1", uuid.UUID(first.json()["id"])
+    )
+    later = await send(client, tenant, {**body, "to": "+14155550124"}, **{"Idempotency-Key": "weekly-reminder"})
+    assert later.status_code == 202 and "idempotent-replayed" not in later.headers
+    assert later.json()["id"] != first.json()["id"]
+    again = await send(client, tenant, {**body, "to": "+14155550124"}, **{"Idempotency-Key": "weekly-reminder"})
+    assert again.json()["id"] == later.json()["id"] and again.headers["idempotent-replayed"] == "true"
+    old = (await client.get(f"/v1/messages/{first.json()['id']}", headers=auth(tenant))).json()
+    assert old["idempotency_key"] is None  # the day-old message keeps all but its key
 
 
 async def test_list_messages_filters_and_paginates(client: httpx.AsyncClient, tenant: dict[str, Any]) -> None:
