@@ -30,6 +30,7 @@ class Billable:
     source: str
     units: int = 1
     occurred_at: datetime | None = None
+    pricing_model: str | None = None  # the provider's, when it says (Meta: PMP, or CBP)
 
 
 async def record(conn: Connection, tenant_id: UUID, events: list[Billable]) -> None:
@@ -75,6 +76,7 @@ async def record(conn: Connection, tenant_id: UUID, events: list[Billable]) -> N
                 priced.currency,
                 event.source,
                 at,
+                event.pricing_model,
             )
         )
     await repository.insert_events(conn, tenant_id, rows)

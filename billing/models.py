@@ -58,6 +58,8 @@ billable_events = Table(
     Column("currency", Text, nullable=False),
     Column("source", Text, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
+    # The provider's pricing model when it reports one (Meta: PMP, or CBP for free entry points).
+    Column("pricing_model", Text, nullable=True),
     # The month whose invoice took it (NULL: not invoiced yet).
     Column("invoice_month", Date, nullable=True),
     UniqueConstraint("tenant_id", "key"),

@@ -87,15 +87,17 @@ async def lock_included(conn: Connection, tenant_id: UUID) -> None:
 _INSERT_EVENTS = """
 WITH input AS (
     SELECT * FROM unnest($2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::int[], $8::bigint[],
-                         $9::text[], $10::text[], $11::timestamptz[])
-        AS t(key, message_id, channel, category, country, units, unit_price, currency, source, occurred_at)
+                         $9::text[], $10::text[], $11::timestamptz[], $12::text[])
+        AS t(key, message_id, channel, category, country, units, unit_price, currency, source, occurred_at,
+             pricing_model)
 ), inserted AS (
     INSERT INTO billable_events (tenant_id, key, message_id, attempt_id, channel, category, country, units, unit_price,
-                                 amount, currency, source, occurred_at)
+                                 amount, currency, source, occurred_at, pricing_model)
     SELECT $1, key, message_id,
            (SELECT d.id FROM delivery_attempts d WHERE d.message_id = input.message_id AND d.channel = input.channel
             AND d.tenant_id = $1 ORDER BY d.attempt_number DESC LIMIT 1),
-           channel, category, country, units, unit_price, units * unit_price, currency, source, occurred_at
+           channel, category, country, units, unit_price, units * unit_price, currency, source, occurred_at,
+           pricing_model
     FROM input ORDER BY key
     ON CONFLICT (tenant_id, key) DO NOTHING
     RETURNING occurred_at, channel, category, country, currency, units, amount
@@ -111,7 +113,8 @@ SET events = u.events + excluded.events, units = u.units + excluded.units, amoun
 
 
 async def insert_events(conn: Connection, tenant_id: UUID, rows: list[tuple[Any, ...]]) -> None:
-    """(key, message id, channel, category, country, units, unit price, currency, source, occurred at)."""
+    """(key, message id, channel, category, country, units, unit price, currency, source, occurred at,
+    pricing model)."""
     if rows:
         columns = list(zip(*rows, strict=True))
         await conn.execute(_INSERT_EVENTS, tenant_id, *[list(c) for c in columns])

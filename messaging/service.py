@@ -358,6 +358,7 @@ class Report:
     raw_event_id: int | None = None
     occurred_at: datetime | None = None
     billable_category: str | None = None  # the provider says this is billable, in this category
+    pricing_model: str | None = None  # and under this pricing model (Meta: PMP, or CBP)
 
 
 # How to read a provider's failure report: its error table, and on which channel and for what an
@@ -469,6 +470,7 @@ async def apply_reports(conn: Connection, tenant_id: UUID, reports: list[Report]
                     message_id=message["id"],
                     channel=_channel_of(report) or "whatsapp",
                     category=report.billable_category,
+                    pricing_model=report.pricing_model,
                     country=country_of(message["to_number"]),
                     source=report.source,
                     occurred_at=report.occurred_at,

@@ -116,6 +116,11 @@ def _billable(pricing: dict[str, Any] | None) -> str | None:
     return str(category).lower() if category else "unknown"
 
 
+def _pricing_model(pricing: dict[str, Any] | None) -> str | None:
+    model = pricing.get("pricing_model") if pricing else None
+    return str(model).upper() if model else None
+
+
 def _whatsapp(body: meta.Notification, raw_event_id: int, senders: dict[str, UUID]) -> Parsed:
     parsed = Parsed()
     for entry in body.entry:
@@ -152,6 +157,7 @@ def _whatsapp(body: meta.Notification, raw_event_id: int, senders: dict[str, UUI
                         raw_event_id=raw_event_id,
                         occurred_at=status.occurred_at,
                         billable_category=_billable(status.pricing),
+                        pricing_model=_pricing_model(status.pricing),
                     )
                 )
             parsed.inbound.extend(meta.inbound(value, sender_id, raw_event_id))

@@ -102,14 +102,16 @@ async def test_the_bill_equals_the_preview_once_delivered(
     assert await billed(client, sms_tenant) == expected
     if case == "sms fallback":
         assert expected == 3  # three UCS-2 segments at 1 cent to the US
-    # Each billable event names the attempt that sent what it bills.
+    # Each billable event names the attempt that sent what it bills, and Meta's pricing model
+    # comes from the webhook (Twilio reports none).
     events = await pool.fetch(
-        "SELECT b.channel, a.channel AS attempt_channel, a.message_id FROM billable_events b "
+        "SELECT b.channel, a.channel AS attempt_channel, a.message_id, b.pricing_model FROM billable_events b "
         "LEFT JOIN delivery_attempts a ON a.id = b.attempt_id WHERE b.message_id = $1",
         uuid.UUID(message_id),
     )
-    assert [(e["channel"], e["attempt_channel"], str(e["message_id"])) for e in events] == (
-        [] if expected == 0 else [("sms" if case == "sms fallback" else "whatsapp",) * 2 + (message_id,)]
+    channel = "sms" if case == "sms fallback" else "whatsapp"
+    assert [(e["channel"], e["attempt_channel"], str(e["message_id"]), e["pricing_model"]) for e in events] == (
+        [] if expected == 0 else [(channel, channel, message_id, None if channel == "sms" else "PMP")]
     )
 
 
