@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from uuid import UUID
 
 from billing import repository
-from billing.pricing import country_of, price
+from billing.pricing import country_of, price, whatsapp_category
 from billing.schemas import Budget, BudgetAlert
 from kernel.db import Connection
 from kernel.errors import ErrorKind, InvalidInput, SwitchboardError
@@ -34,9 +34,7 @@ async def check(conn: Connection, tenant_id: UUID, budget: int, category: str | 
     """Refuse (402 budget-exceeded) a WhatsApp message that would take the month past ``budget``."""
     card = await repository.rate_card(conn, tenant_id)
     included = await repository.included_left(conn, tenant_id, card) > 0
-    cost = price(
-        card, "whatsapp", category.lower() if category else "service", country_of(to_number), included=included
-    )
+    cost = price(card, "whatsapp", whatsapp_category(category), country_of(to_number), included=included)
     if cost.amount == 0:
         return
     spent = await repository.month_spend(conn, tenant_id, _this_month())
@@ -48,9 +46,8 @@ async def check(conn: Connection, tenant_id: UUID, budget: int, category: str | 
         )
 
 
-async def record_alerts(conn: Connection, tenant_id: UUID) -> None:
+async def record_alerts(conn: Connection, tenant_id: UUID, budget: int | None) -> None:
     """After billing: record (and log) each threshold of the budget that this month's spend crossed."""
-    budget = await repository.monthly_budget(conn, tenant_id)
     if budget is None:
         return
     month = _this_month()

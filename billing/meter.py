@@ -42,7 +42,7 @@ async def record(conn: Connection, tenant_id: UUID, events: list[Billable]) -> N
     """
     if not events:
         return
-    card = await repository.rate_card(conn, tenant_id)
+    card, budget = await repository.rate_card_and_budget(conn, tenant_id)
     now = datetime.now(UTC)
     first: dict[str, Billable] = {}
     for event in events:  # one per key: the first given, in the order given
@@ -80,4 +80,4 @@ async def record(conn: Connection, tenant_id: UUID, events: list[Billable]) -> N
             )
         )
     await repository.insert_events(conn, tenant_id, rows)
-    await budgets.record_alerts(conn, tenant_id)
+    await budgets.record_alerts(conn, tenant_id, budget)

@@ -14,7 +14,7 @@ from typing import Any
 
 import phonenumbers
 
-__all__ = ["ANY", "Price", "RateCard", "country_of", "price"]
+__all__ = ["ANY", "Price", "RateCard", "country_of", "price", "whatsapp_category"]
 
 ANY = "*"
 UNKNOWN_COUNTRY = "ZZ"  # what phonenumbers calls a number of no known region
@@ -46,6 +46,12 @@ class RateCard:
             prices[(str(row["channel"]), str(row["category"]), str(row["country"]))] = int(row["unit_price"])
             currency = str(row["currency"])
         return cls(currency, prices, included)
+
+
+def whatsapp_category(template_category: str | None) -> str:
+    """The pricing category a WhatsApp message is billed in: its template's category, or service
+    for free-form text (allowed only within 24 hours of the customer's message, and free there)."""
+    return template_category.lower() if template_category else "service"
 
 
 def country_of(phone: str | None) -> str:

@@ -25,6 +25,7 @@ __all__ = [
     "month_spend",
     "monthly_budget",
     "rate_card",
+    "rate_card_and_budget",
     "set_monthly_budget",
     "stored_keys",
     "tenant_name",
@@ -35,14 +36,21 @@ __all__ = [
 
 async def rate_card(conn: Connection, tenant_id: UUID) -> RateCard:
     """The rate card of the tenant's plan, with the plan's included volume."""
+    card, _ = await rate_card_and_budget(conn, tenant_id)
+    return card
+
+
+async def rate_card_and_budget(conn: Connection, tenant_id: UUID) -> tuple[RateCard, int | None]:
+    """The rate card and the tenant's monthly budget, in the one query metering makes."""
     rows = await conn.fetch(
-        "SELECT p.included_messages, r.channel, r.category, r.country, r.unit_price, r.currency "
+        "SELECT t.monthly_budget, p.included_messages, r.channel, r.category, r.country, r.unit_price, r.currency "
         "FROM tenants t JOIN plans p ON p.id = t.plan_id LEFT JOIN rate_cards r ON r.plan_id = p.id "
         "WHERE t.id = $1",
         tenant_id,
     )
     included = int(rows[0]["included_messages"]) if rows else 0
-    return RateCard.from_rows([r for r in rows if r["channel"] is not None], included)
+    budget = rows[0]["monthly_budget"] if rows else None
+    return RateCard.from_rows([r for r in rows if r["channel"] is not None], included), budget
 
 
 async def _month_total(conn: Connection, tenant_id: UUID, month: date, column: str) -> int:

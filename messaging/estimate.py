@@ -10,7 +10,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from billing import repository as billing_repository
-from billing.pricing import ANY, RateCard, country_of, price
+from billing.pricing import ANY, RateCard, country_of, price, whatsapp_category
 from billing.schemas import BatchEstimate, CostLine, Estimate
 from kernel.db import Connection
 from kernel.errors import FieldViolation, InvalidInput, SwitchboardError
@@ -22,9 +22,6 @@ from messaging.sms_text import encode_info
 __all__ = ["MAX_BATCH", "estimate", "estimate_batch"]
 
 MAX_BATCH = 1000
-
-# Free-form text goes only to someone who wrote within 24 hours: Meta prices it as service.
-TEXT_CATEGORY = "service"
 
 
 async def estimate(
@@ -85,7 +82,7 @@ async def _estimate(
     lines, most = [], 0
     for n, channel in enumerate(fallback.route(content_of(routed, components, category))):
         if channel == "whatsapp":
-            kind, where, units = category.lower() if category else TEXT_CATEGORY, country, 1
+            kind, where, units = whatsapp_category(category), country, 1
         elif channel == "sms":
             assert routed.fallback is not None and routed.fallback.sms is not None
             kind, where, units = "message", country, encode_info(routed.fallback.sms.text).segments
