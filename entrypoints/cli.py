@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from entrypoints import cli_billing, cli_messages, cli_tenants, cli_webhooks
+from entrypoints import cli_admin, cli_billing, cli_messages, cli_tenants, cli_webhooks
 from entrypoints.cli_support import run, with_pool
 from kernel import settings as settings_module
 from kernel.errors import SwitchboardError
@@ -190,6 +190,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_billing.register(sub)
     cli_webhooks.register(sub)
     cli_messages.register(sub)
+    cli_admin.register(sub)
     return parser
 
 

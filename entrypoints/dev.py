@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from admin_ui import accounts
 from kernel import db, standard_webhooks
 from kernel.crypto import MasterKey
 from kernel.settings import Settings
@@ -64,6 +65,13 @@ def _master_key(state_dir: Path) -> str:
     return path.read_text().strip()
 
 
+async def _demo_admin(conn: db.Connection, tenant_id: UUID) -> dict[str, str]:
+    """An owner of the demo tenant for the admin console (emails are unique platform-wide)."""
+    email, password = f"owner-{tenant_id.hex[:12]}@demo.switchboard.dev", secrets.token_urlsafe(12)
+    await accounts.create_user(conn, tenant_id=tenant_id, email=email, password=password, role="owner")
+    return {"admin_email": email, "admin_password": password}
+
+
 async def provision_demo(
     settings: Settings, master: MasterKey, previous: dict[str, Any] | None, *, fallback: bool = False
 ) -> dict[str, Any]:
@@ -79,6 +87,9 @@ async def provision_demo(
                 UUID(previous["tenant_id"]),
             )
             if exists:
+                if "admin_email" not in previous:  # written before the console existed
+                    async with db.unit_of_work(pool) as conn:
+                        previous.update(await _demo_admin(conn, UUID(previous["tenant_id"])))
                 return previous
         vault = Vault(master)
         app_secret, verify_token = secrets.token_hex(16), secrets.token_urlsafe(16)
@@ -107,9 +118,10 @@ async def provision_demo(
                 waba_id=waba_id,
             )
             await service.put_template(conn, tenant.id, waba_id=waba_id, status="APPROVED", **DEMO_TEMPLATE)
-            extra: dict[str, Any] = {}
+            extra: dict[str, Any] = await _demo_admin(conn, tenant.id)
             if fallback:
-                extra = {"twilio_account_sid": "AC" + secrets.token_hex(16), "twilio_auth_token": secrets.token_hex(16)}
+                extra["twilio_account_sid"] = "AC" + secrets.token_hex(16)
+                extra["twilio_auth_token"] = secrets.token_hex(16)
                 await service.add_sms_credential(
                     conn,
                     vault,
@@ -245,6 +257,7 @@ Switchboard is running.
   Tenant        {facts["tenant_id"]}
   API key       {facts["api_key"]}
   Webhook URL   {facts["webhook_url"]}
+  Admin console {facts["rest_url"]}/admin   ({facts["admin_email"]} / {facts["admin_password"]})
 
 Send a message:
 

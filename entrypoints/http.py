@@ -1,4 +1,4 @@
-"""The REST API, webhook ingress and (later) admin UI: one Litestar application."""
+"""The REST API, webhook ingress and admin console: one Litestar application."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from admin_ui.app import admin_router, template_config
+from admin_ui.throttle import LoginThrottle
 from billing.controllers import BillingController
 from billing.operator_controllers import OperatorPlanController
 from edge.rest import EXCEPTION_HANDLERS, pool
@@ -61,6 +63,9 @@ async def metrics(request: Request[Any, Any, State]) -> str:
 def create_app(config: settings_module.Settings | None = None) -> Litestar:
     config = config or settings_module.load()
     keyring = config.keyring()
+    # Secure cookies wherever the public URL is https; plain-http loopback (dev, tests) cannot
+    # carry them in every client.
+    secure_cookies = (config.public_url or "").startswith("https://")
     configure(config.log_level, process="api")
 
     @asynccontextmanager
@@ -71,6 +76,8 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         app.state.redis = redis.from_url(config.redis_url)
         app.state.counters = Counters(app.state.redis)
         app.state.quotas_client = quota_client(config.redis_url)
+        app.state.login_throttle = LoginThrottle(app.state.redis)
+        app.state.admin_secure_cookies = secure_cookies
         app.state.quotas = Quotas(app.state.quotas_client) if config.quotas else None
         app.state.ingestor = Ingestor(
             Endpoints(app.state.pool, app.state.vault), RawLog(app.state.pool), app.state.counters, config.public_url
@@ -110,12 +117,14 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         readyz,
         metrics,
         _docs,
+        admin_router(keyring, secure_cookies=secure_cookies),
     ]
     return Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
+        template_config=template_config(),
         request_max_body_size=MAX_API_BODY,
         # Ours (JSON lines, see kernel.logging), not Litestar's default, which would replace it.
         logging_config=None,

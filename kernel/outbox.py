@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from kernel.db import Connection
 from kernel.models import metadata
 
-__all__ = ["CHANNEL", "enqueue", "outbox"]
+__all__ = ["CHANNEL", "backlog", "enqueue", "outbox"]
 
 CHANNEL = "switchboard_outbox"
 
@@ -56,3 +56,9 @@ async def enqueue(conn: Connection, topic: str, **payload: Any) -> int:
         payload,
     )
     return row_id
+
+
+async def backlog(conn: Connection) -> int:
+    """Rows not yet published (the relay's backlog; the partial index makes this cheap)."""
+    count: int = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    return count

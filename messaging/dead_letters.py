@@ -27,7 +27,7 @@ from messaging.schemas import DeadLetterList, DeadLetterView, MessageView
 from messaging.service import get_message, view
 from messaging.states import Status
 
-__all__ = ["discard", "list_dead_letters", "retry"]
+__all__ = ["count_all_tenants", "discard", "list_dead_letters", "retry"]
 
 
 async def list_dead_letters(conn: Connection, tenant_id: UUID, *, cursor: str | None, limit: int) -> DeadLetterList:
@@ -76,3 +76,9 @@ async def discard(conn: Connection, tenant_id: UUID, message_id: UUID, *, by: st
         await _dead_letter(conn, tenant_id, message_id, "discarded")
         await dead_letters_repository.discard(conn, tenant_id, message_id, f"discarded by {by}")
     return await get_message(conn, tenant_id, message_id)
+
+
+async def count_all_tenants(conn: Connection) -> int:
+    """Dead letters across the platform (the operator's health page)."""
+    count: int = await conn.fetchval("SELECT count(*) FROM messages WHERE status = 'failed' AND discarded_at IS NULL")
+    return count

@@ -308,6 +308,16 @@ async def list_events(conn: Connection, tenant_id: UUID, message_id: UUID) -> li
     )
 
 
+async def list_attempts(conn: Connection, tenant_id: UUID, message_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT channel, attempt_number, state, provider_message_id, http_status, error_code, error_detail, "
+        "latency_ms, started_at, finished_at FROM delivery_attempts "
+        "WHERE tenant_id = $1 AND message_id = $2 ORDER BY started_at, id",
+        tenant_id,
+        message_id,
+    )
+
+
 async def start_attempt(conn: Connection, tenant_id: UUID, message_id: UUID, channel: str, number: int) -> int:
     attempt_id: int = await conn.fetchval(
         "INSERT INTO delivery_attempts (tenant_id, message_id, channel, attempt_number, state) "

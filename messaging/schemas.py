@@ -10,6 +10,7 @@ import msgspec
 from msgspec import Meta
 
 __all__ = [
+    "AttemptView",
     "BatchResult",
     "BatchResults",
     "ButtonParam",
@@ -259,6 +260,19 @@ class EventView(msgspec.Struct):
     raw_event_id: int | None
     occurred_at: datetime | None
     recorded_at: datetime
+
+
+class AttemptView(msgspec.Struct):
+    channel: str
+    attempt_number: int
+    state: Annotated[str, Meta(description="pending, accepted, failed, ambiguous or skipped")]
+    provider_message_id: str | None
+    http_status: int | None
+    error_code: int | None
+    error_detail: str | None
+    latency_ms: int | None
+    started_at: datetime
+    finished_at: datetime | None
 
 
 class EventList(msgspec.Struct):

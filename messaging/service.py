@@ -33,6 +33,7 @@ from messaging import (
 )
 from messaging.fallback import fall_back
 from messaging.schemas import (
+    AttemptView,
     ChannelView,
     EventList,
     EventView,
@@ -51,6 +52,7 @@ __all__ = [
     "apply_reports",
     "content_of",
     "get_message",
+    "list_attempts",
     "list_events",
     "list_messages",
     "record_status",
@@ -258,6 +260,13 @@ async def list_events(conn: Connection, tenant_id: UUID, message_id: UUID) -> Ev
         raise NotFound(f"message {message_id} not found")
     rows = await repository.list_events(conn, tenant_id, message_id)
     return EventList(data=[EventView(**dict(r)) for r in rows])
+
+
+async def list_attempts(conn: Connection, tenant_id: UUID, message_id: UUID) -> list[AttemptView]:
+    """Every provider call made for the message, on every channel, with the provider's answer."""
+    if await repository.get_message(conn, tenant_id, message_id) is None:
+        raise NotFound(f"message {message_id} not found")
+    return [AttemptView(**dict(r)) for r in await repository.list_attempts(conn, tenant_id, message_id)]
 
 
 def _before(cursor: str) -> tuple[datetime, UUID]:

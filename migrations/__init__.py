@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 
 def target_metadata() -> MetaData:
     """The metadata with every domain's tables registered."""
+    import admin_ui.models  # noqa: F401
     import billing.models  # noqa: F401
     import kernel.outbox  # noqa: F401
     import messaging.models  # noqa: F401

@@ -174,6 +174,30 @@ async def find_api_key_by_prefix(conn: Connection | asyncpg.Pool[asyncpg.Record]
     )
 
 
+async def list_api_keys(conn: Connection, tenant_id: UUID) -> list[ApiKey]:
+    rows = await conn.fetch(
+        "SELECT id, tenant_id, prefix, name, created_at, revoked_at FROM api_keys WHERE tenant_id = $1 "
+        "ORDER BY revoked_at IS NOT NULL, created_at DESC",
+        tenant_id,
+    )
+    return [ApiKey(**dict(r)) for r in rows]
+
+
+async def list_tenants(conn: Connection) -> list[asyncpg.Record]:
+    """Every tenant with its plan and this month's message count (the operator's view)."""
+    return await conn.fetch(
+        "SELECT t.id, t.name, t.status, t.plan_id, t.created_at, "
+        "(SELECT count(*) FROM messages m WHERE m.tenant_id = t.id "
+        " AND m.created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') AS messages_this_month "
+        "FROM tenants t ORDER BY t.name, t.id"
+    )
+
+
+async def set_tenant_status(conn: Connection, tenant_id: UUID, status: str) -> bool:
+    result: str = await conn.execute("UPDATE tenants SET status = $2 WHERE id = $1", tenant_id, status)
+    return result == "UPDATE 1"
+
+
 async def revoke_api_key(conn: Connection, tenant_id: UUID, key_id: UUID) -> bool:
     status = await conn.execute(
         "UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",

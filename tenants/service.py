@@ -36,13 +36,16 @@ __all__ = [
     "get_credential",
     "get_sender",
     "get_template",
+    "list_api_keys",
     "list_credentials",
     "list_senders",
     "list_templates",
+    "list_tenants",
     "open_whatsapp_secrets",
     "put_template",
     "revoke_api_key",
     "set_raw_retention",
+    "set_tenant_status",
 ]
 
 WHATSAPP = "whatsapp"
@@ -84,6 +87,28 @@ async def create_api_key(conn: Connection, tenant_id: UUID, name: str = "") -> t
 async def revoke_api_key(conn: Connection, tenant_id: UUID, key_id: UUID) -> None:
     if not await repository.revoke_api_key(conn, tenant_id, key_id):
         raise NotFound(f"API key {key_id} not found")
+
+
+async def list_api_keys(conn: Connection, tenant_id: UUID) -> list[ApiKey]:
+    """The tenant's keys, live ones first; never their secrets (only the prefix)."""
+    return await repository.list_api_keys(conn, tenant_id)
+
+
+ACTIVE = "active"
+SUSPENDED = "suspended"
+
+
+async def list_tenants(conn: Connection) -> list[asyncpg.Record]:
+    return await repository.list_tenants(conn)
+
+
+async def set_tenant_status(conn: Connection, tenant_id: UUID, status: str) -> None:
+    """Suspend or reactivate a tenant. A suspended tenant's API keys and console sessions stop
+    working at once: both are checked against the tenant's status on every request."""
+    if status not in (ACTIVE, SUSPENDED):
+        raise InvalidInput("status", "enum", f"one of {ACTIVE}, {SUSPENDED}")
+    if not await repository.set_tenant_status(conn, tenant_id, status):
+        raise NotFound(f"tenant {tenant_id} not found")
 
 
 async def _store_credential(
