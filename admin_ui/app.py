@@ -23,6 +23,7 @@ from admin_ui.message_pages import MessagePages
 from admin_ui.operator_pages import OperatorPages
 from admin_ui.setup_pages import SetupPages
 from admin_ui.web import EXCEPTION_HANDLERS
+from billing.invoices import money
 from kernel.crypto import Keyring
 
 __all__ = ["admin_router", "template_config"]
@@ -34,6 +35,7 @@ CSRF_COOKIE = "sb_csrf"
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     def setup(engine: JinjaTemplateEngine) -> None:
         engine.engine.globals["static"] = lambda name: f"/admin/static/{name}"
+        engine.engine.filters["money"] = lambda amount, currency: money(amount, currency)
 
     return TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=setup)
 

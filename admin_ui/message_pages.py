@@ -14,7 +14,7 @@ from admin_ui.roles import Can
 from admin_ui.web import AdminRequest, admin, db, render, require_session, tenant_of
 from kernel.db import unit_of_work
 from kernel.errors import InvalidInput, SwitchboardError, parse_id
-from messaging import dead_letters
+from messaging import dead_letters, inbox
 from messaging import service as messages
 from messaging.states import Status
 
@@ -121,6 +121,20 @@ class MessagePages(Controller):
                 raise
             notice = error.detail
         return Redirect(f"/admin/messages/{ident}", status_code=303, query_params={"notice": notice})
+
+    @get("/conversations", opt={"can": Can.SEE_MESSAGES})
+    async def conversations(self, request: AdminRequest, cursor: str = "") -> Template:
+        async with unit_of_work(db(request)) as conn:
+            found = await inbox.list_conversations(conn, tenant_of(request), cursor=cursor or None, limit=PAGE)
+        return render(request, "conversations.html", found=found)
+
+    @get("/conversations/{contact:str}", opt={"can": Can.SEE_MESSAGES})
+    async def conversation(self, request: AdminRequest, contact: str, cursor: str = "") -> Template:
+        async with unit_of_work(db(request)) as conn:
+            found = await inbox.list_inbound(
+                conn, tenant_of(request), from_number=contact, cursor=cursor or None, limit=PAGE
+            )
+        return render(request, "conversation.html", contact=contact, found=found)
 
     @get("/dead-letters", opt={"can": Can.SEE_MESSAGES})
     async def dead_letters_page(self, request: AdminRequest, cursor: str = "") -> Template:

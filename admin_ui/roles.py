@@ -25,6 +25,7 @@ class Can(StrEnum):
     SEE_MESSAGES = "see_messages"
     RETRY_MESSAGES = "retry_messages"
     SEE_SETUP = "see_setup"  # templates, senders, credentials (their health and fingerprints)
+    MANAGE_SETUP = "manage_setup"  # sync and submit templates
     MANAGE_KEYS = "manage_keys"
     SEE_BILLING = "see_billing"
     OPERATE = "operate"
@@ -34,7 +35,7 @@ GRANTS: dict[Role, frozenset[Can]] = {
     Role.OWNER: frozenset(Can) - {Can.OPERATE},
     Role.ADMIN: frozenset(Can) - {Can.OPERATE},
     Role.DEVELOPER: frozenset(
-        {Can.SEE_DASHBOARD, Can.SEE_MESSAGES, Can.RETRY_MESSAGES, Can.SEE_SETUP, Can.MANAGE_KEYS}
+        {Can.SEE_DASHBOARD, Can.SEE_MESSAGES, Can.RETRY_MESSAGES, Can.SEE_SETUP, Can.MANAGE_SETUP, Can.MANAGE_KEYS}
     ),
     Role.SUPPORT: frozenset({Can.SEE_MESSAGES, Can.RETRY_MESSAGES}),
     Role.BILLING: frozenset({Can.SEE_BILLING}),

@@ -3,16 +3,62 @@ sender numbers, and templates."""
 
 from __future__ import annotations
 
-from litestar import Controller, get
-from litestar.response import Template
+import re
+from typing import Annotated
+
+import httpx
+import msgspec
+from litestar import Controller, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
 
 from admin_ui.roles import Can
 from admin_ui.web import AdminRequest, db, render, require_session, tenant_of
 from kernel.db import unit_of_work
-from kernel.errors import parse_id
+from kernel.errors import InvalidInput, SwitchboardError, parse_id
 from tenants import service as tenants
+from tenants import templates
+from tenants.schemas import NewTemplate
 
 __all__ = ["SetupPages"]
+
+_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
+
+
+def _reason(error: Exception) -> str:
+    return error.detail if isinstance(error, SwitchboardError) else f"could not reach Meta ({type(error).__name__})"
+
+
+class TemplateForm(msgspec.Struct):
+    """The console's simple template form: an optional text header, the body and an optional
+    footer (richer templates go through the API's full component list)."""
+
+    name: str = ""
+    language: str = "en_US"
+    category: str = "UTILITY"
+    header: str = ""
+    body: str = ""
+    footer: str = ""
+
+    def to_new_template(self) -> NewTemplate:
+        if not _NAME.match(self.name):
+            raise InvalidInput("name", "pattern", "lowercase letters, digits and underscores")
+        if not self.body.strip():
+            raise InvalidInput("body", "required", "the body text is required")
+        components: list[dict[str, object]] = []
+        if self.header.strip():
+            components.append({"type": "HEADER", "format": "TEXT", "text": self.header.strip()})
+        components.append({"type": "BODY", "text": self.body.strip()})
+        if self.footer.strip():
+            components.append({"type": "FOOTER", "text": self.footer.strip()})
+        try:
+            return msgspec.convert(
+                {"name": self.name, "language": self.language, "category": self.category, "components": components},
+                NewTemplate,
+            )
+        except msgspec.ValidationError as error:
+            raise InvalidInput("category", "enum", str(error)) from None
 
 
 class SetupPages(Controller):
@@ -35,9 +81,38 @@ class SetupPages(Controller):
 
     @get("/templates")
     async def templates(self, request: AdminRequest) -> Template:
+        return await self._templates(request, notice=request.query_params.get("notice"))
+
+    async def _templates(self, request: AdminRequest, status_code: int = 200, **context: object) -> Template:
         async with unit_of_work(db(request)) as conn:
             found = await tenants.list_templates(conn, tenant_of(request))
-        return render(request, "templates.html", templates=found)
+        return render(request, "templates.html", status_code=status_code, templates=found, **context)
+
+    @post("/templates/sync", opt={"can": Can.MANAGE_SETUP}, status_code=303)
+    async def sync(self, request: AdminRequest) -> Template | Redirect:
+        try:
+            done = await templates.sync_templates(
+                db(request), request.app.state.vault, request.app.state.graph_templates, tenant_of(request)
+            )
+        except (SwitchboardError, httpx.HTTPError) as error:
+            return await self._templates(request, 502, error=f"Meta refused the sync: {_reason(error)}")
+        notice = f"synced: {done.listed} templates listed by Meta, {done.retired} no longer there"
+        return Redirect("/admin/templates", status_code=303, query_params={"notice": notice})
+
+    @post("/templates", opt={"can": Can.MANAGE_SETUP}, status_code=303)
+    async def submit(
+        self,
+        request: AdminRequest,
+        data: Annotated[TemplateForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template | Redirect:
+        try:
+            new = data.to_new_template()
+            created = await templates.create_template(
+                db(request), request.app.state.vault, request.app.state.graph_templates, tenant_of(request), new
+            )
+        except (SwitchboardError, httpx.HTTPError) as error:
+            return await self._templates(request, 422, error=_reason(error), form=data)
+        return Redirect(f"/admin/templates/{created.id}", status_code=303)
 
     @get("/templates/{template_id:str}")
     async def template(self, request: AdminRequest, template_id: str) -> Template:

@@ -24,7 +24,7 @@ from billing.schemas import Invoice, InvoiceLine, InvoiceList
 from kernel.db import Connection, Pool, unit_of_work
 from kernel.errors import InvalidInput
 
-__all__ = ["close_month", "get_invoice", "list_invoices", "month_of", "printable", "to_csv", "to_html"]
+__all__ = ["close_month", "get_invoice", "list_invoices", "money", "month_of", "printable", "to_csv", "to_html"]
 
 log = logging.getLogger("switchboard.billing")
 
@@ -147,7 +147,8 @@ def to_csv(invoices: list[Invoice]) -> str:
 _TWO_DECIMALS = frozenset({"USD", "EUR", "GBP", "BRL", "INR", "MXN", "CAD", "AUD"})
 
 
-def _money(amount: int, currency: str) -> str:
+def money(amount: int, currency: str) -> str:
+    """An amount in minor units as people read it (the printable invoice and the console)."""
     return f"{amount / 100:,.2f} {currency}" if currency in _TWO_DECIMALS else f"{amount:,} {currency} (minor units)"
 
 
@@ -177,8 +178,8 @@ def to_html(invoices: list[Invoice], tenant_name: str) -> str:
             numbers = [
                 f"{line.events:,}",
                 f"{line.quantity:,}",
-                _money(line.unit_price, invoice.currency),
-                _money(line.amount, invoice.currency),
+                money(line.unit_price, invoice.currency),
+                money(line.amount, invoice.currency),
             ]
             parts.append(
                 "<tr>"
@@ -187,7 +188,7 @@ def to_html(invoices: list[Invoice], tenant_name: str) -> str:
                 + "</tr>"
             )
         parts.append(
-            f"<tr><th colspan=6>Total</th><th class=n>{html.escape(_money(invoice.total, invoice.currency))}</th></tr>"
+            f"<tr><th colspan=6>Total</th><th class=n>{html.escape(money(invoice.total, invoice.currency))}</th></tr>"
             "</table>"
         )
     return "".join(parts)

@@ -4,6 +4,7 @@ isolation, and the actions (retry, keys, suspension) taking effect on the API at
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -15,6 +16,7 @@ from kernel.db import Pool
 from tests.conftest import auth, new_tenant, wait_for_status
 from tests.fixtures.admin import PASSWORD, make_user, post_form, sign_in, signed_in
 from tests.fixtures.stack import Stack
+from tests.fixtures.webhooks import contact, notification, post_signed, text_message
 
 UTILITY = {"name": "order_shipped", "language": "en_US", "params": {"body": ["Ada", "#1042"]}}
 
@@ -22,6 +24,7 @@ UTILITY = {"name": "order_shipped", "language": "en_US", "params": {"body": ["Ad
 PAGES = {
     "/admin/messages": Can.SEE_MESSAGES,
     "/admin/dead-letters": Can.SEE_MESSAGES,
+    "/admin/conversations": Can.SEE_MESSAGES,
     "/admin/templates": Can.SEE_SETUP,
     "/admin/senders": Can.SEE_SETUP,
     "/admin/credentials": Can.SEE_SETUP,
@@ -253,3 +256,51 @@ async def test_the_password_is_never_stored_in_clear(pool: Pool, tenant: dict[st
     email = await make_user(pool, tenant["tenant_id"], "owner")
     stored = await pool.fetchval("SELECT password_hash FROM admin_users WHERE email = $1", email)
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+async def test_a_developer_submits_a_template_and_syncs_from_meta(
+    stack: Stack, pool: Pool, tenant: dict[str, Any]
+) -> None:
+    email = await make_user(pool, tenant["tenant_id"], "developer")
+    async with signed_in(stack.rest_url, email) as browser:
+        await browser.get("/admin/templates")
+        bad = await post_form(browser, "/admin/templates", {"name": "Bad Name", "body": "Hi {{1}}"})
+        assert bad.status_code == 422 and "lowercase letters" in bad.text
+        created = await post_form(
+            browser,
+            "/admin/templates",
+            {"name": "welcome_back", "language": "en_US", "category": "MARKETING", "body": "Hello {{1}}"},
+        )
+        assert created.status_code == 303
+        page = await browser.get(created.headers["location"])
+        assert "welcome_back" in page.text and "APPROVED" in page.text and "Hello {{1}}" in page.text
+        again = await post_form(browser, "/admin/templates", {"name": "welcome_back", "body": "Hello {{1}}"})
+        assert again.status_code == 422 and "already exists" in again.text
+        synced = await post_form(browser, "/admin/templates/sync")
+        assert synced.status_code == 303
+        assert "synced:" in (await browser.get(synced.headers["location"])).text
+    support = await make_user(pool, tenant["tenant_id"], "support")
+    async with signed_in(stack.rest_url, support) as browser:
+        await browser.get("/admin/messages")
+        assert (await post_form(browser, "/admin/templates/sync")).status_code == 403
+
+
+async def test_conversations_show_what_customers_wrote(
+    stack: Stack, pool: Pool, client: httpx.AsyncClient, tenant: dict[str, Any]
+) -> None:
+    body = notification(
+        tenant,
+        messages=[text_message("wamid.console-1", "16315551181", "Is my order on its way?", int(time.time()))],
+        contacts=[contact("16315551181", "Ada Lovelace")],
+    )
+    assert (await post_signed(client, tenant, body)).status_code == 200
+    email = await make_user(pool, tenant["tenant_id"], "support")
+    async with signed_in(stack.rest_url, email) as browser:
+        for _ in range(50):  # the ingestor files it a moment after answering Meta
+            listed = await browser.get("/admin/conversations")
+            if "+16315551181" in listed.text:
+                break
+            await asyncio.sleep(0.1)
+        assert "Ada Lovelace" in listed.text and "open until" in listed.text
+        thread = await browser.get("/admin/conversations/%2B16315551181")
+        assert "Is my order on its way?" in thread.text
