@@ -291,6 +291,8 @@ def run_dev(settings: Settings, workdir: str) -> int:
         "SWITCHBOARD_GRAPH_URL": f"http://127.0.0.1:{settings.sandbox_port}",
         "SWITCHBOARD_TWILIO_URL": f"http://127.0.0.1:{settings.sandbox_port}",
         "PYTHONUNBUFFERED": "1",
+        # A partner webhook receiver on this machine (http://127.0.0.1:...) is fine in development.
+        "SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE": os.environ.get("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE", "1"),
     }
     from kernel import settings as settings_module
 

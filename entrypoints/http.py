@@ -36,6 +36,7 @@ from tenants.vault import Vault
 from webhooks.controllers import email_webhook, twilio_webhook, whatsapp_webhook
 from webhooks.endpoints import Endpoints
 from webhooks.ingest import Ingestor
+from webhooks.outbound.controllers import WebhookEndpointController
 from webhooks.raw_log import RawLog
 
 __all__ = ["create_app"]
@@ -77,6 +78,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         app.state.counters = Counters(app.state.redis)
         app.state.quotas_client = quota_client(config.redis_url)
         app.state.login_throttle = LoginThrottle(app.state.redis)
+        app.state.webhook_allow_private = config.webhook_allow_private
         app.state.admin_secure_cookies = secure_cookies
         app.state.quotas = Quotas(app.state.quotas_client) if config.quotas else None
         app.state.ingestor = Ingestor(
@@ -110,6 +112,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         CredentialController,
         TemplateController,
         SenderController,
+        WebhookEndpointController,
         whatsapp_webhook,
         twilio_webhook,
         email_webhook,

@@ -43,6 +43,12 @@ async def _fire_fallback_timers(pool: db.Pool) -> int:
     return await fire_due_timers(pool)
 
 
+async def _dispatch_partner_webhooks(pool: db.Pool) -> int:
+    from webhooks.outbound.dispatch import dispatch_due
+
+    return await dispatch_due(pool)
+
+
 def jobs(settings: Settings) -> list[tuple[str, float, float, Job]]:
     # Appended, never inserted: a job's index is its advisory lock key.
     return [
@@ -51,6 +57,8 @@ def jobs(settings: Settings) -> list[tuple[str, float, float, Job]]:
         ("sync templates", 300.0, 900.0, _sync_templates(settings)),
         # fallback_after: a message not delivered in time moves on to its next channel.
         ("fire fallback timers", 1.0, 1.0, _fire_fallback_timers),
+        # Partner webhooks due now (new events, and retries whose wait is over) go to the workers.
+        ("dispatch partner webhooks", 0.2, 0.2, _dispatch_partner_webhooks),
     ]
 
 
@@ -86,7 +94,9 @@ async def run(settings: Settings) -> None:
 
     configure(settings.log_level, process="relay")
 
-    pool = await db.create_pool(settings.asyncpg_dsn, min_size=1, max_size=4)
+    # Each job holds one connection for its advisory lock while its work takes another: room for
+    # every job at once, and the relay's own.
+    pool = await db.create_pool(settings.asyncpg_dsn, min_size=1, max_size=2 * len(jobs(settings)) + 4)
     relay = Relay(pool, settings.asyncpg_dsn, worker_app.broker, bulk_in_flight=settings.bulk_in_flight)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -23,6 +23,7 @@ broker = setup_broker(settings)
 
 # Actor modules register on the broker above; import them only after it exists.
 import messaging.tasks  # noqa: E402,F401
+import webhooks.outbound.tasks  # noqa: E402
 import webhooks.tasks  # noqa: E402,F401
 
 QUEUES = ("messaging", "webhooks")

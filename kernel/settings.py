@@ -30,6 +30,11 @@ class SettingsError(Exception):
         self.variable = variable
 
 
+# Seconds before each retry of a partner webhook: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, then
+# every 10 h, about 3 days in all.
+WEBHOOK_RETRY_SCHEDULE: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, *(36000.0,) * 6)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
@@ -74,6 +79,12 @@ class Settings:
     bulk_in_flight: int = 200
     # Twilio's REST API base; the sandbox's URL in development and tests.
     twilio_url: str = "https://api.twilio.com"
+    # Partner webhooks: the wait before each retry (Standard Webhooks' schedule, about 3 days),
+    # whether endpoints may be http:// or resolve to private addresses (development only), and
+    # how long an endpoint may fail without a break before it is disabled.
+    webhook_retry_schedule: tuple[float, ...] = WEBHOOK_RETRY_SCHEDULE
+    webhook_allow_private: bool = False
+    webhook_disable_after_hours: float = 120.0
 
     @property
     def asyncpg_dsn(self) -> str:
@@ -172,6 +183,19 @@ def _previous_keys(env: Mapping[str, str]) -> tuple[bytes, ...]:
     return tuple(_key("SWITCHBOARD_PREVIOUS_MASTER_KEYS", part) for part in raw.split(",") if part.strip())
 
 
+def _schedule(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        found = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise SettingsError(name, f"expected seconds separated by commas, got {raw!r}") from None
+    if not found or any(not 0 <= s <= 7 * 86400 for s in found):
+        raise SettingsError(name, "each wait must be between 0 and 604800 seconds")
+    return found
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raises :class:`SettingsError` on the first bad one."""
     env = os.environ if env is None else env
@@ -202,6 +226,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         pair_interval_ms=_int(env, "SWITCHBOARD_PAIR_INTERVAL_MS", 6000, 0, 60_000),
         bulk_in_flight=_int(env, "SWITCHBOARD_BULK_IN_FLIGHT", 200, 1, 100_000),
         twilio_url=_url(env, "SWITCHBOARD_TWILIO_URL", "https://api.twilio.com", ("http", "https")),
+        webhook_retry_schedule=_schedule(env, "SWITCHBOARD_WEBHOOK_RETRY_SCHEDULE", WEBHOOK_RETRY_SCHEDULE),
+        webhook_allow_private=_switch(env, "SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE", False),
+        webhook_disable_after_hours=_float(env, "SWITCHBOARD_WEBHOOK_DISABLE_AFTER_HOURS", 120.0, 0.0, 8760.0),
         public_url=_url(env, "SWITCHBOARD_PUBLIC_URL", "", ("http", "https"))
         if env.get("SWITCHBOARD_PUBLIC_URL")
         else None,

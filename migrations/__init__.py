@@ -20,7 +20,8 @@ def target_metadata() -> MetaData:
     import kernel.outbox  # noqa: F401
     import messaging.models  # noqa: F401
     import tenants.models  # noqa: F401
-    import webhooks.models  # noqa: F401
+    import webhooks.models
+    import webhooks.outbound.models  # noqa: F401
     from kernel.models import metadata
 
     return metadata

@@ -34,11 +34,15 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "admin"
 UTILITY = {"name": "order_shipped", "language": "en_US", "params": {"body": ["Ada", "#1042"]}}
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
+def _prepare() -> None:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
     SHOTS.mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    _prepare()
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         yield launched
