@@ -23,6 +23,7 @@ from admin_ui.message_pages import MessagePages
 from admin_ui.operator_pages import OperatorPages
 from admin_ui.setup_pages import SetupPages
 from admin_ui.web import EXCEPTION_HANDLERS
+from admin_ui.webhook_pages import WebhookPages
 from billing.invoices import money
 from kernel.crypto import Keyring
 
@@ -62,6 +63,7 @@ def admin_router(keyring: Keyring, *, secure_cookies: bool) -> Router:
             SetupPages,
             BillingPages,
             OperatorPages,
+            WebhookPages,
             Router(path="/admin", route_handlers=[static]),
         ],
         middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],

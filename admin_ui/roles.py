@@ -27,6 +27,7 @@ class Can(StrEnum):
     SEE_SETUP = "see_setup"  # templates, senders, credentials (their health and fingerprints)
     MANAGE_SETUP = "manage_setup"  # sync and submit templates
     MANAGE_KEYS = "manage_keys"
+    MANAGE_WEBHOOKS = "manage_webhooks"  # partner webhook endpoints, their secrets and deliveries
     SEE_BILLING = "see_billing"
     OPERATE = "operate"
 
@@ -35,7 +36,15 @@ GRANTS: dict[Role, frozenset[Can]] = {
     Role.OWNER: frozenset(Can) - {Can.OPERATE},
     Role.ADMIN: frozenset(Can) - {Can.OPERATE},
     Role.DEVELOPER: frozenset(
-        {Can.SEE_DASHBOARD, Can.SEE_MESSAGES, Can.RETRY_MESSAGES, Can.SEE_SETUP, Can.MANAGE_SETUP, Can.MANAGE_KEYS}
+        {
+            Can.SEE_DASHBOARD,
+            Can.SEE_MESSAGES,
+            Can.RETRY_MESSAGES,
+            Can.SEE_SETUP,
+            Can.MANAGE_SETUP,
+            Can.MANAGE_KEYS,
+            Can.MANAGE_WEBHOOKS,
+        }
     ),
     Role.SUPPORT: frozenset({Can.SEE_MESSAGES, Can.RETRY_MESSAGES}),
     Role.BILLING: frozenset({Can.SEE_BILLING}),

@@ -16,6 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from kernel.db import Pool
 from tests.conftest import auth, wait_for_status
 from tests.fixtures.admin import PASSWORD, make_user
+from tests.fixtures.receiver import receiver
 from tests.fixtures.stack import Stack
 
 CHROMIUM = "/usr/bin/chromium"
@@ -125,6 +126,25 @@ async def test_a_developer_creates_a_key_that_works_then_revokes_it(
     assert prefix  # the revoked key is listed as such:
     await expect(page.locator("tr", has_text="browser key")).to_contain_text("revoked")
     assert (await client.get("/v1/messages", headers=headers)).status_code == 401
+
+
+async def test_a_developer_adds_a_webhook_endpoint_and_sends_a_test_event(
+    browser: Browser, stack: Stack, pool: Pool, tenant: dict[str, Any]
+) -> None:
+    page = await open_console(browser, stack, await make_user(pool, tenant["tenant_id"], "developer"))
+    async with receiver() as partner:
+        await page.get_by_role("link", name="Webhooks").click()
+        await page.get_by_label("URL").fill(partner.url)
+        await page.get_by_label("message.failed").check()
+        await page.get_by_role("button", name="Add endpoint").click()
+        await expect(page.get_by_test_id("secret")).to_contain_text("whsec_")
+        await page.get_by_role("link", name="Open the endpoint").click()
+        await page.get_by_role("button", name="Send test event").click()
+        await expect(page.get_by_role("status")).to_contain_text("test event")
+        (hook,) = await partner.wait_for(1)
+        await page.reload()
+        await expect(page.locator("tr", has_text=hook.headers["webhook-id"])).to_contain_text("HTTP 204")
+        await shot(page, "webhook-endpoint")
 
 
 async def test_the_operator_lists_tenants_and_checks_health(browser: Browser, stack: Stack, pool: Pool) -> None:

@@ -12,9 +12,11 @@ import httpx
 import pytest
 
 from admin_ui.roles import GRANTS, Can, Role, home_of
+from kernel import standard_webhooks
 from kernel.db import Pool
 from tests.conftest import auth, new_tenant, wait_for_status
 from tests.fixtures.admin import PASSWORD, make_user, post_form, sign_in, signed_in
+from tests.fixtures.receiver import receiver
 from tests.fixtures.stack import Stack
 from tests.fixtures.webhooks import contact, notification, post_signed, text_message
 
@@ -29,6 +31,7 @@ PAGES = {
     "/admin/senders": Can.SEE_SETUP,
     "/admin/credentials": Can.SEE_SETUP,
     "/admin/keys": Can.MANAGE_KEYS,
+    "/admin/webhooks": Can.MANAGE_WEBHOOKS,
     "/admin/usage": Can.SEE_BILLING,
     "/admin/operator/tenants": Can.OPERATE,
     "/admin/operator/health": Can.OPERATE,
@@ -304,3 +307,44 @@ async def test_conversations_show_what_customers_wrote(
         assert "Ada Lovelace" in listed.text and "open until" in listed.text
         thread = await browser.get("/admin/conversations/%2B16315551181")
         assert "Is my order on its way?" in thread.text
+
+
+async def test_a_webhook_endpoint_added_in_the_console_gets_a_signed_test_event(
+    stack: Stack, pool: Pool, tenant: dict[str, Any]
+) -> None:
+    email = await make_user(pool, tenant["tenant_id"], "developer")
+    async with receiver() as partner, signed_in(stack.rest_url, email) as browser:
+        await browser.get("/admin/webhooks")
+        added = await post_form(
+            browser, "/admin/webhooks", {"url": partner.url, "description": "crm", "event_types": "message.read"}
+        )
+        assert added.status_code == 201 and added.headers["cache-control"] == "no-store"
+        secret = added.text.split('data-testid="secret">')[1].split("<")[0]
+        assert secret.startswith("whsec_")
+        endpoint_id = added.text.split('href="/admin/webhooks/')[1].split('"')[0]
+        page = await browser.get(f"/admin/webhooks/{endpoint_id}")
+        assert secret not in page.text and 'value="message.read" checked' in page.text
+
+        sent = await post_form(browser, f"/admin/webhooks/{endpoint_id}/test")
+        assert sent.status_code == 303
+        (hook,) = await partner.wait_for(1)
+        assert standard_webhooks.verify(secret, hook.body, hook.headers) == hook.headers["webhook-id"]
+        for _ in range(50):  # the attempt is recorded a moment after the receiver answers
+            log = await browser.get(f"/admin/webhooks/{endpoint_id}")
+            if "HTTP 204" in log.text:
+                break
+            await asyncio.sleep(0.1)
+        assert hook.headers["webhook-id"] in log.text and "HTTP 204" in log.text
+
+        resent = await post_form(browser, f"/admin/webhooks/{endpoint_id}/events/{hook.headers['webhook-id']}/resend")
+        assert resent.status_code == 303
+        await partner.wait_for(2)
+        rotated = await post_form(browser, f"/admin/webhooks/{endpoint_id}/rotate-secret")
+        assert rotated.status_code == 200 and 'data-testid="secret">whsec_' in rotated.text
+
+        bad = await post_form(browser, "/admin/webhooks", {"url": "ftp://example.com/hooks"})
+        assert bad.status_code == 422 and "https://" in bad.text
+    other = await new_tenant(stack)
+    stranger = await make_user(pool, other["tenant_id"], "owner")
+    async with signed_in(stack.rest_url, stranger) as browser:
+        assert (await browser.get(f"/admin/webhooks/{endpoint_id}")).status_code == 404
