@@ -109,7 +109,11 @@ class WebhookPages(Controller):
         change = EndpointUpdate(event_types=data.types)
         async with unit_of_work(db(request)) as conn:
             await service.update_endpoint(
-                conn, tenant_of(request), parse_id(endpoint_id, "endpoint"), change, allow_private=_allow_private(request)
+                conn,
+                tenant_of(request),
+                parse_id(endpoint_id, "endpoint"),
+                change,
+                allow_private=_allow_private(request),
             )
         return self._back(endpoint_id, "event types saved")
 

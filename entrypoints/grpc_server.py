@@ -1,4 +1,5 @@
-"""The gRPC server: MessagingService, TenantService, health checking and server reflection."""
+"""The gRPC server: the messaging, tenants, billing and webhook endpoint services, health checking and
+server reflection."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 from switchboard.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 from switchboard.tenants.v1 import tenants_pb2, tenants_pb2_grpc
+from switchboard.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
 
 from billing.servicer import BillingServicer, PlanServicer
 from kernel import db
@@ -22,6 +24,7 @@ from tenants.quotas import Quotas, quota_client
 from tenants.servicer import TenantServicer
 from tenants.templates import GraphTemplates
 from tenants.vault import Vault
+from webhooks.outbound.servicer import WebhookEndpointServicer
 
 __all__ = ["serve"]
 
@@ -32,6 +35,7 @@ SERVICE_NAMES = (
     tenants_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
     billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name,
     billing_pb2.DESCRIPTOR.services_by_name["PlanService"].full_name,
+    webhooks_pb2.DESCRIPTOR.services_by_name["WebhookEndpointService"].full_name,
 )
 
 
@@ -48,6 +52,9 @@ async def serve(settings: Settings, *, grace: float = 10.0, ready: asyncio.Event
     )
     billing_pb2_grpc.add_BillingServiceServicer_to_server(BillingServicer(pool), server)
     billing_pb2_grpc.add_PlanServiceServicer_to_server(PlanServicer(pool), server)
+    webhooks_pb2_grpc.add_WebhookEndpointServiceServicer_to_server(
+        WebhookEndpointServicer(pool, Vault(settings.keyring()), allow_private=settings.webhook_allow_private), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -14,12 +14,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import grpc
 import httpx
+import pytest
+from switchboard.webhooks.v1 import webhooks_pb2 as pb
+from switchboard.webhooks.v1 import webhooks_pb2_grpc as pb_grpc
 
 from kernel.db import Pool, unit_of_work
 from tenants import service as tenants
 from tests.conftest import auth, new_tenant, wait_for_status
 from tests.fixtures.receiver import Received, receiver
+from tests.fixtures.rpc import violations
 from tests.fixtures.stack import Stack
 from tests.fixtures.webhooks import contact, notification, post_signed, text_message
 
@@ -303,3 +308,54 @@ async def test_an_endpoint_failing_for_five_days_is_disabled_with_the_reason(
             f"/v1/webhook-endpoints/{endpoint_id}", json={"enabled": True}, headers=auth(tenant)
         )
         assert enabled.json()["status"] == "enabled" and enabled.json()["failing_since"] is None
+
+
+async def test_grpc_manages_the_same_endpoints_with_the_same_rules(
+    stack: Stack, client: httpx.AsyncClient, tenant: dict[str, Any]
+) -> None:
+    meta = (("authorization", f"Bearer {tenant['api_key']}"),)
+    other = await new_tenant(stack)
+    async with receiver() as partner, grpc.aio.insecure_channel(stack.grpc_target) as channel:
+        stub = pb_grpc.WebhookEndpointServiceStub(channel)
+        created = await stub.CreateWebhookEndpoint(
+            pb.CreateWebhookEndpointRequest(url=partner.url, event_types=["message.read"]), metadata=meta
+        )
+        assert created.secret.startswith("whsec_")
+        rest = (await client.get(f"/v1/webhook-endpoints/{created.endpoint.id}", headers=auth(tenant))).json()
+        assert (rest["url"], rest["event_types"], rest["status"]) == (partner.url, ["message.read"], "enabled")
+
+        test = await stub.SendTestWebhookEvent(pb.SendTestWebhookEventRequest(id=created.endpoint.id), metadata=meta)
+        (hook,) = await partner.wait_for(1)
+        assert signatures_valid_for(created.secret, hook) and hook.headers["webhook-id"] == test.event_id
+        for _ in range(50):
+            listed = await stub.ListWebhookDeliveries(
+                pb.ListWebhookDeliveriesRequest(id=created.endpoint.id), metadata=meta
+            )
+            if listed.deliveries and listed.deliveries[0].status == "succeeded":
+                break
+            await asyncio.sleep(0.1)
+        assert listed.deliveries[0].attempt_log[0].response_status == 204
+        rest_log = await deliveries(client, tenant, created.endpoint.id)
+        assert [d["event_id"] for d in rest_log] == [d.event_id for d in listed.deliveries]
+
+        updated = await stub.UpdateWebhookEndpoint(
+            pb.UpdateWebhookEndpointRequest(id=created.endpoint.id, replace_event_types=True, enabled=False),
+            metadata=meta,
+        )
+        assert list(updated.endpoint.event_types) == [] and updated.endpoint.status == "disabled"
+
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await stub.CreateWebhookEndpoint(pb.CreateWebhookEndpointRequest(url="ftp://x.example"), metadata=meta)
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert ("url", "public_https") in violations(bad.value)
+        rest_bad = await client.post("/v1/webhook-endpoints", json={"url": "ftp://x.example"}, headers=auth(tenant))
+        rest_error = rest_bad.json()["errors"][0]
+        assert (rest_error["field"], rest_error["rule"]) == ("url", "public_https")
+
+        theirs = await register(client, other, partner.url)
+        with pytest.raises(grpc.aio.AioRpcError) as hidden:
+            await stub.GetWebhookEndpoint(pb.GetWebhookEndpointRequest(id=theirs["endpoint"]["id"]), metadata=meta)
+        assert hidden.value.code() == grpc.StatusCode.NOT_FOUND
+        await stub.DeleteWebhookEndpoint(pb.DeleteWebhookEndpointRequest(id=created.endpoint.id), metadata=meta)
+        gone = await client.get(f"/v1/webhook-endpoints/{created.endpoint.id}", headers=auth(tenant))
+        assert gone.status_code == 404
