@@ -16,10 +16,11 @@ from litestar.response import Redirect, Template
 from admin_ui.roles import Can
 from admin_ui.web import AdminRequest, db, render, require_session, tenant_of
 from kernel.db import unit_of_work
-from kernel.errors import InvalidInput, SwitchboardError, parse_id
+from kernel.errors import InvalidInput, SwitchboardError, parse_id, schema_violation
 from tenants import service as tenants
 from tenants import templates
-from tenants.schemas import NewTemplate
+from tenants.connection_check import check_credential
+from tenants.schemas import NewCredential, NewTemplate
 
 __all__ = ["SetupPages"]
 
@@ -69,9 +70,39 @@ class SetupPages(Controller):
 
     @get("/credentials")
     async def credentials(self, request: AdminRequest) -> Template:
+        return await self._credentials(request, notice=request.query_params.get("notice"))
+
+    async def _credentials(self, request: AdminRequest, status_code: int = 200, **context: object) -> Template:
         async with unit_of_work(db(request)) as conn:
             found = await tenants.list_credentials(conn, tenant_of(request))
-        return render(request, "credentials.html", credentials=found.data)
+        return render(request, "credentials.html", status_code=status_code, credentials=found.data, **context)
+
+    @post("/credentials", opt={"can": Can.MANAGE_SETUP}, status_code=303)
+    async def add_credential(self, request: AdminRequest) -> Template | Redirect:
+        # Only filled fields are kept, so an optional secret left blank is absent, not empty.
+        form = {k: v for k, v in (await request.form()).items() if k != "_csrf_token" and str(v).strip()}
+        if "port" in form:
+            form["port"] = int(form["port"]) if str(form["port"]).isdigit() else form["port"]
+        try:
+            new = msgspec.convert(form, NewCredential)
+            async with unit_of_work(db(request)) as conn:
+                added = await tenants.add_credential(conn, request.app.state.vault, tenant_of(request), new)
+        except msgspec.ValidationError as error:
+            violation = schema_violation(str(error))
+            return await self._credentials(request, 422, error=f"{violation.field}: {violation.description}")
+        except InvalidInput as invalid:
+            return await self._credentials(request, 422, error=invalid.detail)
+        notice = f"{added.kind} credential {added.name or added.id} added"
+        return Redirect("/admin/credentials", status_code=303, query_params={"notice": notice})
+
+    @post("/credentials/{credential_id:str}/test", opt={"can": Can.MANAGE_SETUP}, status_code=200)
+    async def test_credential(self, request: AdminRequest, credential_id: str) -> Template:
+        ident = parse_id(credential_id, "credential")
+        async with db(request).acquire() as conn:
+            result = await check_credential(
+                conn, request.app.state.vault, tenant_of(request), ident, **request.app.state.provider_urls
+            )
+        return await self._credentials(request, checked=ident, check=result)
 
     @get("/senders")
     async def senders(self, request: AdminRequest) -> Template:

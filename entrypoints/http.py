@@ -79,6 +79,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         app.state.quotas_client = quota_client(config.redis_url)
         app.state.login_throttle = LoginThrottle(app.state.redis)
         app.state.webhook_allow_private = config.webhook_allow_private
+        app.state.provider_urls = {"graph_url": config.graph_url, "twilio_url": config.twilio_url}
         app.state.admin_secure_cookies = secure_cookies
         app.state.quotas = Quotas(app.state.quotas_client) if config.quotas else None
         app.state.ingestor = Ingestor(

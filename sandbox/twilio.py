@@ -133,6 +133,15 @@ async def _callback(url: str, token: str, delay: float, params: dict[str, str], 
 class TwilioController(Controller):
     path = "/2010-04-01/Accounts"
 
+    @get("/{resource:str}")
+    async def fetch_account(self, resource: str, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        """Twilio's account resource (``/Accounts/{sid}.json``): what a credential check reads."""
+        account_sid = resource.removesuffix(".json")
+        twilio: TwilioState = state.twilio
+        if not _authenticated(request, twilio, account_sid):
+            return _error(_Failure(401, 20003, "Authenticate"))
+        return Response({"sid": account_sid, "status": "active", "type": "Full", "friendly_name": "Sandbox"})
+
     @post("/{account_sid:str}/Messages.json", status_code=201)
     async def create_message(self, account_sid: str, request: Request[Any, Any, Any], state: State) -> Response[Any]:
         twilio: TwilioState = state.twilio

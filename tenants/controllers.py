@@ -12,6 +12,7 @@ from edge.rest import pool, principal, require_api_key, vault
 from kernel.db import unit_of_work
 from kernel.errors import parse_id
 from tenants import service, templates
+from tenants.connection_check import ConnectionCheck, check_credential
 from tenants.domain import Sender, Template
 from tenants.schemas import (
     CredentialList,
@@ -27,7 +28,7 @@ from tenants.schemas import (
 )
 from tenants.templates import GraphTemplates
 
-__all__ = ["CredentialController", "SenderController", "TemplateController", "graph_templates"]
+__all__ = ["CredentialController", "SenderController", "TemplateController", "graph_templates", "provider_urls"]
 
 AnyRequest = Request[Any, Any, State]
 
@@ -54,12 +55,35 @@ class CredentialController(Controller):
         async with pool(request).acquire() as conn:
             return await service.list_credentials(conn, principal(request).tenant_id)
 
+    @post(
+        "/{credential_id:str}/test",
+        status_code=200,
+        summary="Test a credential with the provider, sending nothing",
+        description="Meta: reads one of the account's templates; Twilio: reads the account; SMTP: connects, "
+        "logs in, NOOP. ok false with the provider's answer when it refuses.",
+    )
+    async def test_credential(self, request: AnyRequest, credential_id: str) -> ConnectionCheck:
+        async with pool(request).acquire() as conn:
+            return await check_credential(
+                conn,
+                vault(request),
+                principal(request).tenant_id,
+                parse_id(credential_id, "credential"),
+                **provider_urls(request),
+            )
+
     @get("/{credential_id:str}", summary="Get one provider credential (without secrets)")
     async def get_credential(self, request: AnyRequest, credential_id: str) -> CredentialView:
         async with pool(request).acquire() as conn:
             return await service.get_credential(
                 conn, principal(request).tenant_id, parse_id(credential_id, "credential")
             )
+
+
+def provider_urls(request: AnyRequest) -> dict[str, str]:
+    """Where the providers are (Meta's Graph API and Twilio, or the sandbox)."""
+    found: dict[str, str] = request.app.state.provider_urls
+    return found
 
 
 def graph_templates(request: AnyRequest) -> GraphTemplates:

@@ -38,15 +38,24 @@ _NOW = "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 MESSAGE_EVENTS = f"""
 CREATE FUNCTION partner_events_from_message_events() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- A status is told once per message, when first reported, even if it arrives after a higher
+    -- one (read before delivered: the delivery still happened); duplicates and contradicted
+    -- reports are not told.
     WITH picked AS (
-        SELECT n.*, CASE WHEN n.outcome = 'fallback' THEN 'message.fallback' ELSE 'message.' || n.to_status END AS type
+        SELECT n.*, CASE WHEN n.outcome = 'fallback' THEN 'message.fallback'
+                         ELSE 'message.' || n.reported_status END AS type
         FROM new_rows n
-        WHERE n.outcome = 'fallback' OR (n.applied AND n.to_status IN ('queued', 'sent', 'delivered', 'read', 'failed'))
+        WHERE n.outcome = 'fallback'
+           OR (n.reported_status IN ('queued', 'sent', 'delivered', 'read', 'failed')
+               AND (n.applied OR n.outcome = 'stale')
+               AND NOT EXISTS (SELECT 1 FROM message_events o
+                               WHERE o.message_id = n.message_id AND o.id < n.id
+                                 AND o.reported_status = n.reported_status AND (o.applied OR o.outcome = 'stale')))
     ), ev AS (
         INSERT INTO webhook_events (id, tenant_id, type, payload)
         SELECT {_EVENT_ID}, p.tenant_id, p.type, jsonb_build_object(
             'type', p.type, 'timestamp', {_NOW}, 'data', jsonb_strip_nulls(jsonb_build_object(
-                'message_id', p.message_id, 'status', p.to_status, 'to', m.to_number, 'channel', m.channel,
+                'message_id', p.message_id, 'status', p.reported_status, 'to', m.to_number, 'channel', m.channel,
                 'source', p.source, 'detail', p.detail, 'error_code', p.error_code,
                 'idempotency_key', m.idempotency_key,
                 'occurred_at', coalesce(p.occurred_at, p.recorded_at))))

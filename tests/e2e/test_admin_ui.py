@@ -15,6 +15,7 @@ from admin_ui.roles import GRANTS, Can, Role, home_of
 from kernel import standard_webhooks
 from kernel.db import Pool
 from tests.conftest import auth, new_tenant, wait_for_status
+from tests.e2e.conftest import make_email_tenant, make_sms_tenant
 from tests.fixtures.admin import PASSWORD, make_user, post_form, sign_in, signed_in
 from tests.fixtures.receiver import receiver
 from tests.fixtures.stack import Stack
@@ -348,3 +349,56 @@ async def test_a_webhook_endpoint_added_in_the_console_gets_a_signed_test_event(
     stranger = await make_user(pool, other["tenant_id"], "owner")
     async with signed_in(stack.rest_url, stranger) as browser:
         assert (await browser.get(f"/admin/webhooks/{endpoint_id}")).status_code == 404
+
+
+async def test_credentials_are_added_write_only_and_tested_with_each_provider(
+    stack: Stack, pool: Pool, client: httpx.AsyncClient
+) -> None:
+    sms = await make_sms_tenant(stack, pool)
+    mail = await make_email_tenant(stack, pool)
+    sms_email = await make_user(pool, sms["tenant_id"], "developer")
+    async with signed_in(stack.rest_url, sms_email) as browser:
+        await browser.get("/admin/credentials")
+        listed = (await client.get("/v1/credentials", headers=auth(sms))).json()["data"]
+        for credential in listed:  # the sandbox knows the WhatsApp token and the Twilio account
+            checked = await post_form(browser, f"/admin/credentials/{credential['id']}/test")
+            assert "Connection OK" in checked.text, (credential["kind"], checked.text)
+
+        added = await post_form(
+            browser,
+            "/admin/credentials",
+            {
+                "kind": "sms",
+                "name": "stale",
+                "account_sid": "AC" + uuid.uuid4().hex,
+                "auth_token": "wrong-token-123",
+                "from_number": "+15550100003",
+            },
+        )
+        assert added.status_code == 303
+        page = await browser.get(added.headers["location"])
+        assert "sms credential stale added" in page.text and "wrong-token-123" not in page.text
+        stale = next(
+            c for c in (await client.get("/v1/credentials", headers=auth(sms))).json()["data"] if c["name"] == "stale"
+        )
+        failed = await post_form(browser, f"/admin/credentials/{stale['id']}/test")
+        assert "Connection failed" in failed.text and "20003" in failed.text
+        rest = await client.post(f"/v1/credentials/{stale['id']}/test", headers=auth(sms))
+        assert rest.status_code == 200 and rest.json()["ok"] is False
+
+        missing = await post_form(
+            browser, "/admin/credentials", {"kind": "whatsapp", "name": "half", "access_token": "t"}
+        )
+        assert missing.status_code == 422 and "app_secret" in missing.text
+        assert (await post_form(browser, f"/admin/credentials/{uuid.uuid4()}/test")).status_code == 404
+
+    mail_user = await make_user(pool, mail["tenant_id"], "admin")
+    async with signed_in(stack.rest_url, mail_user) as browser:
+        await browser.get("/admin/credentials")
+        [smtp] = [
+            c for c in (await client.get("/v1/credentials", headers=auth(mail))).json()["data"] if c["kind"] == "email"
+        ]
+        checked = await post_form(browser, f"/admin/credentials/{smtp['id']}/test")
+        assert "Connection OK" in checked.text and "accepted the connection" in checked.text
+        # Another tenant's credential answers like an unknown one.
+        assert (await post_form(browser, f"/admin/credentials/{stale['id']}/test")).status_code == 404

@@ -26,7 +26,7 @@ from tests.conftest import auth, new_tenant, wait_for_status
 from tests.fixtures.receiver import Received, receiver
 from tests.fixtures.rpc import violations
 from tests.fixtures.stack import Stack
-from tests.fixtures.webhooks import contact, notification, post_signed, text_message
+from tests.fixtures.webhooks import contact, notification, post_signed, status, text_message
 
 UTILITY = {"name": "order_shipped", "language": "en_US", "params": {"body": ["Ada", "#1042"]}}
 
@@ -359,3 +359,25 @@ async def test_grpc_manages_the_same_endpoints_with_the_same_rules(
         await stub.DeleteWebhookEndpoint(pb.DeleteWebhookEndpointRequest(id=created.endpoint.id), metadata=meta)
         gone = await client.get(f"/v1/webhook-endpoints/{created.endpoint.id}", headers=auth(tenant))
         assert gone.status_code == 404
+
+
+async def test_a_status_reported_after_a_higher_one_is_still_told_once(
+    client: httpx.AsyncClient, tenant: dict[str, Any]
+) -> None:
+    async with receiver() as partner:
+        await register(client, tenant, partner.url, ["message.delivered", "message.read"])
+        # The sandbox reports only "sent" for this number (a phone that is off); the rest comes
+        # from us, read before delivered, then delivered again.
+        message_id = await send(client, tenant, "+14155550999")
+        sent = await wait_for_status(client, tenant, message_id, {"sent"})
+        wamid, now = sent["provider_message_id"], int(time.time())
+        for reports in (
+            [status(wamid, "read", now + 2, message_id)],
+            [status(wamid, "delivered", now + 1, message_id)],
+            [status(wamid, "delivered", now + 3, message_id)],
+        ):
+            assert (await post_signed(client, tenant, notification(tenant, *reports))).status_code == 200
+        await wait_for_status(client, tenant, message_id, {"read"})
+        await partner.wait_for(2)
+        await asyncio.sleep(1)
+        assert sorted(types_of(partner.received)) == ["message.delivered", "message.read"]
