@@ -49,6 +49,12 @@ async def _dispatch_partner_webhooks(pool: db.Pool) -> int:
     return await dispatch_due(pool)
 
 
+async def _fire_scheduled_messages(pool: db.Pool) -> int:
+    from messaging.scheduling import fire_due
+
+    return await fire_due(pool)
+
+
 def jobs(settings: Settings) -> list[tuple[str, float, float, Job]]:
     # Appended, never inserted: a job's index is its advisory lock key.
     return [
@@ -59,6 +65,8 @@ def jobs(settings: Settings) -> list[tuple[str, float, float, Job]]:
         ("fire fallback timers", 1.0, 1.0, _fire_fallback_timers),
         # Partner webhooks due now (new events, and retries whose wait is over) go to the workers.
         ("dispatch partner webhooks", 0.2, 0.2, _dispatch_partner_webhooks),
+        # send_at: a scheduled message's delivery goes to the outbox when it is due.
+        ("fire scheduled messages", 1.0, 1.0, _fire_scheduled_messages),
     ]
 
 

@@ -12,7 +12,7 @@ from litestar.params import Parameter
 from edge.rest import pool, principal, problem_body, quota, require_api_key
 from kernel.errors import parse_id
 from kernel.pagination import DEFAULT_PAGE, MAX_PAGE
-from messaging import batch, dead_letters, inbox, routing_policy, service
+from messaging import batch, dead_letters, inbox, routing_policy, scheduling, service
 from messaging.schemas import (
     BatchResult,
     BatchResults,
@@ -162,6 +162,20 @@ class MessageController(Controller):
     async def list_events(self, request: AnyRequest, message_id: str) -> EventList:
         async with pool(request).acquire() as conn:
             return await service.list_events(conn, principal(request).tenant_id, parse_id(message_id))
+
+    @post(
+        "/{message_id:str}/cancel",
+        status_code=200,
+        summary="Cancel a message not yet sent",
+        description=(
+            "A scheduled message, or a queued one no attempt of which may have reached the provider: it becomes "
+            "`failed` with error reason `canceled` and is never sent. Any other message: 409 failed-precondition "
+            "(reason NOT_CANCELABLE)."
+        ),
+    )
+    async def cancel_message(self, request: AnyRequest, message_id: str) -> MessageView:
+        async with pool(request).acquire() as conn:
+            return await scheduling.cancel(conn, principal(request).tenant_id, parse_id(message_id))
 
     @post(
         "/{message_id:str}/retry",

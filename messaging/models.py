@@ -31,6 +31,7 @@ __all__ = [
     "message_events",
     "messages",
     "opt_outs",
+    "scheduled_messages",
 ]
 
 messages = Table(
@@ -59,6 +60,8 @@ messages = Table(
     Column("throttled_attempts", Integer, nullable=False, server_default="0"),
     # An operator set this failed message aside: it leaves the dead letters.
     Column("discarded_at", DateTime(timezone=True), nullable=True),
+    # A scheduled message: its delivery waits in scheduled_messages until then.
+    Column("send_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("tenant_id", "idempotency_key"),
     Index("ix_messages_tenant_id_created_at", "tenant_id", text("created_at DESC"), text("id DESC")),
     Index("ix_messages_provider_message_id", "provider_message_id"),
@@ -198,6 +201,19 @@ message_channels = Table(
 
 # fallback_after, durably: a row per message whose next channel starts at due_at unless the message
 # is delivered first. Fired (and deleted) by the relay's housekeeping, so it survives restarts.
+scheduled_messages = Table(
+    "scheduled_messages",
+    metadata,
+    Column("message_id", UUID(as_uuid=True), ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    # The outbox row to write when it is due, as the submission would have written it.
+    Column("topic", Text, nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Index("ix_scheduled_messages_due_at", "due_at"),
+)
+
 fallback_timers = Table(
     "fallback_timers",
     metadata,

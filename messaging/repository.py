@@ -34,7 +34,7 @@ __all__ = [
 
 MESSAGE_COLS = (
     "m.id, m.tenant_id, m.idempotency_key, m.request_hash, m.channel, m.to_number, m.content, m.status, "
-    "m.provider_message_id, m.error_code, m.error_reason, m.created_at, m.updated_at, m.sender_id, "
+    "m.provider_message_id, m.error_code, m.error_reason, m.created_at, m.updated_at, m.sender_id, m.send_at, "
     "s.phone_number_id AS sender_phone_number_id"
 )
 MESSAGE_FROM = "messages m LEFT JOIN senders s ON s.id = m.sender_id"
@@ -42,31 +42,42 @@ DELIVER_TOPIC = "messaging.deliver"
 BULK_TOPIC = "messaging.deliver_bulk"
 
 # One round trip: the message, its first audit event and its delivery outbox row are written by
-# one statement (so one implicit transaction), and the relay is woken at commit.
+# one statement (so one implicit transaction), and the relay is woken at commit. A message with a
+# future send_at gets its outbox row in scheduled_messages instead, which the relay moves to the
+# outbox when it is due (messaging.scheduling).
 _INSERT = f"""
 WITH m AS (
     INSERT INTO messages (id, tenant_id, idempotency_key, request_hash, channel, sender_id, to_number,
-                          content, status)
-    VALUES ($1, $2, $3, $4, 'whatsapp', $5, $6, $7, 'queued')
+                          content, status, send_at)
+    VALUES ($1, $2, $3, $4, 'whatsapp', $5, $6, $7, 'queued', $12)
     ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
     RETURNING *
 ), e AS (
     INSERT INTO message_events (tenant_id, message_id, reported_status, from_status, to_status, applied,
-                                outcome, source)
-    SELECT tenant_id, id, 'queued', NULL, 'queued', true, 'advanced', 'api' FROM m
+                                outcome, source, detail)
+    SELECT tenant_id, id, 'queued', NULL, 'queued', true, 'advanced', 'api',
+           CASE WHEN $12::timestamptz > now() THEN 'scheduled for ' || to_char($12::timestamptz AT TIME ZONE 'UTC',
+                                                                            'YYYY-MM-DD"T"HH24:MI:SS"Z"') END
+    FROM m
+), d AS (
+    SELECT id, tenant_id, jsonb_build_object('message_id', id, 'tenant_id', tenant_id, 'sender', $8::text,
+                                             'to', to_number) AS payload
+    FROM m
 ), o AS (
     INSERT INTO outbox (topic, payload, priority, tenant_id)
-    SELECT $9::text,
-           jsonb_build_object('message_id', id, 'tenant_id', tenant_id, 'sender', $8::text, 'to', to_number),
-           $10::smallint, tenant_id
-    FROM m
+    SELECT $9::text, payload, $10::smallint, tenant_id FROM d
+    WHERE $12::timestamptz IS NULL OR $12::timestamptz <= now()
+), s AS (
+    INSERT INTO scheduled_messages (message_id, tenant_id, due_at, topic, priority, payload)
+    SELECT id, tenant_id, $12::timestamptz, $9::text, $10::smallint, payload FROM d WHERE $12::timestamptz > now()
 ), t AS (
-    -- fallback_after: a durable timer, due that many seconds from now (kernel jobs fire it).
+    -- fallback_after: a durable timer, due that many seconds after the send (kernel jobs fire it).
     INSERT INTO fallback_timers (message_id, tenant_id, due_at)
-    SELECT id, tenant_id, now() + make_interval(secs => $11::int) FROM m WHERE $11::int IS NOT NULL
+    SELECT id, tenant_id, greatest(now(), coalesce($12::timestamptz, now())) + make_interval(secs => $11::int)
+    FROM m WHERE $11::int IS NOT NULL
 )
 SELECT m.id, m.tenant_id, m.idempotency_key, m.request_hash, m.channel, m.to_number, m.content, m.status,
-       m.provider_message_id, m.error_code, m.error_reason, m.created_at, m.updated_at, m.sender_id,
+       m.provider_message_id, m.error_code, m.error_reason, m.created_at, m.updated_at, m.sender_id, m.send_at,
        $8::text AS sender_phone_number_id
 FROM m, pg_notify('{CHANNEL}', '')
 """
@@ -84,6 +95,7 @@ async def insert_message(
     to_number: str,
     content: dict[str, Any],
     bulk: bool = False,
+    send_at: datetime | None = None,
 ) -> asyncpg.Record | None:
     """The new message, or None when the idempotency key is already taken. A ``bulk`` message's
     delivery goes to the bulk queue, published after any transactional work."""
@@ -100,6 +112,7 @@ async def insert_message(
         BULK_TOPIC if bulk else DELIVER_TOPIC,
         1 if bulk else 0,
         content.get("fallback_after"),
+        send_at,
     )
 
 

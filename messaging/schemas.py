@@ -153,6 +153,14 @@ class SendMessage(msgspec.Struct, forbid_unknown_fields=True):
             )
         ),
     ] = None
+    send_at: Annotated[
+        datetime | None,
+        Meta(
+            description="When to send it, with its offset, up to 30 days ahead (RFC 3339). Until then it can be "
+            "canceled (`POST /v1/messages/{id}/cancel`). Omitted: now.",
+            examples=["2026-12-24T09:00:00Z"],
+        ),
+    ] = None
 
 
 class MessageBatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -207,6 +215,7 @@ class MessageView(msgspec.Struct):
     idempotency_key: str | None
     created_at: datetime
     updated_at: datetime
+    send_at: Annotated[datetime | None, Meta(description="When it is (or was) scheduled to be sent.")] = None
     channels: Annotated[
         list[ChannelView] | None,
         Meta(

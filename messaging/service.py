@@ -84,6 +84,7 @@ def view(row: asyncpg.Record) -> MessageView:
         idempotency_key=row["idempotency_key"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        send_at=row.get("send_at"),
     )
 
 
@@ -209,6 +210,7 @@ async def submit(
             to_number=to_number,
             content=content_of(await routing_policy.apply(conn, tenant_id, request), components, category),
             bulk=bulk,
+            send_at=request.send_at,
         )
     except BaseException:
         if admission is not None:

@@ -17,7 +17,7 @@ from edge.rpc import authenticated, translate_errors
 from kernel.db import Pool
 from kernel.errors import InvalidInput, SwitchboardError, parse_id
 from kernel.pagination import page_size
-from messaging import batch, dead_letters, inbox, routing_policy, service
+from messaging import batch, dead_letters, inbox, routing_policy, scheduling, service
 from messaging.schemas import (
     ButtonParam,
     ConversationView,
@@ -117,6 +117,7 @@ def to_send_message(request: pb.SendMessageRequest) -> SendMessage:
         priority=_PRIORITY.get(request.priority),
         channels=list(request.channels) or None,  # type: ignore[arg-type]  # validated by the service
         fallback_after=request.fallback_after_seconds or None,
+        send_at=request.send_time.ToDatetime(tzinfo=UTC) if request.HasField("send_time") else None,
     )
 
 
@@ -133,6 +134,7 @@ def to_message(view: MessageView) -> pb.Message:
         idempotency_key=view.idempotency_key or "",
         create_time=_timestamp(view.created_at),
         update_time=_timestamp(view.updated_at),
+        send_time=_timestamp(view.send_at) if view.send_at else None,
         channels=[
             pb.MessageChannel(
                 channel=c.channel,
@@ -359,6 +361,15 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         async with self._pool.acquire() as conn:
             message = await dead_letters.retry(conn, principal.tenant_id, parse_id(request.id))
         return pb.RetryMessageResponse(message=to_message(message))
+
+    @translate_errors
+    async def CancelMessage(  # noqa: N802
+        self, request: pb.CancelMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.CancelMessageResponse:
+        principal = await authenticated(self._pool, context)
+        async with self._pool.acquire() as conn:
+            message = await scheduling.cancel(conn, principal.tenant_id, parse_id(request.id))
+        return pb.CancelMessageResponse(message=to_message(message))
 
     @translate_errors
     async def DiscardMessage(  # noqa: N802

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from kernel.errors import FieldViolation
 from kernel.phones import normalize_e164
 from messaging.schemas import MAX_TEXT, SendMessage
@@ -42,11 +44,30 @@ def validate(request: SendMessage, idempotency_key: str | None) -> tuple[str | N
         if not request.template.language.strip():
             problems.append(FieldViolation("template.language", "required", "must not be empty"))
     problems.extend(_route_problems(request))
+    problems.extend(_schedule_problems(request.send_at))
     if idempotency_key is not None and not (
         0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY and idempotency_key.isprintable()
     ):
         problems.append(FieldViolation("Idempotency-Key", "format", f"1 to {MAX_IDEMPOTENCY_KEY} printable characters"))
     return to_number, problems
+
+
+MAX_SCHEDULE = timedelta(days=30)
+# A send_at this far in the past is a mistake (a wrong offset, a stale job), not "now".
+PAST_TOLERANCE = timedelta(minutes=5)
+
+
+def _schedule_problems(send_at: datetime | None) -> list[FieldViolation]:
+    if send_at is None:
+        return []
+    if send_at.tzinfo is None:
+        return [FieldViolation("send_at", "timezone", "give the time with its offset, e.g. 2026-12-24T09:00:00Z")]
+    now = datetime.now(UTC)
+    if send_at > now + MAX_SCHEDULE:
+        return [FieldViolation("send_at", "max_ahead", "at most 30 days ahead")]
+    if send_at < now - PAST_TOLERANCE:
+        return [FieldViolation("send_at", "past", "is in the past; omit it to send now")]
+    return []
 
 
 def order_problems(channels: list[str], field: str = "channels") -> list[FieldViolation]:

@@ -346,6 +346,7 @@ class SendMessageRequest(_message.Message):
     PRIORITY_FIELD_NUMBER: _builtins.int
     CHANNELS_FIELD_NUMBER: _builtins.int
     FALLBACK_AFTER_SECONDS_FIELD_NUMBER: _builtins.int
+    SEND_TIME_FIELD_NUMBER: _builtins.int
     to: _builtins.str
     """Recipient in E.164, e.g. +14155550123."""
     sender: _builtins.str
@@ -370,6 +371,10 @@ class SendMessageRequest(_message.Message):
         fallback content. Empty: whatsapp, sms, email (those with content).
         """
 
+    @_builtins.property
+    def send_time(self) -> _timestamp_pb2.Timestamp:
+        """When to send it, up to 30 days ahead; unset: now. Cancellable until then (CancelMessage)."""
+
     def __init__(
         self,
         *,
@@ -382,10 +387,11 @@ class SendMessageRequest(_message.Message):
         priority: Global___MessagePriority.ValueType = ...,
         channels: _abc.Iterable[_builtins.str] | None = ...,
         fallback_after_seconds: _builtins.int = ...,
+        send_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "fallback", b"fallback", "template", b"template", "text", b"text"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "fallback", b"fallback", "send_time", b"send_time", "template", b"template", "text", b"text"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels", "content", b"content", "fallback", b"fallback", "fallback_after_seconds", b"fallback_after_seconds", "idempotency_key", b"idempotency_key", "priority", b"priority", "sender", b"sender", "template", b"template", "text", b"text", "to", b"to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels", "content", b"content", "fallback", b"fallback", "fallback_after_seconds", b"fallback_after_seconds", "idempotency_key", b"idempotency_key", "priority", b"priority", "send_time", b"send_time", "sender", b"sender", "template", b"template", "text", b"text", "to", b"to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_content: _TypeAlias = _typing.Literal["text", "template"]  # noqa: Y015
     _WhichOneofArgType_content: _TypeAlias = _typing.Literal["content", b"content"]  # noqa: Y015
@@ -432,6 +438,7 @@ class Message(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     CHANNELS_FIELD_NUMBER: _builtins.int
+    SEND_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     to: _builtins.str
     channel: _builtins.str
@@ -452,6 +459,10 @@ class Message(_message.Message):
         message's own status is the overall one: delivered if any channel delivered.
         """
 
+    @_builtins.property
+    def send_time(self) -> _timestamp_pb2.Timestamp:
+        """When it is (or was) scheduled to be sent; unset when it was sent at once."""
+
     def __init__(
         self,
         *,
@@ -467,10 +478,11 @@ class Message(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         channels: _abc.Iterable[Global___MessageChannel] | None = ...,
+        send_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "error", b"error", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "error", b"error", "send_time", b"send_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "channels", b"channels", "content_type", b"content_type", "create_time", b"create_time", "error", b"error", "id", b"id", "idempotency_key", b"idempotency_key", "provider_message_id", b"provider_message_id", "sender", b"sender", "status", b"status", "to", b"to", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "channels", b"channels", "content_type", b"content_type", "create_time", b"create_time", "error", b"error", "id", b"id", "idempotency_key", b"idempotency_key", "provider_message_id", b"provider_message_id", "send_time", b"send_time", "sender", b"sender", "status", b"status", "to", b"to", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1179,6 +1191,45 @@ class ListDeadLettersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDeadLettersResponse: _TypeAlias = ListDeadLettersResponse  # noqa: Y015
+
+@_typing.final
+class CancelMessageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelMessageRequest: _TypeAlias = CancelMessageRequest  # noqa: Y015
+
+@_typing.final
+class CancelMessageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def message(self) -> Global___Message: ...
+    def __init__(
+        self,
+        *,
+        message: Global___Message | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelMessageResponse: _TypeAlias = CancelMessageResponse  # noqa: Y015
 
 @_typing.final
 class RetryMessageRequest(_message.Message):

@@ -88,6 +88,11 @@ class MessagingServiceStub:
                 request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageRequest.SerializeToString,
                 response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageResponse.FromString,
                 _registered_method=True)
+        self.CancelMessage = channel.unary_unary(
+                '/switchboard.messaging.v1.MessagingService/CancelMessage',
+                request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.CancelMessageRequest.SerializeToString,
+                response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.CancelMessageResponse.FromString,
+                _registered_method=True)
         self.GetRoutingPolicy = channel.unary_unary(
                 '/switchboard.messaging.v1.MessagingService/GetRoutingPolicy',
                 request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.GetRoutingPolicyRequest.SerializeToString,
@@ -182,6 +187,15 @@ class MessagingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelMessage(self, request, context):
+        """Cancel a message not yet sent (scheduled, or queued with no attempt that may have reached the
+        provider): it becomes FAILED with reason "canceled" and is never sent. Otherwise
+        FAILED_PRECONDITION (reason NOT_CANCELABLE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetRoutingPolicy(self, request, context):
         """The tenant's default fallback route.
         """
@@ -249,6 +263,11 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     servicer.DiscardMessage,
                     request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageRequest.FromString,
                     response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageResponse.SerializeToString,
+            ),
+            'CancelMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelMessage,
+                    request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.CancelMessageRequest.FromString,
+                    response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.CancelMessageResponse.SerializeToString,
             ),
             'GetRoutingPolicy': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRoutingPolicy,
@@ -535,6 +554,33 @@ class MessagingService:
             '/switchboard.messaging.v1.MessagingService/DiscardMessage',
             switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageRequest.SerializeToString,
             switchboard_dot_messaging_dot_v1_dot_messaging__pb2.DiscardMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.messaging.v1.MessagingService/CancelMessage',
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.CancelMessageRequest.SerializeToString,
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.CancelMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,

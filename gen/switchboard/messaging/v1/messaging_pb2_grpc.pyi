@@ -67,6 +67,11 @@ class MessagingServiceStub:
     """Set a dead letter aside: it stays FAILED and leaves the dead letters. Any other message:
     FAILED_PRECONDITION.
     """
+    CancelMessage: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.CancelMessageRequest, _messaging_pb2.CancelMessageResponse]
+    """Cancel a message not yet sent (scheduled, or queued with no attempt that may have reached the
+    provider): it becomes FAILED with reason "canceled" and is never sent. Otherwise
+    FAILED_PRECONDITION (reason NOT_CANCELABLE).
+    """
     GetRoutingPolicy: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.GetRoutingPolicyRequest, _messaging_pb2.GetRoutingPolicyResponse]
     """The tenant's default fallback route."""
     UpdateRoutingPolicy: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.UpdateRoutingPolicyRequest, _messaging_pb2.UpdateRoutingPolicyResponse]
@@ -112,6 +117,11 @@ class MessagingServiceAsyncStub(MessagingServiceStub):
     DiscardMessage: _aio.UnaryUnaryMultiCallable[_messaging_pb2.DiscardMessageRequest, _messaging_pb2.DiscardMessageResponse]  # type: ignore[assignment]
     """Set a dead letter aside: it stays FAILED and leaves the dead letters. Any other message:
     FAILED_PRECONDITION.
+    """
+    CancelMessage: _aio.UnaryUnaryMultiCallable[_messaging_pb2.CancelMessageRequest, _messaging_pb2.CancelMessageResponse]  # type: ignore[assignment]
+    """Cancel a message not yet sent (scheduled, or queued with no attempt that may have reached the
+    provider): it becomes FAILED with reason "canceled" and is never sent. Otherwise
+    FAILED_PRECONDITION (reason NOT_CANCELABLE).
     """
     GetRoutingPolicy: _aio.UnaryUnaryMultiCallable[_messaging_pb2.GetRoutingPolicyRequest, _messaging_pb2.GetRoutingPolicyResponse]  # type: ignore[assignment]
     """The tenant's default fallback route."""
@@ -215,6 +225,17 @@ class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_messaging_pb2.DiscardMessageResponse, _abc.Awaitable[_messaging_pb2.DiscardMessageResponse]]:
         """Set a dead letter aside: it stays FAILED and leaves the dead letters. Any other message:
         FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelMessage(
+        self,
+        request: _messaging_pb2.CancelMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.CancelMessageResponse, _abc.Awaitable[_messaging_pb2.CancelMessageResponse]]:
+        """Cancel a message not yet sent (scheduled, or queued with no attempt that may have reached the
+        provider): it becomes FAILED with reason "canceled" and is never sent. Otherwise
+        FAILED_PRECONDITION (reason NOT_CANCELABLE).
         """
 
     @_abc_1.abstractmethod
