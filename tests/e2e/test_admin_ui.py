@@ -402,3 +402,39 @@ async def test_credentials_are_added_write_only_and_tested_with_each_provider(
         assert "Connection OK" in checked.text and "accepted the connection" in checked.text
         # Another tenant's credential answers like an unknown one.
         assert (await post_form(browser, f"/admin/credentials/{stale['id']}/test")).status_code == 404
+
+
+# Every console action (a POST) and the permission it needs; ids need not exist, since the role
+# check comes before anything is looked up.
+ACTIONS = {
+    "/admin/messages/{id}/retry": Can.RETRY_MESSAGES,
+    "/admin/messages/{id}/discard": Can.RETRY_MESSAGES,
+    "/admin/keys": Can.MANAGE_KEYS,
+    "/admin/keys/{id}/revoke": Can.MANAGE_KEYS,
+    "/admin/templates": Can.MANAGE_SETUP,
+    "/admin/templates/sync": Can.MANAGE_SETUP,
+    "/admin/credentials": Can.MANAGE_SETUP,
+    "/admin/credentials/{id}/test": Can.MANAGE_SETUP,
+    "/admin/webhooks": Can.MANAGE_WEBHOOKS,
+    "/admin/webhooks/{id}/test": Can.MANAGE_WEBHOOKS,
+    "/admin/webhooks/{id}/rotate-secret": Can.MANAGE_WEBHOOKS,
+    "/admin/webhooks/{id}/delete": Can.MANAGE_WEBHOOKS,
+    "/admin/operator/tenants/{id}/suspend": Can.OPERATE,
+    "/admin/operator/tenants/{id}/reactivate": Can.OPERATE,
+}
+
+
+@pytest.mark.parametrize("role", list(Role))
+async def test_each_role_is_refused_every_action_its_grants_do_not_allow(
+    stack: Stack, pool: Pool, tenant: dict[str, Any], role: Role
+) -> None:
+    email = await make_user(pool, None if role is Role.OPERATOR else tenant["tenant_id"], role.value)
+    async with signed_in(stack.rest_url, email) as client:
+        await client.get(home_of(role))
+        for action, needed in ACTIONS.items():
+            if needed in GRANTS[role]:
+                continue
+            response = await post_form(client, action.format(id=uuid.uuid4()))
+            assert response.status_code == 403, (role, action, response.status_code)
+    # Nothing was changed: the tenant is active and its key still works.
+    assert (await pool.fetchval("SELECT status FROM tenants WHERE id = $1::uuid", tenant["tenant_id"])) == "active"
