@@ -55,6 +55,12 @@ async def _fire_scheduled_messages(pool: db.Pool) -> int:
     return await fire_due(pool)
 
 
+async def _purge_idempotency_records(pool: db.Pool) -> int:
+    from edge.idempotency import purge
+
+    return await purge(pool)
+
+
 def jobs(settings: Settings) -> list[tuple[str, float, float, Job]]:
     # Appended, never inserted: a job's index is its advisory lock key.
     return [
@@ -67,6 +73,7 @@ def jobs(settings: Settings) -> list[tuple[str, float, float, Job]]:
         ("dispatch partner webhooks", 0.2, 0.2, _dispatch_partner_webhooks),
         # send_at: a scheduled message's delivery goes to the outbox when it is due.
         ("fire scheduled messages", 1.0, 1.0, _fire_scheduled_messages),
+        ("purge idempotency records", 120.0, 3600.0, _purge_idempotency_records),
     ]
 
 

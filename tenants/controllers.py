@@ -8,6 +8,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 
+from edge.idempotency import IdempotentCreate
 from edge.rest import pool, principal, require_api_key, vault
 from kernel.db import unit_of_work
 from kernel.errors import parse_id
@@ -42,6 +43,7 @@ class CredentialController(Controller):
     @post(
         "/",
         status_code=201,
+        middleware=[IdempotentCreate()],
         summary="Add a provider credential (WhatsApp, SMS or email)",
         description="Secrets are sealed under the tenant's data key and never returned: responses show a "
         "fingerprint per secret. The first credential of a kind becomes its default.",
@@ -117,6 +119,7 @@ class TemplateController(Controller):
     @post(
         "/",
         status_code=201,
+        middleware=[IdempotentCreate()],
         summary="Create a template and submit it to Meta for review",
         description="Kept with the status Meta answers (APPROVED, PENDING or REJECTED); later changes arrive "
         "by webhook and by sync. Only APPROVED templates can be sent.",
@@ -148,6 +151,7 @@ class SenderController(Controller):
     @post(
         "/",
         status_code=201,
+        middleware=[IdempotentCreate()],
         summary="Add a WhatsApp number to send from",
         description="A phone_number_id belongs to at most one tenant (409 otherwise). Messages that name no "
         "sender go out from the default number.",

@@ -23,7 +23,17 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from kernel.models import metadata
 
-__all__ = ["api_keys", "credentials", "operator_keys", "plans", "senders", "templates", "tenant_keys", "tenants"]
+__all__ = [
+    "api_keys",
+    "credentials",
+    "idempotency_records",
+    "operator_keys",
+    "plans",
+    "senders",
+    "templates",
+    "tenant_keys",
+    "tenants",
+]
 
 
 def _created() -> Column[object]:
@@ -175,4 +185,23 @@ templates = Table(
     Column("status_changed_at", DateTime(timezone=True), nullable=True),
     Column("status_reason", Text, nullable=True),
     UniqueConstraint("tenant_id", "waba_id", "name", "language"),
+)
+
+
+# Idempotency-Key of REST POSTs that create (edge.idempotency); a message keeps its key in its row.
+idempotency_records = Table(
+    "idempotency_records",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("key", Text, nullable=False),
+    # SHA-256 of method, path and body: the same key with another request is refused.
+    Column("fingerprint", LargeBinary, nullable=False),
+    Column("state", Text, nullable=False),  # in_flight | done
+    Column("status_code", Integer, nullable=True),
+    # The response (status aside), sealed with the tenant's data key: it may carry a secret shown once.
+    Column("sealed_response", LargeBinary, nullable=True),
+    _created(),
+    UniqueConstraint("tenant_id", "key"),
+    CheckConstraint("state IN ('in_flight', 'done')", name="state_known"),
 )

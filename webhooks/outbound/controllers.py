@@ -9,6 +9,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from edge.idempotency import IdempotentCreate
 from edge.rest import pool, principal, require_api_key, vault
 from kernel.db import unit_of_work
 from kernel.errors import parse_id
@@ -46,6 +47,7 @@ class WebhookEndpointController(Controller):
     @post(
         "/",
         status_code=201,
+        middleware=[IdempotentCreate()],
         summary="Register an endpoint for partner webhooks (Standard Webhooks v1)",
         description="The answer carries the endpoint's signing secret (whsec_...) once. Every event is POSTed "
         "with webhook-id, webhook-timestamp and webhook-signature headers; retried with backoff for about 3 days.",
