@@ -21,6 +21,7 @@ import msgspec
 
 from kernel import db
 from messaging.repository import _INSERT as INSERT_MESSAGE  # the very statements the service runs
+from messaging.repository import DELIVER_TOPIC
 from tenants.repository import ROUTE
 
 AUTH = (
@@ -77,6 +78,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             request["to"],
             {"type": "template", "template": template},
             sender["phone_number_id"],
+            DELIVER_TOPIC,
+            0,  # transactional
+            None,  # no fallback timer
+            None,  # send now
         )
     assert created is not None
     await _respond(send, 202, msgspec.json.encode({"id": str(created["id"]), "status": "queued"}))

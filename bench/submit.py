@@ -98,6 +98,10 @@ def main() -> int:
     settings = settings_module.load(stack.env)
     facts = asyncio.run(provision_demo(settings, MasterKey(settings.require_master_key()), None))
     headers = {"Authorization": f"Bearer {facts['api_key']}"}
+    # A plan whose rate is far above what two cores can submit: the quota check runs (it is part
+    # of the path measured) but never refuses.
+    stack.cli("plans", "set", "bench", "--rate", "100000", "--burst", "100000").check_returncode()
+    stack.cli("tenant", "plan", "--tenant", facts["tenant_id"], "bench").check_returncode()
     reference_port = free_port()
     stack.start(("api", "grpc"))
     reference = start_reference(dsn, reference_port, logs / "reference.log")
