@@ -93,7 +93,10 @@ def main() -> int:
     upgrade(dsn)
     logs = Path(tempfile.mkdtemp(prefix="sb-bench-"))
     stack = Stack(
-        dsn, "redis://127.0.0.1:6379/11", logs, {"SWITCHBOARD_API_WORKERS": "2", "SWITCHBOARD_LOG_LEVEL": "WARNING"}
+        dsn,
+        "redis://127.0.0.1:6379/11",
+        logs,
+        {"SWITCHBOARD_API_WORKERS": "2", "SWITCHBOARD_GRPC_PROCESSES": "2", "SWITCHBOARD_LOG_LEVEL": "WARNING"},
     )
     settings = settings_module.load(stack.env)
     facts = asyncio.run(provision_demo(settings, MasterKey(settings.require_master_key()), None))

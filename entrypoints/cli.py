@@ -60,8 +60,27 @@ def cmd_grpc(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.grpc_server import serve
 
     _require_keys(settings)
-    run(serve(settings))
-    return 0
+    processes = args.processes or settings.grpc_processes
+    if processes == 1:
+        run(serve(settings))
+        return 0
+    # Several servers on one port (SO_REUSEPORT, on by default in grpcio on Linux): the kernel
+    # spreads connections among them, as uvicorn's workers share the REST port. Signals are
+    # forwarded, and the command exits when every server has.
+    children = [
+        subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "grpc", "--processes", "1"])
+        for _ in range(processes)
+    ]
+
+    def forward(signum: int, frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [child.wait() for child in children]
+    return max(codes, default=0)
 
 
 def _dramatiq(processes: int, threads: int, queues: tuple[str, ...]) -> list[str]:
@@ -177,7 +196,10 @@ def _parser() -> argparse.ArgumentParser:
     api = add("api", cmd_api, "Serve the REST API and webhook ingress on SWITCHBOARD_HTTP_PORT.")
     api.add_argument("--host", default="0.0.0.0")
     api.add_argument("--workers", type=int, default=0, help="worker processes (default SWITCHBOARD_API_WORKERS, 2)")
-    add("grpc", cmd_grpc, "Serve gRPC (with health and reflection) on SWITCHBOARD_GRPC_PORT.")
+    grpc_command = add("grpc", cmd_grpc, "Serve gRPC (with health and reflection) on SWITCHBOARD_GRPC_PORT.")
+    grpc_command.add_argument(
+        "--processes", type=int, default=0, help="server processes (default SWITCHBOARD_GRPC_PROCESSES, 2)"
+    )
     worker = add("worker", cmd_worker, "Run the Dramatiq delivery and reconciliation workers.")
     worker.add_argument("--processes", type=int, default=0)
     worker.add_argument("--threads", type=int, default=0)

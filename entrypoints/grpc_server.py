@@ -43,7 +43,9 @@ async def serve(settings: Settings, *, grace: float = 10.0, ready: asyncio.Event
     configure(settings.log_level, process="grpc")
     settings.require_master_key()
     pool = await db.create_pool(settings.asyncpg_dsn, min_size=2, max_size=16)
-    server = grpc.aio.server()
+    # SO_REUSEPORT (grpcio's default on Linux, set here to say so): `switchboard grpc --processes N`
+    # runs N of these on one port.
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
     quotas_client = quota_client(settings.redis_url)
     quotas = Quotas(quotas_client) if settings.quotas else None
     messaging_pb2_grpc.add_MessagingServiceServicer_to_server(MessagingServicer(pool, quotas), server)

@@ -77,6 +77,8 @@ class Settings:
     # Each tenant's bulk items in flight (published to the workers, not yet done) at most; the
     # rest wait in the outbox, so another tenant's bulk work is not queued behind them.
     bulk_in_flight: int = 200
+    # gRPC server processes sharing SWITCHBOARD_GRPC_PORT.
+    grpc_processes: int = 2
     # Twilio's REST API base; the sandbox's URL in development and tests.
     twilio_url: str = "https://api.twilio.com"
     # Partner webhooks: the wait before each retry (Standard Webhooks' schedule, about 3 days),
@@ -211,6 +213,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         grpc_port=_int(env, "SWITCHBOARD_GRPC_PORT", 50051, 1, 65535),
         sandbox_port=_int(env, "SWITCHBOARD_SANDBOX_PORT", 8090, 1, 65535),
         api_workers=_int(env, "SWITCHBOARD_API_WORKERS", 2, 1, 64),
+        grpc_processes=_int(env, "SWITCHBOARD_GRPC_PROCESSES", 2, 1, 64),
         worker_processes=_int(env, "SWITCHBOARD_WORKER_PROCESSES", 2, 1, 64),
         worker_threads=_int(env, "SWITCHBOARD_WORKER_THREADS", 16, 1, 256),
         log_level=log_level,

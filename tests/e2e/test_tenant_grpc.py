@@ -3,6 +3,9 @@ tenant's ids answer NOT_FOUND like unknown ones."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +18,7 @@ from switchboard.tenants.v1 import tenants_pb2_grpc as pb_grpc
 
 from tests.conftest import new_tenant
 from tests.fixtures.rpc import violations
+from tests.fixtures.services import free_port
 from tests.fixtures.stack import Stack
 
 Metadata = tuple[tuple[str, str], ...]
@@ -121,3 +125,31 @@ async def test_without_a_key_every_call_is_unauthenticated(stub: pb_grpc.TenantS
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stub.ListSenders(pb.ListSendersRequest())
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_grpc_runs_as_several_processes_on_one_port_and_stops_cleanly(
+    stack: Stack, tenant: dict[str, Any]
+) -> None:
+    port = free_port()
+    stack.start_process(
+        "grpc-pair", command="grpc", env={"SWITCHBOARD_GRPC_PORT": str(port), "SWITCHBOARD_GRPC_PROCESSES": "2"}
+    )
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            try:
+                async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                    stub = pb_grpc.TenantServiceStub(channel)
+                    listed = await stub.ListSenders(pb.ListSendersRequest(), metadata=metadata(tenant), timeout=2)
+                break
+            except grpc.aio.AioRpcError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+        assert [s.phone_number_id for s in listed.senders] == [tenant["phone_number_id"]]
+        servers = subprocess.run(["pgrep", "-f", "entrypoints.cli grpc --processes 1"], capture_output=True, text=True)
+        parent = stack.processes["grpc-pair"]
+        assert len([p for p in servers.stdout.split() if p]) >= 2
+    finally:
+        stack.processes["grpc-pair"].send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=30) == 0
