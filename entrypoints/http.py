@@ -17,6 +17,7 @@ from admin_ui.app import admin_router, template_config
 from admin_ui.throttle import LoginThrottle
 from billing.controllers import BillingController
 from billing.operator_controllers import OperatorPlanController
+from edge.openapi import document_problems
 from edge.rest import EXCEPTION_HANDLERS, pool
 from kernel import db
 from kernel import settings as settings_module
@@ -123,7 +124,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         _docs,
         admin_router(keyring, secure_cookies=secure_cookies),
     ]
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -134,6 +135,8 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    document_problems(app.openapi_schema)
+    return app
 
 
 @get("/docs", include_in_schema=False, media_type="text/html")

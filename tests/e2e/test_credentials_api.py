@@ -103,6 +103,23 @@ async def test_the_openapi_document_describes_every_rest_path(client: httpx.Asyn
     for path in ("/v1/messages:batch", "/v1/messages:estimate", "/v1/usage", "/v1/invoices/{month}", "/v1/budget"):
         assert path in spec["paths"], path
     assert "/v1/operator/plans/{plan_id}" in spec["paths"]
+    assert "/v1/webhook-endpoints/{endpoint_id}/deliveries" in spec["paths"]
+    # Every operation lists its error responses as problems, each naming its problem types.
+    for path, item in spec["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            for status in ("401", "422", "500"):
+                problem = operation["responses"][status]
+                assert "application/problem+json" in problem["content"], (method, path, status)
+                assert "https://" in problem["description"], (method, path, status)
+            if "{" in path:
+                assert "404" in operation["responses"], (method, path)
+    created = spec["paths"]["/v1/webhook-endpoints"]["post"]
+    assert "Idempotency-Key" in [p["name"] for p in created["parameters"]]
+    assert spec["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status", "detail"]
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "/schema/openapi.json" in docs.text
 
