@@ -381,3 +381,16 @@ async def test_a_status_reported_after_a_higher_one_is_still_told_once(
         await partner.wait_for(2)
         await asyncio.sleep(1)
         assert sorted(types_of(partner.received)) == ["message.delivered", "message.read"]
+
+
+async def test_budget_alerts_reach_the_receiver(client: httpx.AsyncClient, tenant: dict[str, Any]) -> None:
+    async with receiver() as partner:
+        await register(client, tenant, partner.url, ["billing.budget_alert"])
+        assert (await client.put("/v1/budget", json={"monthly_budget": 2}, headers=auth(tenant))).status_code == 200
+        for _ in range(2):  # 1 cent each: the second takes the month to 100%
+            message_id = await send(client, tenant)
+            await wait_for_status(client, tenant, message_id, {"read"})
+        hooks = await partner.wait_for(2)
+        alerts = sorted((json.loads(h.body)["data"] for h in hooks), key=lambda a: int(a["threshold"]))
+        assert [(a["threshold"], a["spent"], a["budget"]) for a in alerts] == [(80, 2, 2), (100, 2, 2)]
+        assert {json.loads(h.body)["type"] for h in hooks} == {"billing.budget_alert"}

@@ -32,6 +32,7 @@ EVENT_TYPES = (
     "message.fallback",
     "message.inbound",
     "template.status_changed",
+    "billing.budget_alert",
 )
 
 webhook_endpoints = Table(

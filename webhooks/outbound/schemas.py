@@ -29,7 +29,8 @@ EventTypes = Annotated[
     list[str],
     Meta(
         description="Event types to receive; empty for all: message.queued, message.sent, message.delivered, "
-        "message.read, message.failed, message.fallback, message.inbound, template.status_changed."
+        "message.read, message.failed, message.fallback, message.inbound, template.status_changed, "
+        "billing.budget_alert."
     ),
 ]
 
