@@ -34,6 +34,9 @@ __all__ = [
     "scheduled_messages",
 ]
 
+# The id of the transaction writing a row, as a bigint (xid8 is 64-bit).
+XACT = "((pg_current_xact_id())::text)::bigint"
+
 messages = Table(
     "messages",
     metadata,
@@ -97,6 +100,9 @@ message_events = Table(
     Column("dedupe_key", Text, nullable=True),
     Column("occurred_at", DateTime(timezone=True), nullable=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The writing transaction's id: WatchMessageEvents' gap-free cursor (migration 0029).
+    Column("xact_id", BigInteger, nullable=False, server_default=text(XACT)),
+    Index("ix_message_events_tenant_id_xact_id", "tenant_id", "xact_id", "id"),
     # Also serves listing a message's events (a prefix of it); a separate index would cost one
     # more index insert per event, five per message.
     UniqueConstraint("message_id", "dedupe_key"),
@@ -140,8 +146,10 @@ inbound_messages = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("raw_event_id", BigInteger, nullable=True),
+    Column("xact_id", BigInteger, nullable=False, server_default=text(XACT)),  # see message_events
     # Providers deliver at least once: each provider message is stored once per tenant.
     UniqueConstraint("tenant_id", "provider_message_id"),
+    Index("ix_inbound_messages_tenant_id_xact_id", "tenant_id", "xact_id", "id"),
     Index("ix_inbound_messages_tenant_id_occurred_at", "tenant_id", text("occurred_at DESC"), text("id DESC")),
 )
 

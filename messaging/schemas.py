@@ -269,6 +269,7 @@ class EventView(msgspec.Struct):
     raw_event_id: int | None
     occurred_at: datetime | None
     recorded_at: datetime
+    message_id: Annotated[UUID | None, Meta(description="Set in the event stream (gRPC WatchMessageEvents).")] = None
 
 
 class AttemptView(msgspec.Struct):

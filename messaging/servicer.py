@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -13,11 +14,11 @@ from google.rpc import code_pb2
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
-from edge.rpc import authenticated, translate_errors
+from edge.rpc import authenticated, rich_status, translate_errors
 from kernel.db import Pool
 from kernel.errors import InvalidInput, SwitchboardError, parse_id
 from kernel.pagination import page_size
-from messaging import batch, dead_letters, inbox, routing_policy, scheduling, service
+from messaging import batch, dead_letters, inbox, routing_policy, scheduling, service, watch
 from messaging.schemas import (
     ButtonParam,
     ConversationView,
@@ -42,6 +43,9 @@ _PRIORITY: dict[int, Literal["transactional", "bulk"]] = {
     pb.MESSAGE_PRIORITY_TRANSACTIONAL: "transactional",
     pb.MESSAGE_PRIORITY_BULK: "bulk",
 }
+
+# How often an idle event stream looks for new rows.
+WATCH_POLL_SECONDS = 0.2
 
 _STATUS = {
     "queued": pb.MESSAGE_STATUS_QUEUED,
@@ -165,6 +169,7 @@ def to_event(event: EventView) -> pb.MessageEvent:
         raw_event_id=event.raw_event_id or 0,
         occur_time=_timestamp(event.occurred_at),
         record_time=_timestamp(event.recorded_at),
+        message_id=str(event.message_id) if event.message_id else "",
     )
 
 
@@ -361,6 +366,29 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         async with self._pool.acquire() as conn:
             message = await dead_letters.retry(conn, principal.tenant_id, parse_id(request.id))
         return pb.RetryMessageResponse(message=to_message(message))
+
+    async def WatchMessageEvents(  # noqa: N802
+        self, request: pb.WatchMessageEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.WatchMessageEventsResponse]:
+        # A stream, so errors are turned into statuses here (translate_errors wraps unary calls).
+        try:
+            principal = await authenticated(self._pool, context)
+            cursor = watch.decode(request.cursor) if request.cursor else await watch.start(self._pool)
+        except SwitchboardError as error:
+            await context.abort_with_status(rich_status(error))
+            return
+        while True:  # until the client goes away or its deadline passes (the call is cancelled)
+            async with self._pool.acquire() as conn:
+                page = await watch.read(conn, principal.tenant_id, cursor)
+            for item, after in page.items:
+                token = watch.encode(after)
+                if isinstance(item, EventView):
+                    yield pb.WatchMessageEventsResponse(event=to_event(item), cursor=token)
+                else:
+                    yield pb.WatchMessageEventsResponse(inbound=to_inbound(item), cursor=token)
+            cursor = page.cursor
+            if not page.items:
+                await asyncio.sleep(WATCH_POLL_SECONDS)
 
     @translate_errors
     async def CancelMessage(  # noqa: N802

@@ -842,6 +842,7 @@ class MessageEvent(_message.Message):
     RAW_EVENT_ID_FIELD_NUMBER: _builtins.int
     OCCUR_TIME_FIELD_NUMBER: _builtins.int
     RECORD_TIME_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     reported_status: Global___MessageStatus.ValueType
     from_status: Global___MessageStatus.ValueType
@@ -854,6 +855,8 @@ class MessageEvent(_message.Message):
     detail: _builtins.str
     error_code: _builtins.int
     raw_event_id: _builtins.int
+    message_id: _builtins.str
+    """The message the event belongs to (set in WatchMessageEvents)."""
     @_builtins.property
     def occur_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -873,14 +876,65 @@ class MessageEvent(_message.Message):
         raw_event_id: _builtins.int = ...,
         occur_time: _timestamp_pb2.Timestamp | None = ...,
         record_time: _timestamp_pb2.Timestamp | None = ...,
+        message_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time", "record_time", b"record_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "detail", b"detail", "error_code", b"error_code", "from_status", b"from_status", "id", b"id", "occur_time", b"occur_time", "outcome", b"outcome", "raw_event_id", b"raw_event_id", "record_time", b"record_time", "reported_status", b"reported_status", "source", b"source", "to_status", b"to_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "detail", b"detail", "error_code", b"error_code", "from_status", b"from_status", "id", b"id", "message_id", b"message_id", "occur_time", b"occur_time", "outcome", b"outcome", "raw_event_id", b"raw_event_id", "record_time", b"record_time", "reported_status", b"reported_status", "source", b"source", "to_status", b"to_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MessageEvent: _TypeAlias = MessageEvent  # noqa: Y015
+
+@_typing.final
+class WatchMessageEventsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """From a WatchMessageEventsResponse; empty: from now."""
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchMessageEventsRequest: _TypeAlias = WatchMessageEventsRequest  # noqa: Y015
+
+@_typing.final
+class WatchMessageEventsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    INBOUND_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """Resume right after this item."""
+    @_builtins.property
+    def event(self) -> Global___MessageEvent: ...
+    @_builtins.property
+    def inbound(self) -> Global___InboundMessage: ...
+    def __init__(
+        self,
+        *,
+        event: Global___MessageEvent | None = ...,
+        inbound: Global___InboundMessage | None = ...,
+        cursor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "inbound", b"inbound", "item", b"item"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "event", b"event", "inbound", b"inbound", "item", b"item"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["event", "inbound"]  # noqa: Y015
+    _WhichOneofArgType_item: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_item) -> _WhichOneofReturnType_item | None: ...
+
+Global___WatchMessageEventsResponse: _TypeAlias = WatchMessageEventsResponse  # noqa: Y015
 
 @_typing.final
 class ListMessageEventsResponse(_message.Message):

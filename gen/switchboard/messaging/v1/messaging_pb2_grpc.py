@@ -63,6 +63,11 @@ class MessagingServiceStub:
                 request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessageEventsRequest.SerializeToString,
                 response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessageEventsResponse.FromString,
                 _registered_method=True)
+        self.WatchMessageEvents = channel.unary_stream(
+                '/switchboard.messaging.v1.MessagingService/WatchMessageEvents',
+                request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.WatchMessageEventsRequest.SerializeToString,
+                response_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.WatchMessageEventsResponse.FromString,
+                _registered_method=True)
         self.ListInboundMessages = channel.unary_unary(
                 '/switchboard.messaging.v1.MessagingService/ListInboundMessages',
                 request_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListInboundMessagesRequest.SerializeToString,
@@ -144,6 +149,15 @@ class MessagingServiceServicer:
 
     def ListMessageEvents(self, request, context):
         """The message's audit trail: every reported status, applied or not, with its source.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchMessageEvents(self, request, context):
+        """The tenant's message events and inbound messages as they happen. Each response carries the
+        cursor that resumes right after it: reconnect with the last one received and nothing is
+        skipped or repeated. Without a cursor the stream starts now.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -238,6 +252,11 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     servicer.ListMessageEvents,
                     request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessageEventsRequest.FromString,
                     response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessageEventsResponse.SerializeToString,
+            ),
+            'WatchMessageEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchMessageEvents,
+                    request_deserializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.WatchMessageEventsRequest.FromString,
+                    response_serializer=switchboard_dot_messaging_dot_v1_dot_messaging__pb2.WatchMessageEventsResponse.SerializeToString,
             ),
             'ListInboundMessages': grpc.unary_unary_rpc_method_handler(
                     servicer.ListInboundMessages,
@@ -419,6 +438,33 @@ class MessagingService:
             '/switchboard.messaging.v1.MessagingService/ListMessageEvents',
             switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessageEventsRequest.SerializeToString,
             switchboard_dot_messaging_dot_v1_dot_messaging__pb2.ListMessageEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchMessageEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/switchboard.messaging.v1.MessagingService/WatchMessageEvents',
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.WatchMessageEventsRequest.SerializeToString,
+            switchboard_dot_messaging_dot_v1_dot_messaging__pb2.WatchMessageEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

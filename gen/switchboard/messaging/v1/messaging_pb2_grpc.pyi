@@ -51,6 +51,11 @@ class MessagingServiceStub:
     """The tenant's messages, newest first, filtered as GET /v1/messages filters them."""
     ListMessageEvents: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ListMessageEventsRequest, _messaging_pb2.ListMessageEventsResponse]
     """The message's audit trail: every reported status, applied or not, with its source."""
+    WatchMessageEvents: _grpc.UnaryStreamMultiCallable[_messaging_pb2.WatchMessageEventsRequest, _messaging_pb2.WatchMessageEventsResponse]
+    """The tenant's message events and inbound messages as they happen. Each response carries the
+    cursor that resumes right after it: reconnect with the last one received and nothing is
+    skipped or repeated. Without a cursor the stream starts now.
+    """
     ListInboundMessages: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ListInboundMessagesRequest, _messaging_pb2.ListInboundMessagesResponse]
     """Messages customers sent to the tenant's numbers, newest first. Each provider message appears
     once, however often the provider delivered it.
@@ -102,6 +107,11 @@ class MessagingServiceAsyncStub(MessagingServiceStub):
     """The tenant's messages, newest first, filtered as GET /v1/messages filters them."""
     ListMessageEvents: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ListMessageEventsRequest, _messaging_pb2.ListMessageEventsResponse]  # type: ignore[assignment]
     """The message's audit trail: every reported status, applied or not, with its source."""
+    WatchMessageEvents: _aio.UnaryStreamMultiCallable[_messaging_pb2.WatchMessageEventsRequest, _messaging_pb2.WatchMessageEventsResponse]  # type: ignore[assignment]
+    """The tenant's message events and inbound messages as they happen. Each response carries the
+    cursor that resumes right after it: reconnect with the last one received and nothing is
+    skipped or repeated. Without a cursor the stream starts now.
+    """
     ListInboundMessages: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ListInboundMessagesRequest, _messaging_pb2.ListInboundMessagesResponse]  # type: ignore[assignment]
     """Messages customers sent to the tenant's numbers, newest first. Each provider message appears
     once, however often the provider delivered it.
@@ -180,6 +190,17 @@ class MessagingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_messaging_pb2.ListMessageEventsResponse, _abc.Awaitable[_messaging_pb2.ListMessageEventsResponse]]:
         """The message's audit trail: every reported status, applied or not, with its source."""
+
+    @_abc_1.abstractmethod
+    def WatchMessageEvents(
+        self,
+        request: _messaging_pb2.WatchMessageEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_messaging_pb2.WatchMessageEventsResponse], _abc.AsyncIterator[_messaging_pb2.WatchMessageEventsResponse]]:
+        """The tenant's message events and inbound messages as they happen. Each response carries the
+        cursor that resumes right after it: reconnect with the last one received and nothing is
+        skipped or repeated. Without a cursor the stream starts now.
+        """
 
     @_abc_1.abstractmethod
     def ListInboundMessages(
