@@ -3,7 +3,6 @@ printable form and CSV."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, date, datetime
 
 from litestar import Controller, Response, get
@@ -37,21 +36,12 @@ class BillingPages(Controller):
         async with unit_of_work(db(request)) as conn:
             used = await billing.usage(conn, tenant_id, start, _next_month(start))
             listed = await invoices.list_invoices(conn, tenant_id)
-        groups: dict[str, dict[tuple[str, str], list[int]]] = {"channel": defaultdict(lambda: [0, 0, 0])}
-        groups["category"] = defaultdict(lambda: [0, 0, 0])
-        groups["country"] = defaultdict(lambda: [0, 0, 0])
-        for row in used.data:
-            for key, value in (("channel", row.channel), ("category", row.category), ("country", row.country)):
-                cell = groups[key][(value, row.currency)]
-                cell[0] += row.events
-                cell[1] += row.units
-                cell[2] += row.amount
         return render(
             request,
             "usage.html",
             month=chosen,
             usage=used,
-            groups={k: sorted(v.items()) for k, v in groups.items()},
+            groups={by: billing.breakdown(used, by) for by in billing.BREAKDOWNS},
             invoices=listed.data,
         )
 

@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 from admin_ui.roles import Can
 from admin_ui.web import AdminRequest, admin, db, render, require_session, tenant_of
 from kernel.db import unit_of_work
-from kernel.errors import InvalidInput, SwitchboardError, parse_id
+from kernel.errors import ErrorKind, InvalidInput, SwitchboardError, parse_id
 from messaging import dead_letters, inbox
 from messaging import service as messages
 from messaging.states import Status
@@ -117,7 +117,7 @@ class MessagePages(Controller):
             async with db(request).acquire() as conn:
                 await action(conn, tenant_of(request), ident, by=by)
         except SwitchboardError as error:
-            if error.kind.name == "NOT_FOUND":
+            if error.kind is ErrorKind.NOT_FOUND:
                 raise
             notice = error.detail
         return Redirect(f"/admin/messages/{ident}", status_code=303, query_params={"notice": notice})

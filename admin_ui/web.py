@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 from urllib.parse import quote
+from uuid import UUID
 
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
@@ -67,7 +68,7 @@ def admin(request: AdminRequest) -> AdminUser:
     return user
 
 
-def tenant_of(request: AdminRequest) -> Any:
+def tenant_of(request: AdminRequest) -> UUID:
     """The signed-in user's tenant id (every tenant page is scoped by it, never by the URL)."""
     tenant_id = admin(request).tenant_id
     if tenant_id is None:  # the operator has no tenant; its role holds no tenant permission

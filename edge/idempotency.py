@@ -92,6 +92,7 @@ class IdempotentCreate(ASGIMiddleware):
         except SwitchboardError:
             await next_app(scope, receive, send)  # the guard answers 401, as without a key
             return
+        scope.setdefault("state", {})["principal"] = principal  # the guard need not authenticate again
         problem = [(b"content-type", b"application/problem+json")]
         if not 0 < len(key) <= MAX_KEY or not key.isprintable():
             detail = f"Idempotency-Key: 1 to {MAX_KEY} printable characters"

@@ -141,6 +141,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
 async def require_api_key(connection: ASGIConnection[Any, Any, Any, State], _: BaseRouteHandler) -> None:
     """Guard: authenticate before anything else, so a caller without a valid key learns nothing
     about its request body. The principal is kept in the request state (see :func:`principal`)."""
+    if getattr(connection.state, "principal", None) is not None:
+        return  # already authenticated by this request's IdempotentCreate middleware
     connection.state.principal = await authenticate(connection.app.state.pool, connection.headers.get("authorization"))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -16,6 +17,7 @@ import grpc
 import msgspec
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -25,7 +27,15 @@ from tenants.auth import authenticate
 from tenants.domain import Principal
 from tenants.operators import authenticate_operator
 
-__all__ = ["authenticated", "authenticated_operator", "from_proto", "rich_status", "to_proto", "translate_errors"]
+__all__ = [
+    "authenticated",
+    "authenticated_operator",
+    "from_proto",
+    "rich_status",
+    "timestamp",
+    "to_proto",
+    "translate_errors",
+]
 
 log = logging.getLogger("switchboard.grpc")
 
@@ -86,6 +96,15 @@ def from_proto(message: Message, into: type[T], **extra: Any) -> T:
         return msgspec.convert(data, into)
     except msgspec.ValidationError as error:
         raise InvalidInput.many([schema_violation(str(error), fallback="request")]) from None
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    """A datetime as a protobuf Timestamp (None stays unset)."""
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
 
 
 def to_proto(view: msgspec.Struct, into: type[M]) -> M:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import msgspec
 
 from kernel.db import Connection
@@ -20,7 +21,7 @@ from kernel.pagination import decode_cursor, page
 from messaging import inbox_repository as repository
 from messaging.schemas import ConversationList, ConversationView, InboundMessageList, InboundMessageView
 
-__all__ = ["WINDOW", "Inbound", "list_conversations", "list_inbound", "record", "window_open"]
+__all__ = ["WINDOW", "Inbound", "inbound_view", "list_conversations", "list_inbound", "record", "window_open"]
 
 # Meta's customer service window: free-form messages only within 24 h of the last inbound message.
 WINDOW = timedelta(hours=24)
@@ -67,6 +68,23 @@ async def record(conn: Connection, tenant_id: UUID, messages: list[Inbound]) -> 
     return await repository.insert_inbound(conn, tenant_id, rows)
 
 
+def inbound_view(r: asyncpg.Record) -> InboundMessageView:
+    """An inbound_messages row, with its sender's phone_number_id as ``sender``."""
+    return InboundMessageView(
+        id=r["id"],
+        sender=r["sender"],
+        from_=r["from_number"],
+        type=r["type"],
+        text=r["text"],
+        media_id=r["media_id"],
+        reply_to=r["reply_to"],
+        provider_message_id=r["provider_message_id"],
+        payload=r["payload"],
+        occurred_at=r["occurred_at"],
+        received_at=r["received_at"],
+    )
+
+
 async def list_inbound(
     conn: Connection,
     tenant_id: UUID,
@@ -84,25 +102,7 @@ async def list_inbound(
         conn, tenant_id, from_number=from_number, since=since, before=before, limit=limit + 1
     )
     shown, next_cursor = page(rows, limit, lambda r: (r["occurred_at"], r["id"]))
-    return InboundMessageList(
-        data=[
-            InboundMessageView(
-                id=r["id"],
-                sender=r["sender"],
-                from_=r["from_number"],
-                type=r["type"],
-                text=r["text"],
-                media_id=r["media_id"],
-                reply_to=r["reply_to"],
-                provider_message_id=r["provider_message_id"],
-                payload=r["payload"],
-                occurred_at=r["occurred_at"],
-                received_at=r["received_at"],
-            )
-            for r in shown
-        ],
-        next_cursor=next_cursor,
-    )
+    return InboundMessageList(data=[inbound_view(r) for r in shown], next_cursor=next_cursor)
 
 
 async def list_conversations(

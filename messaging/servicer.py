@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, Literal
 
 import grpc
 from google.protobuf.struct_pb2 import Struct
-from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import code_pb2
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
-from edge.rpc import authenticated, rich_status, translate_errors
+from edge.rpc import authenticated, rich_status, timestamp, translate_errors
 from kernel.db import Pool
 from kernel.errors import InvalidInput, SwitchboardError, parse_id
 from kernel.pagination import page_size
@@ -55,14 +54,6 @@ _STATUS = {
     "read": pb.MESSAGE_STATUS_READ,
     "failed": pb.MESSAGE_STATUS_FAILED,
 }
-
-
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def _fallback(request: pb.SendMessageRequest) -> Fallback | None:
@@ -136,9 +127,9 @@ def to_message(view: MessageView) -> pb.Message:
         error=pb.MessageError(code=view.error.code or 0, reason=view.error.reason) if view.error else None,
         content_type=view.content_type,
         idempotency_key=view.idempotency_key or "",
-        create_time=_timestamp(view.created_at),
-        update_time=_timestamp(view.updated_at),
-        send_time=_timestamp(view.send_at) if view.send_at else None,
+        create_time=timestamp(view.created_at),
+        update_time=timestamp(view.updated_at),
+        send_time=timestamp(view.send_at) if view.send_at else None,
         channels=[
             pb.MessageChannel(
                 channel=c.channel,
@@ -167,8 +158,8 @@ def to_event(event: EventView) -> pb.MessageEvent:
         detail=event.detail or "",
         error_code=event.error_code or 0,
         raw_event_id=event.raw_event_id or 0,
-        occur_time=_timestamp(event.occurred_at),
-        record_time=_timestamp(event.recorded_at),
+        occur_time=timestamp(event.occurred_at),
+        record_time=timestamp(event.recorded_at),
         message_id=str(event.message_id) if event.message_id else "",
     )
 
@@ -186,8 +177,8 @@ def to_inbound(view: InboundMessageView) -> pb.InboundMessage:
         reply_to=view.reply_to or "",
         provider_message_id=view.provider_message_id,
         payload=payload,
-        occur_time=_timestamp(view.occurred_at),
-        receive_time=_timestamp(view.received_at),
+        occur_time=timestamp(view.occurred_at),
+        receive_time=timestamp(view.received_at),
     )
 
 
@@ -196,11 +187,11 @@ def to_conversation(view: ConversationView) -> pb.Conversation:
         sender=view.sender,
         contact=view.contact,
         profile_name=view.profile_name or "",
-        first_inbound_time=_timestamp(view.first_inbound_at),
-        last_inbound_time=_timestamp(view.last_inbound_at),
+        first_inbound_time=timestamp(view.first_inbound_at),
+        last_inbound_time=timestamp(view.last_inbound_at),
         inbound_count=view.inbound_count,
         window_open=view.window_open,
-        window_expire_time=_timestamp(view.window_expires_at),
+        window_expire_time=timestamp(view.window_expires_at),
     )
 
 
@@ -352,7 +343,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
             )
         return pb.ListDeadLettersResponse(
             dead_letters=[
-                pb.DeadLetter(message=to_message(d.message), attempts=d.attempts, fail_time=_timestamp(d.failed_at))
+                pb.DeadLetter(message=to_message(d.message), attempts=d.attempts, fail_time=timestamp(d.failed_at))
                 for d in found.data
             ],
             next_page_token=found.next_cursor or "",

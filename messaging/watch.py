@@ -19,6 +19,7 @@ import msgspec
 
 from kernel.db import Connection, Pool
 from kernel.errors import InvalidInput
+from messaging.inbox import inbound_view
 from messaging.schemas import EventView, InboundMessageView
 
 __all__ = ["Cursor", "Page", "decode", "encode", "read", "start"]
@@ -88,18 +89,5 @@ async def read(conn: Connection, tenant_id: UUID, cursor: Cursor, limit: int = 5
         items.append((EventView(**fields), cursor))
     for r in inbound:
         cursor = Cursor(cursor.event_xact, cursor.event_id, r["xact_id"], r["id"])
-        view = InboundMessageView(
-            id=r["id"],
-            sender=r["sender"],
-            from_=r["from_number"],
-            type=r["type"],
-            text=r["text"],
-            media_id=r["media_id"],
-            reply_to=r["reply_to"],
-            provider_message_id=r["provider_message_id"],
-            payload=r["payload"],
-            occurred_at=r["occurred_at"],
-            received_at=r["received_at"],
-        )
-        items.append((view, cursor))
+        items.append((inbound_view(r), cursor))
     return Page(items, cursor)

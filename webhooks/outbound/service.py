@@ -51,6 +51,7 @@ __all__ = [
 KIND = "webhook_endpoint"  # the vault's associated data: a sealed secret opens only on its own row
 MAX_DESCRIPTION = 500
 DELIVERY_STATUSES = ("pending", "succeeded", "failed")
+MAX_OVERLAP = timedelta(hours=168)
 
 
 def new_event_id() -> str:
@@ -152,6 +153,8 @@ async def rotate_secret(
 ) -> SecretRotated:
     """A new secret; the current one keeps signing alongside it for ``overlap`` (two signatures
     in ``webhook-signature``), so receivers can switch without losing a delivery."""
+    if not timedelta(0) <= overlap <= MAX_OVERLAP:
+        raise InvalidInput("overlap_hours", "range", "between 0 and 168")
     row = await _endpoint(conn, tenant_id, endpoint_id, lock=True)
     old = (await vault.open(conn, tenant_id, KIND, endpoint_id, row["sealed_secrets"]))["secret"]
     secret = standard_webhooks.new_secret()
