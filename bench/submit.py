@@ -2,7 +2,7 @@
 
     uv run python -m bench.submit [--runs 3] [--duration 8]
 
-Starts `switchboard api` (2 workers) and `switchboard grpc` against a fresh database, and the
+Starts `switchboard api` (2 workers) and `switchboard grpc` (2 processes) against a fresh database, and the
 reference handler (bench/reference_app.py: the same SQL, no framework) under the same uvicorn
 setup. Each run measures every target at concurrency 16 and 64, interleaved; the table shows the
 median of the runs and each figure as a ratio to the reference at the same concurrency.
@@ -140,7 +140,7 @@ def main() -> int:
 
     print(
         f"\nSubmission, median of {args.runs} runs of {args.duration:.0f} s "
-        "(2 API workers; the load generator shares the 2 cores)\n"
+        "(2 API workers, 2 gRPC processes; the load generator shares the 2 cores)\n"
     )
     print("| target | concurrency | req/s | p50 ms | p99 ms | errors | ratio to reference |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
