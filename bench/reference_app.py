@@ -20,8 +20,7 @@ import asyncpg
 import msgspec
 
 from kernel import db
-from messaging.repository import _INSERT as INSERT_MESSAGE  # the very statements the service runs
-from messaging.repository import DELIVER_TOPIC
+from messaging.repository import NewMessage, insert_messages  # the very statement the service runs
 from tenants.repository import ROUTE
 
 AUTH = (
@@ -68,20 +67,19 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         template = request["template"]
         sender = await conn.fetchrow(ROUTE, tenant_id, None, template["name"], template["language"])
         assert sender is not None and sender["t_id"] is not None
-        created = await conn.fetchrow(
-            INSERT_MESSAGE,
-            uuid.uuid4(),
+        (created,) = await insert_messages(
+            conn,
             tenant_id,
-            None,
-            hashlib.sha256(body).digest(),
-            sender["id"],
-            request["to"],
-            {"type": "template", "template": template},
-            sender["phone_number_id"],
-            DELIVER_TOPIC,
-            0,  # transactional
-            None,  # no fallback timer
-            None,  # send now
+            [
+                NewMessage(
+                    id=uuid.uuid4(),
+                    idempotency_key=None,
+                    request_hash=hashlib.sha256(body).digest(),
+                    sender_id=sender["id"],
+                    sender_phone_number_id=sender["phone_number_id"],
+                    to_number=request["to"],
+                    content={"type": "template", "template": template},
+                )
+            ],
         )
-    assert created is not None
     await _respond(send, 202, msgspec.json.encode({"id": str(created["id"]), "status": "queued"}))

@@ -10,6 +10,7 @@ past its cap, and the 100% alert says so.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from uuid import UUID
 
@@ -19,7 +20,7 @@ from billing.schemas import Budget, BudgetAlert
 from kernel.db import Connection
 from kernel.errors import ErrorKind, InvalidInput, SwitchboardError
 
-__all__ = ["THRESHOLDS", "check", "get_budget", "record_alerts", "set_budget"]
+__all__ = ["THRESHOLDS", "check", "check_many", "get_budget", "record_alerts", "set_budget"]
 
 log = logging.getLogger("switchboard.billing")
 
@@ -32,18 +33,39 @@ def _this_month() -> date:
 
 async def check(conn: Connection, tenant_id: UUID, budget: int, category: str | None, to_number: str) -> None:
     """Refuse (402 budget-exceeded) a WhatsApp message that would take the month past ``budget``."""
+    (refused,) = await check_many(conn, tenant_id, budget, [(category, to_number)])
+    if refused is not None:
+        raise refused
+
+
+async def check_many(
+    conn: Connection, tenant_id: UUID, budget: int, messages: Sequence[tuple[str | None, str]]
+) -> list[SwitchboardError | None]:
+    """:func:`check` for messages submitted together, given as (template category, recipient): each
+    one's refusal, or None. Each admitted message counts against the budget for those after it."""
     card = await repository.rate_card(conn, tenant_id)
     included = await repository.included_left(conn, tenant_id, card) > 0
-    cost = price(card, "whatsapp", whatsapp_category(category), country_of(to_number), included=included)
-    if cost.amount == 0:
-        return
-    spent = await repository.month_spend(conn, tenant_id, _this_month())
-    if spent + cost.amount > budget:
-        raise SwitchboardError(
-            f"this message ({cost.amount} {cost.currency} minor units) would take the month's spend "
-            f"({spent}) past the budget of {budget}; raise it with PUT /v1/budget",
-            kind=ErrorKind.BUDGET_EXCEEDED,
-        )
+    spent: int | None = None
+    verdicts: list[SwitchboardError | None] = []
+    for category, to_number in messages:
+        cost = price(card, "whatsapp", whatsapp_category(category), country_of(to_number), included=included)
+        if cost.amount == 0:
+            verdicts.append(None)
+            continue
+        if spent is None:
+            spent = await repository.month_spend(conn, tenant_id, _this_month())
+        if spent + cost.amount > budget:
+            verdicts.append(
+                SwitchboardError(
+                    f"this message ({cost.amount} {cost.currency} minor units) would take the month's spend "
+                    f"({spent}) past the budget of {budget}; raise it with PUT /v1/budget",
+                    kind=ErrorKind.BUDGET_EXCEEDED,
+                )
+            )
+            continue
+        spent += cost.amount
+        verdicts.append(None)
+    return verdicts
 
 
 async def record_alerts(conn: Connection, tenant_id: UUID, budget: int | None) -> None:

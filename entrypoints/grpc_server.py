@@ -18,6 +18,7 @@ from switchboard.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
 from billing.servicer import BillingServicer, PlanServicer
 from kernel import db
 from kernel.logging import configure
+from kernel.runtime import tune_gc
 from kernel.settings import Settings
 from messaging.servicer import MessagingServicer
 from tenants.quotas import Quotas, quota_client
@@ -61,6 +62,7 @@ async def serve(settings: Settings, *, grace: float = 10.0, ready: asyncio.Event
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     server.add_insecure_port(f"0.0.0.0:{settings.grpc_port}")
+    tune_gc()
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

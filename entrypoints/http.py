@@ -23,6 +23,7 @@ from kernel import db
 from kernel import settings as settings_module
 from kernel.logging import configure
 from kernel.metrics import Counters, render
+from kernel.runtime import tune_gc
 from messaging.controllers import (
     DeadLetterController,
     InboundController,
@@ -86,6 +87,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         app.state.ingestor = Ingestor(
             Endpoints(app.state.pool, app.state.vault), RawLog(app.state.pool), app.state.counters, config.public_url
         )
+        tune_gc()
         try:
             yield
         finally:

@@ -25,6 +25,9 @@ broker = setup_broker(settings)
 import messaging.tasks  # noqa: E402,F401
 import webhooks.outbound.tasks  # noqa: E402
 import webhooks.tasks  # noqa: E402,F401
+from kernel.runtime import tune_gc  # noqa: E402
+
+tune_gc()
 
 QUEUES = ("messaging", "webhooks")
 BULK_QUEUES = ("messaging-bulk",)

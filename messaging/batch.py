@@ -1,21 +1,28 @@
 """Batch submission: up to the plan's ``max_batch`` messages in one call, each with its own result.
 
-Each message goes through :func:`messaging.service.submit` exactly as a single send would (its own
-validation, quota, budget and idempotency), so one bad message does not refuse the others: its
-result carries the error, the rest are stored. With a batch ``Idempotency-Key``, message ``i``
-uses ``<key>:<i>``, so retrying the whole batch replays each message instead of sending it again.
+Each message is held to every rule a single send is (:func:`messaging.service.submit`: validation,
+resolution, budget, quota, idempotency), so one bad message does not refuse the others: its result
+carries the error, the rest are stored. What can be shared is done once for the whole batch: one
+read of the replayed keys, one quota take, one budget read, and one statement that stores every
+message with its event and outbox row. With a batch ``Idempotency-Key``, message ``i`` uses
+``<key>:<i>``, so retrying the whole batch replays each message instead of sending it again.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
+import asyncpg
+
+from billing import budgets
 from kernel.db import Connection
 from kernel.errors import InvalidInput, SwitchboardError
-from messaging import service
+from messaging import repository, routing_policy, service
 from messaging.schemas import MessageView, SendMessage
-from tenants.quotas import TenantQuota
+from tenants.quotas import Admission, TenantQuota
 
 __all__ = ["MAX_BATCH", "Item", "submit_batch"]
 
@@ -28,6 +35,15 @@ class Item:
     message: MessageView | None = None
     created: bool = False
     error: SwitchboardError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    index: int
+    request: SendMessage
+    to_number: str
+    request_hash: bytes
+    key: str | None
 
 
 async def submit_batch(
@@ -50,17 +66,127 @@ async def submit_batch(
         raise InvalidInput(
             "messages", "too_many", f"at most {limit} messages per batch on this plan, not {len(requests)}"
         )
-    items = []
+    results: dict[int, Item] = {}
+
+    checked: list[_Checked] = []
     for index, request in enumerate(requests):
         key = idempotency_keys[index] if idempotency_keys else None
         if idempotency_key is not None:
             key = f"{idempotency_key}:{index}"
         try:
-            message, created = await service.submit(
-                conn, tenant_id, request, key, config_version=config_version, quota=quota, budget=budget
+            to_number, request_hash = service.checked(request, key)
+        except SwitchboardError as error:
+            results[index] = Item(index, error=error)
+            continue
+        checked.append(_Checked(index, request, to_number, request_hash, key))
+
+    keys = [c.key for c in checked if c.key is not None]
+    seen = await repository.get_by_idempotency_keys(conn, tenant_id, keys, service.IDEMPOTENCY_WINDOW) if keys else {}
+    policy = None
+    if any(routing_policy.needs_policy(c.request) for c in checked):
+        policy = await routing_policy.get_policy(conn, tenant_id)
+    drafts: list[tuple[int, service.Draft]] = []
+    for c in checked:
+        if c.key is not None and c.key in seen:
+            results[c.index] = _replay(c.index, seen[c.key], c.request_hash)
+            continue
+        try:
+            draft = await service.prepare(
+                conn,
+                tenant_id,
+                c.request,
+                c.to_number,
+                c.request_hash,
+                c.key,
+                config_version=config_version,
+                policy=policy,
             )
         except SwitchboardError as error:
-            items.append(Item(index, error=error))
+            results[c.index] = Item(c.index, error=error)
             continue
-        items.append(Item(index, message=message, created=created))
-    return items
+        drafts.append((c.index, draft))
+
+    if budget is not None and drafts:
+        verdicts = await budgets.check_many(conn, tenant_id, budget, [(d.category, d.to_number) for _, d in drafts])
+        drafts = _keep_admitted(drafts, verdicts, results)
+    admission: Admission | None = None
+    if quota is not None and drafts:
+        admission, drafts = await _take(quota, drafts, results)
+    if drafts:
+        await _store(conn, tenant_id, drafts, admission, results)
+    return [results[i] for i in range(len(requests))]
+
+
+def _keep_admitted(
+    drafts: list[tuple[int, service.Draft]], refusals: Sequence[SwitchboardError | None], results: dict[int, Item]
+) -> list[tuple[int, service.Draft]]:
+    kept = []
+    for (index, draft), refusal in zip(drafts, refusals, strict=True):
+        if refusal is None:
+            kept.append((index, draft))
+        else:
+            results[index] = Item(index, error=refusal)
+    return kept
+
+
+async def _take(
+    quota: TenantQuota, drafts: list[tuple[int, service.Draft]], results: dict[int, Item]
+) -> tuple[Admission | None, list[tuple[int, service.Draft]]]:
+    """The whole batch in one take; when that is refused, each message on its own (together in one
+    round trip), so a batch larger than what is left stores what fits and names the rest."""
+    try:
+        return await quota.take(service.CHANNEL, cost=len(drafts)), drafts
+    except SwitchboardError:
+        pass
+    taken = await asyncio.gather(*(quota.take(service.CHANNEL) for _ in drafts), return_exceptions=True)
+    refusals: list[SwitchboardError | None] = []
+    for outcome in taken:
+        if isinstance(outcome, SwitchboardError):
+            refusals.append(outcome)
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            refusals.append(None)
+    kept = _keep_admitted(drafts, refusals, results)
+    admitted = [a for a in taken if isinstance(a, Admission)]
+    # One admission stands for the rest in a refund: each took 1 from the same counters.
+    if admitted:
+        admitted[0].cost = len(admitted)
+    return (admitted[0] if admitted else None), kept
+
+
+async def _store(
+    conn: Connection,
+    tenant_id: UUID,
+    drafts: list[tuple[int, service.Draft]],
+    admission: Admission | None,
+    results: dict[int, Item],
+) -> None:
+    rows = [(index, draft, draft.row()) for index, draft in drafts]
+    try:
+        stored = await repository.insert_messages(conn, tenant_id, [row for _, _, row in rows])
+    except BaseException:
+        if admission is not None:
+            await admission.refund()
+        raise
+    by_id = {r["id"]: r for r in stored}
+    # Not stored: its key was taken meanwhile (a concurrent request, or an earlier item of this batch).
+    lost = [(index, draft) for index, draft, row in rows if row.id not in by_id]
+    if lost and admission is not None:
+        await admission.refund(len(lost))
+    for index, _, row in rows:
+        if row.id in by_id:
+            results[index] = Item(index, message=service.view(by_id[row.id]), created=True)
+    if lost:
+        keys = [draft.idempotency_key for _, draft in lost if draft.idempotency_key is not None]
+        winners = await repository.get_by_idempotency_keys(conn, tenant_id, keys, service.IDEMPOTENCY_WINDOW)
+        for index, draft in lost:
+            assert draft.idempotency_key is not None  # only a keyed insert can be skipped
+            results[index] = _replay(index, winners[draft.idempotency_key], draft.request_hash)
+
+
+def _replay(index: int, existing: asyncpg.Record, request_hash: bytes) -> Item:
+    try:
+        return Item(index, message=service.replayed(existing, request_hash))
+    except SwitchboardError as error:
+        return Item(index, error=error)

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
 from kernel.db import Connection, Pool
 from kernel.outbox import CHANNEL
 from kernel.pagination import Params
 
 __all__ = [
+    "NewMessage",
     "claim_for_delivery",
     "finish_attempt",
     "get_by_idempotency_key",
+    "get_by_idempotency_keys",
     "get_message",
     "insert_events",
-    "insert_message",
+    "insert_messages",
     "list_events",
     "list_messages",
     "lock_messages",
@@ -35,84 +40,99 @@ __all__ = [
 MESSAGE_COLS = (
     "m.id, m.tenant_id, m.idempotency_key, m.request_hash, m.channel, m.to_number, m.content, m.status, "
     "m.provider_message_id, m.error_code, m.error_reason, m.created_at, m.updated_at, m.sender_id, m.send_at, "
-    "s.phone_number_id AS sender_phone_number_id"
+    "m.content->>'type' AS content_type, s.phone_number_id AS sender_phone_number_id"
 )
 MESSAGE_FROM = "messages m LEFT JOIN senders s ON s.id = m.sender_id"
 DELIVER_TOPIC = "messaging.deliver"
 BULK_TOPIC = "messaging.deliver_bulk"
 
-# One round trip: the message, its first audit event and its delivery outbox row are written by
-# one statement (so one implicit transaction), and the relay is woken at commit. A message with a
-# future send_at gets its outbox row in scheduled_messages instead, which the relay moves to the
-# outbox when it is due (messaging.scheduling).
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One row for :func:`insert_messages`."""
+
+    id: UUID
+    idempotency_key: str | None
+    request_hash: bytes
+    sender_id: UUID
+    sender_phone_number_id: str
+    to_number: str
+    content: dict[str, Any]
+    bulk: bool = False
+    send_at: datetime | None = None
+
+
+# One round trip for any number of messages: the messages, their first audit events and their
+# delivery outbox rows are written by one statement (so one implicit transaction), and the relay is
+# woken once at commit. The rows come as parallel arrays (unnest): one parse and plan whatever the
+# count, and no statement text that grows with it. A message with a future send_at gets its outbox
+# row in scheduled_messages instead, which the relay moves to the outbox when it is due
+# (messaging.scheduling). A row whose idempotency key is taken is not inserted and not returned.
 _INSERT = f"""
-WITH m AS (
+WITH r AS (
+    SELECT * FROM unnest($2::uuid[], $3::text[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[],
+                         $9::text[], $10::smallint[], $11::int[], $12::timestamptz[])
+        AS r(id, idempotency_key, request_hash, sender_id, to_number, content, sender_phone, topic, priority,
+             fallback_after, send_at)
+), m AS (
     INSERT INTO messages (id, tenant_id, idempotency_key, request_hash, channel, sender_id, to_number,
                           content, status, send_at)
-    VALUES ($1, $2, $3, $4, 'whatsapp', $5, $6, $7, 'queued', $12)
+    SELECT id, $1, idempotency_key, request_hash, 'whatsapp', sender_id, to_number, content::jsonb, 'queued', send_at
+    FROM r
     ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
     RETURNING *
+), j AS (
+    SELECT m.id, m.tenant_id, m.idempotency_key, m.channel, m.to_number, m.status, m.provider_message_id,
+           m.error_code, m.error_reason, m.created_at, m.updated_at, m.sender_id, m.send_at,
+           m.content->>'type' AS content_type, r.sender_phone, r.topic, r.priority, r.fallback_after,
+           jsonb_build_object('message_id', m.id, 'tenant_id', m.tenant_id, 'sender', r.sender_phone,
+                              'to', m.to_number) AS payload
+    FROM m JOIN r USING (id)
 ), e AS (
     INSERT INTO message_events (tenant_id, message_id, reported_status, from_status, to_status, applied,
                                 outcome, source, detail)
     SELECT tenant_id, id, 'queued', NULL, 'queued', true, 'advanced', 'api',
-           CASE WHEN $12::timestamptz > now() THEN 'scheduled for ' || to_char($12::timestamptz AT TIME ZONE 'UTC',
-                                                                            'YYYY-MM-DD"T"HH24:MI:SS"Z"') END
-    FROM m
-), d AS (
-    SELECT id, tenant_id, jsonb_build_object('message_id', id, 'tenant_id', tenant_id, 'sender', $8::text,
-                                             'to', to_number) AS payload
-    FROM m
+           CASE WHEN send_at > now() THEN 'scheduled for ' || to_char(send_at AT TIME ZONE 'UTC',
+                                                                      'YYYY-MM-DD"T"HH24:MI:SS"Z"') END
+    FROM j
 ), o AS (
     INSERT INTO outbox (topic, payload, priority, tenant_id)
-    SELECT $9::text, payload, $10::smallint, tenant_id FROM d
-    WHERE $12::timestamptz IS NULL OR $12::timestamptz <= now()
+    SELECT topic, payload, priority, tenant_id FROM j WHERE send_at IS NULL OR send_at <= now()
 ), s AS (
     INSERT INTO scheduled_messages (message_id, tenant_id, due_at, topic, priority, payload)
-    SELECT id, tenant_id, $12::timestamptz, $9::text, $10::smallint, payload FROM d WHERE $12::timestamptz > now()
+    SELECT id, tenant_id, send_at, topic, priority, payload FROM j WHERE send_at > now()
 ), t AS (
     -- fallback_after: a durable timer, due that many seconds after the send (kernel jobs fire it).
     INSERT INTO fallback_timers (message_id, tenant_id, due_at)
-    SELECT id, tenant_id, greatest(now(), coalesce($12::timestamptz, now())) + make_interval(secs => $11::int)
-    FROM m WHERE $11::int IS NOT NULL
+    SELECT id, tenant_id, greatest(now(), coalesce(send_at, now())) + make_interval(secs => fallback_after)
+    FROM j WHERE fallback_after IS NOT NULL
 )
-SELECT m.id, m.tenant_id, m.idempotency_key, m.request_hash, m.channel, m.to_number, m.content, m.status,
-       m.provider_message_id, m.error_code, m.error_reason, m.created_at, m.updated_at, m.sender_id, m.send_at,
-       $8::text AS sender_phone_number_id
-FROM m, pg_notify('{CHANNEL}', '')
+SELECT j.id, j.tenant_id, j.idempotency_key, j.channel, j.to_number, j.content_type, j.status,
+       j.provider_message_id, j.error_code, j.error_reason, j.created_at, j.updated_at, j.sender_id, j.send_at,
+       j.sender_phone AS sender_phone_number_id
+FROM j, pg_notify('{CHANNEL}', '')
 """
 
 
-async def insert_message(
-    conn: Connection,
-    *,
-    message_id: UUID,
-    tenant_id: UUID,
-    idempotency_key: str | None,
-    request_hash: bytes,
-    sender_id: UUID,
-    sender_phone_number_id: str,
-    to_number: str,
-    content: dict[str, Any],
-    bulk: bool = False,
-    send_at: datetime | None = None,
-) -> asyncpg.Record | None:
-    """The new message, or None when the idempotency key is already taken. A ``bulk`` message's
-    delivery goes to the bulk queue, published after any transactional work."""
-    return await conn.fetchrow(
+async def insert_messages(conn: Connection, tenant_id: UUID, rows: Sequence[NewMessage]) -> list[asyncpg.Record]:
+    """The messages stored, in no particular order; a row whose idempotency key is already taken is
+    not among them. A ``bulk`` message's delivery goes to the bulk queue, published after any
+    transactional work."""
+    return await conn.fetch(
         _INSERT,
-        message_id,
         tenant_id,
-        idempotency_key,
-        request_hash,
-        sender_id,
-        to_number,
-        content,
-        sender_phone_number_id,
-        BULK_TOPIC if bulk else DELIVER_TOPIC,
-        1 if bulk else 0,
-        content.get("fallback_after"),
-        send_at,
+        [r.id for r in rows],
+        [r.idempotency_key for r in rows],
+        [r.request_hash for r in rows],
+        [r.sender_id for r in rows],
+        [r.to_number for r in rows],
+        # As JSON text, cast in the statement: asyncpg's jsonb[] encoding costs three times as much.
+        [msgspec.json.encode(r.content).decode() for r in rows],
+        [r.sender_phone_number_id for r in rows],
+        [BULK_TOPIC if r.bulk else DELIVER_TOPIC for r in rows],
+        [1 if r.bulk else 0 for r in rows],
+        [r.content.get("fallback_after") for r in rows],
+        [r.send_at for r in rows],
     )
 
 
@@ -121,15 +141,24 @@ async def get_by_idempotency_key(
 ) -> asyncpg.Record | None:
     """The message stored under this key within ``window``. A key older than that is released in
     the same statement (the old message keeps everything but its key), so the caller may use it again."""
-    return await conn.fetchrow(
-        "WITH released AS (UPDATE messages SET idempotency_key = NULL WHERE tenant_id = $1 AND idempotency_key = $2 "
-        "AND created_at < now() - $3::interval RETURNING id) "
-        f"SELECT {MESSAGE_COLS} FROM {MESSAGE_FROM} WHERE m.tenant_id = $1 AND m.idempotency_key = $2 "
+    found = await get_by_idempotency_keys(conn, tenant_id, [key], window)
+    return found.get(key)
+
+
+async def get_by_idempotency_keys(
+    conn: Connection, tenant_id: UUID, keys: Sequence[str], window: timedelta
+) -> dict[str, asyncpg.Record]:
+    """:func:`get_by_idempotency_key` for many keys in one round trip: the messages found, by key."""
+    rows = await conn.fetch(
+        "WITH released AS (UPDATE messages SET idempotency_key = NULL WHERE tenant_id = $1 "
+        "AND idempotency_key = ANY($2::text[]) AND created_at < now() - $3::interval RETURNING id) "
+        f"SELECT {MESSAGE_COLS} FROM {MESSAGE_FROM} WHERE m.tenant_id = $1 AND m.idempotency_key = ANY($2::text[]) "
         "AND m.created_at >= now() - $3::interval",
         tenant_id,
-        key,
+        list(keys),
         window,
     )
+    return {r["idempotency_key"]: r for r in rows}
 
 
 async def get_message(conn: Connection, tenant_id: UUID, message_id: UUID) -> asyncpg.Record | None:

@@ -17,7 +17,7 @@ from messaging.schemas import RoutingPolicy, SendMessage
 from messaging.validation import fallback_after_problems, order_problems
 from tenants import repository as tenants_repository
 
-__all__ = ["apply", "get_policy", "set_policy"]
+__all__ = ["apply", "get_policy", "needs_policy", "set_policy"]
 
 
 async def get_policy(conn: Connection, tenant_id: UUID) -> RoutingPolicy:
@@ -41,14 +41,23 @@ async def set_policy(conn: Connection, tenant_id: UUID, policy: RoutingPolicy) -
     return policy
 
 
-async def apply(conn: Connection, tenant_id: UUID, request: SendMessage) -> SendMessage:
-    """The request with the tenant's defaults filled in where it has fallback content and is silent."""
+def needs_policy(request: SendMessage) -> bool:
+    """Whether the tenant's policy fills anything in: fallback content, and an order or a delay unsaid."""
     fallback = request.fallback
     if fallback is None or not (fallback.sms or fallback.email):
+        return False
+    return request.channels is None or request.fallback_after is None
+
+
+async def apply(
+    conn: Connection, tenant_id: UUID, request: SendMessage, policy: RoutingPolicy | None = None
+) -> SendMessage:
+    """The request with the tenant's defaults filled in where it has fallback content and is silent
+    (``policy``: the tenant's, when the caller has already read it)."""
+    if not needs_policy(request):
         return request
-    if request.channels is not None and request.fallback_after is not None:
-        return request
-    policy = await get_policy(conn, tenant_id)
+    if policy is None:
+        policy = await get_policy(conn, tenant_id)
     return msgspec.structs.replace(
         request,
         channels=request.channels if request.channels is not None else policy.channels,

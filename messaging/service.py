@@ -40,6 +40,7 @@ from messaging.schemas import (
     MessageError,
     MessageList,
     MessageView,
+    RoutingPolicy,
     SendMessage,
 )
 from messaging.states import Status, Transition, apply, settle
@@ -48,14 +49,18 @@ from tenants.domain import Sender
 from tenants.quotas import TenantQuota
 
 __all__ = [
+    "Draft",
     "Report",
     "apply_reports",
+    "checked",
     "content_of",
     "get_message",
     "list_attempts",
     "list_events",
     "list_messages",
+    "prepare",
     "record_status",
+    "replayed",
     "resolve",
     "submit",
     "view",
@@ -80,7 +85,7 @@ def view(row: asyncpg.Record) -> MessageView:
         sender=row["sender_phone_number_id"],
         provider_message_id=row["provider_message_id"],
         error=error,
-        content_type=row["content"]["type"],
+        content_type=row["content_type"],
         idempotency_key=row["idempotency_key"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -154,6 +159,78 @@ def content_of(request: SendMessage, components: list[dict[str, Any]] | None, ca
     return content
 
 
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A valid, resolved message, ready to store: what :func:`prepare` makes of a request."""
+
+    to_number: str
+    idempotency_key: str | None
+    request_hash: bytes
+    sender: Sender
+    content: dict[str, Any]
+    bulk: bool
+    category: str | None
+    send_at: datetime | None
+
+    def row(self) -> repository.NewMessage:
+        return repository.NewMessage(
+            id=uuid.uuid4(),
+            idempotency_key=self.idempotency_key,
+            request_hash=self.request_hash,
+            sender_id=self.sender.id,
+            sender_phone_number_id=self.sender.phone_number_id,
+            to_number=self.to_number,
+            content=self.content,
+            bulk=self.bulk,
+            send_at=self.send_at,
+        )
+
+
+def checked(request: SendMessage, idempotency_key: str | None) -> tuple[str, bytes]:
+    """The recipient in E.164 and the request's hash (what a replayed key must match), or
+    :class:`InvalidInput` naming every rule the request breaks. Pure: no I/O."""
+    to_number, problems = validation.validate(request, idempotency_key)
+    if problems:
+        raise InvalidInput.many(problems)
+    assert to_number is not None
+    return to_number, hashlib.sha256(msgspec.json.encode(request)).digest()
+
+
+async def prepare(
+    conn: Connection,
+    tenant_id: UUID,
+    request: SendMessage,
+    to_number: str,
+    request_hash: bytes,
+    idempotency_key: str | None,
+    *,
+    config_version: int | None,
+    policy: RoutingPolicy | None = None,
+) -> Draft:
+    """Resolve a checked request against the tenant's senders, templates and routing policy
+    (``policy``: the tenant's, when the caller already has it)."""
+    sender, components, bulk, category = await resolve(conn, tenant_id, request, config_version)
+    if request.text is not None and not await inbox.window_open(conn, tenant_id, sender.id, to_number):
+        # Meta would accept it, then fail it with 131047: refuse it here, before it is queued.
+        raise InvalidInput(
+            "text",
+            "window_closed",
+            f"{to_number} has not written to this number in the last 24 hours: free-form text is only allowed "
+            "within 24 hours of the customer's last message; send an approved template instead",
+        )
+    routed = await routing_policy.apply(conn, tenant_id, request, policy)
+    return Draft(
+        to_number=to_number,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        sender=sender,
+        content=content_of(routed, components, category),
+        bulk=bulk,
+        category=category,
+        send_at=request.send_at,
+    )
+
+
 async def submit(
     conn: Connection,
     tenant_id: UUID,
@@ -177,56 +254,34 @@ async def submit(
     Needs no explicit transaction: its one write (message, first event and outbox row) is a single
     statement, so callers may pass a plain connection and save the BEGIN/COMMIT round trips.
     """
-    to_number, problems = validation.validate(request, idempotency_key)
-    if problems:
-        raise InvalidInput.many(problems)
-    assert to_number is not None
-    request_hash = hashlib.sha256(msgspec.json.encode(request)).digest()
+    to_number, request_hash = checked(request, idempotency_key)
     if idempotency_key is not None:
         existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key, IDEMPOTENCY_WINDOW)
         if existing is not None:
-            return _replayed(existing, request_hash), False
-    sender, components, bulk, category = await resolve(conn, tenant_id, request, config_version)
-    if request.text is not None and not await inbox.window_open(conn, tenant_id, sender.id, to_number):
-        # Meta would accept it, then fail it with 131047: refuse it here, before it is queued.
-        raise InvalidInput(
-            "text",
-            "window_closed",
-            f"{to_number} has not written to this number in the last 24 hours: free-form text is only allowed "
-            "within 24 hours of the customer's last message; send an approved template instead",
-        )
+            return replayed(existing, request_hash), False
+    draft = await prepare(
+        conn, tenant_id, request, to_number, request_hash, idempotency_key, config_version=config_version
+    )
     if budget is not None:
-        await budgets.check(conn, tenant_id, budget, category, to_number)
+        await budgets.check(conn, tenant_id, budget, draft.category, to_number)
     admission = await quota.take(CHANNEL) if quota is not None else None
     try:
-        row = await repository.insert_message(
-            conn,
-            message_id=uuid.uuid4(),
-            tenant_id=tenant_id,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash,
-            sender_id=sender.id,
-            sender_phone_number_id=sender.phone_number_id,
-            to_number=to_number,
-            content=content_of(await routing_policy.apply(conn, tenant_id, request), components, category),
-            bulk=bulk,
-            send_at=request.send_at,
-        )
+        rows = await repository.insert_messages(conn, tenant_id, [draft.row()])
     except BaseException:
         if admission is not None:
             await admission.refund()
         raise
-    if row is None:  # a concurrent request with the same key won the insert
+    if not rows:  # a concurrent request with the same key won the insert
         if admission is not None:
             await admission.refund()
         assert idempotency_key is not None
         existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key, IDEMPOTENCY_WINDOW)
         assert existing is not None
-        return _replayed(existing, request_hash), False
-    return view(row), True
+        return replayed(existing, request_hash), False
+    return view(rows[0]), True
 
 
-def _replayed(existing: asyncpg.Record, request_hash: bytes) -> MessageView:
+def replayed(existing: asyncpg.Record, request_hash: bytes) -> MessageView:
     if existing["request_hash"] != request_hash:
         raise InvalidInput("Idempotency-Key", "reused", "this key was already used with a different request body")
     return view(existing)

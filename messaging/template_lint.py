@@ -45,9 +45,21 @@ class Slot:
 
     text: str
     names: tuple[str, ...]
+    # Every placeholder as it occurs (a name may occur twice), with its own length: enough to know
+    # a filled-in text's length without building it, on every message's path.
+    occurrences: tuple[tuple[str, int], ...] = ()
 
     def render(self, values: dict[str, str]) -> str:
         return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), self.text)
+
+    def rendered_length(self, values: dict[str, str]) -> int:
+        """``len(self.render(values))``."""
+        length = len(self.text)
+        for name, token in self.occurrences:
+            value = values.get(name)
+            if value is not None:
+                length += len(value) - token
+        return length
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +91,10 @@ class Shape:
 
 
 def _slot(text: str, named: bool) -> Slot:
-    found = dict.fromkeys(PLACEHOLDER.findall(text))
+    occurrences = tuple((m.group(1), len(m.group(0))) for m in PLACEHOLDER.finditer(text))
+    found = dict.fromkeys(name for name, _ in occurrences)
     names = tuple(found) if named else tuple(sorted(found, key=lambda n: int(n) if n.isdigit() else 0))
-    return Slot(text, names)
+    return Slot(text, names, occurrences)
 
 
 def shape(template: Template) -> Shape:
@@ -111,14 +124,18 @@ def shape(template: Template) -> Shape:
     return Shape(named, header, media, body, BODY_MAX if kinds - {"BODY"} else BODY_ALONE_MAX, tuple(buttons))
 
 
-def _text_problems(field: str, value: str) -> list[FieldViolation]:
+def _text_problems(field: str, value: str, name: object = None) -> list[FieldViolation]:
+    """The rules a parameter's text breaks; its field is ``field``, or ``field.name`` when a name is
+    given (built only when there is a problem: this runs for every parameter of every message)."""
+    if value.strip() and not _BAD_TEXT.search(value):
+        return []
+    if name is not None:
+        field = f"{field}.{name}"
     if not value.strip():
         return [FieldViolation(field, "required", "must not be empty")]
-    if _BAD_TEXT.search(value):
-        return [
-            FieldViolation(field, "text_format", "must not contain newlines, tabs or more than four consecutive spaces")
-        ]
-    return []
+    return [
+        FieldViolation(field, "text_format", "must not contain newlines, tabs or more than four consecutive spaces")
+    ]
 
 
 def _values(
@@ -153,12 +170,12 @@ def _values(
             )
         values = {n: given[n] for n in names if n in given}
         for name, value in values.items():
-            problems.extend(_text_problems(f"{field}.{name}", value))
+            problems.extend(_text_problems(field, value, name))
     else:
         if len(given) != len(names):
             problems.append(FieldViolation(field, "param_count", f"expects {len(names)} parameters, got {len(given)}"))
         for i, value in enumerate(given):
-            problems.extend(_text_problems(f"{field}.{i}", value))
+            problems.extend(_text_problems(field, value, i))
         values = dict(zip(names, given, strict=False))
     return values if len(problems) == before else None
 
@@ -203,14 +220,14 @@ def _button(shape: ButtonShape, given: ButtonParam, field: str, problems: list[F
         )
     elif shape.type == "URL":
         assert shape.url is not None
-        problems.extend(_text_problems(f"{field}.value", value))
-        url = shape.url.render({n: value for n in shape.url.names})
-        if len(url) > URL_MAX:
+        problems.extend(_text_problems(field, value, "value"))
+        length = shape.url.rendered_length(dict.fromkeys(shape.url.names, value))
+        if length > URL_MAX:
             problems.append(
-                FieldViolation(f"{field}.value", "max_length", f"the button's URL would be {len(url)} > {URL_MAX}")
+                FieldViolation(f"{field}.value", "max_length", f"the button's URL would be {length} > {URL_MAX}")
             )
     elif shape.type in ("COPY_CODE", "OTP"):
-        problems.extend(_text_problems(f"{field}.value", value))
+        problems.extend(_text_problems(field, value, "value"))
         if len(value) > CODE_MAX:
             problems.append(FieldViolation(f"{field}.value", "max_length", f"at most {CODE_MAX} characters"))
     elif not value:
@@ -265,11 +282,11 @@ def lint(shape: Shape, params: TemplateParams) -> tuple[list[dict[str, Any]], li
 
     header_values = _values("header", shape.header, params.header, shape.named, problems)
     if header_values is not None and shape.header is not None and shape.header.names:
-        rendered = shape.header.render(header_values)
-        if len(rendered) > HEADER_MAX:
+        length = shape.header.rendered_length(header_values)
+        if length > HEADER_MAX:
             problems.append(
                 FieldViolation(
-                    f"{PREFIX}.header", "max_length", f"the header would be {len(rendered)} characters > {HEADER_MAX}"
+                    f"{PREFIX}.header", "max_length", f"the header would be {length} characters > {HEADER_MAX}"
                 )
             )
         else:
@@ -292,11 +309,11 @@ def lint(shape: Shape, params: TemplateParams) -> tuple[list[dict[str, Any]], li
 
     body_values = _values("body", shape.body, params.body, shape.named, problems)
     if body_values is not None and shape.body.names:
-        rendered = shape.body.render(body_values)
-        if len(rendered) > shape.body_max:
+        length = shape.body.rendered_length(body_values)
+        if length > shape.body_max:
             problems.append(
                 FieldViolation(
-                    f"{PREFIX}.body", "max_length", f"the body would be {len(rendered)} characters > {shape.body_max}"
+                    f"{PREFIX}.body", "max_length", f"the body would be {length} characters > {shape.body_max}"
                 )
             )
         else:

@@ -127,13 +127,14 @@ class Admission:
     month_limit: int | None  # the tighter of the month's overall and per-channel quotas
     month_left: int | None
     month_reset: int  # seconds
-    refund_to: Callable[[Admission], Any] | None = None
+    refund_to: Callable[[Admission, int], Any] | None = None
     refunded: bool = False
 
-    async def refund(self) -> None:
+    async def refund(self, count: int | None = None) -> None:
+        """Give back what was taken, or ``count`` of it (a batch that stored fewer than it took)."""
         if self.refund_to is not None and not self.refunded:
             self.refunded = True
-            await self.refund_to(self)
+            await self.refund_to(self, self.cost if count is None else count)
 
     def headers(self) -> dict[str, str]:
         return rate_limit_headers(
@@ -261,11 +262,11 @@ class Quotas:
         finally:
             self._flushing = False
 
-    def _give_back(self, tenant_id: UUID, month: str) -> Callable[[Admission], Any]:
-        async def refund(admission: Admission) -> None:
+    def _give_back(self, tenant_id: UUID, month: str) -> Callable[[Admission, int], Any]:
+        async def refund(admission: Admission, cost: int) -> None:
             try:
                 await self._redis.run(
-                    _REFUND, self._keys(tenant_id, admission.channel, month), [admission.plan.burst, admission.cost]
+                    _REFUND, self._keys(tenant_id, admission.channel, month), [admission.plan.burst, cost]
                 )
             except Exception as error:  # a lost refund only errs on the tenant's side
                 self._redis_down(error)

@@ -10,6 +10,7 @@ from google.rpc import code_pb2
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
+from kernel.db import Pool
 from tests.conftest import auth, wait_for_status
 from tests.fixtures.stack import Stack
 
@@ -65,3 +66,18 @@ async def test_grpc_batch_gives_each_result_with_its_own_key(stack: Stack, tenan
     assert refused.error.code == code_pb2.INVALID_ARGUMENT and refused.error.reason == "INVALID"
     assert [v.field for v in refused.error.field_violations] == ["text.body"]
     assert not again.results[0].created and again.results[0].message.id == stored.message.id
+
+
+async def test_grpc_items_sharing_a_key_store_one_message(stack: Stack, pool: Pool, tenant: dict[str, Any]) -> None:
+    metadata = (("authorization", f"Bearer {tenant['api_key']}"),)
+    hi = pb.SendMessageRequest(to="+14155550123", text=pb.TextContent(body="hi"), idempotency_key="same")
+    other = pb.SendMessageRequest(to="+14155550123", text=pb.TextContent(body="other"), idempotency_key="same")
+    async with grpc.aio.insecure_channel(stack.grpc_target) as channel:
+        stub = pb_grpc.MessagingServiceStub(channel)
+        found = await stub.BatchSendMessages(pb.BatchSendMessagesRequest(requests=[hi, hi, other]), metadata=metadata)
+    first, replayed, reused = found.results
+    assert first.created and not replayed.created and replayed.message.id == first.message.id
+    assert reused.error.code == code_pb2.INVALID_ARGUMENT
+    assert [v.field for v in reused.error.field_violations] == ["Idempotency-Key"]
+    stored = await pool.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1::uuid", tenant["tenant_id"])
+    assert stored == 1

@@ -345,3 +345,14 @@ async def test_a_batch_preview_sums_its_messages_and_names_a_bad_one(
     assert [e["field"] for e in refused.json()["errors"]] == ["messages.1.to"]
     empty = await client.post("/v1/messages:batchEstimate", json={"messages": []}, headers=auth(tenant))
     assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "messages"
+
+
+async def test_a_batch_counts_its_own_messages_against_the_budget(
+    client: httpx.AsyncClient, tenant: dict[str, Any]
+) -> None:
+    assert (await client.put("/v1/budget", json={"monthly_budget": 2}, headers=auth(tenant))).status_code == 200
+    body = {"to": "+14155550123", "template": UTILITY}  # 1 cent each, nothing spent yet
+    found = (await client.post("/v1/messages:batch", json={"messages": [body] * 3}, headers=auth(tenant))).json()
+    assert [r["status"] for r in found["results"]] == [202, 202, 402]
+    assert found["results"][2]["error"]["type"].endswith("/budget-exceeded")
+    assert len((await client.get("/v1/messages", headers=auth(tenant))).json()["data"]) == 2

@@ -175,3 +175,27 @@ async def test_redis_down_keeps_accepting_at_a_per_process_limit_and_recovers(
     assert await count(pool, tenant) == 1 + 2 + 8
     log = (stack.log_dir / "api-private-redis.log").read_text()
     assert log.count("Redis unavailable for quotas") >= 1 and "Traceback" not in log
+
+
+async def test_a_batch_larger_than_what_is_left_stores_what_fits_and_names_the_rest(
+    client: httpx.AsyncClient, stack: Stack, pool: Pool, tenant: dict[str, Any]
+) -> None:
+    on_plan(stack, tenant, "--rate", "100", "--burst", "100", "--monthly", "3")
+    batch = {"messages": [TEXT, {**TEXT, "to": "12"}, TEXT, TEXT, TEXT]}
+    found = (await client.post("/v1/messages:batch", json=batch, headers=auth(tenant))).json()
+    assert [r["status"] for r in found["results"]] == [202, 422, 202, 202, 429]
+    assert found["results"][4]["error"]["type"].endswith("/quota-exhausted")
+    assert await count(pool, tenant) == 3
+    # The month is used up exactly: nothing was taken for the refused ones, nothing given back twice.
+    again = await client.post("/v1/messages", json=TEXT, headers=auth(tenant))
+    assert again.status_code == 429 and '"monthly";r=0' in again.headers["ratelimit"]
+
+
+async def test_a_batch_over_the_burst_stores_the_burst(
+    client: httpx.AsyncClient, stack: Stack, pool: Pool, tenant: dict[str, Any]
+) -> None:
+    on_plan(stack, tenant, "--rate", "0.5", "--burst", "3")
+    found = (await client.post("/v1/messages:batch", json={"messages": [TEXT] * 5}, headers=auth(tenant))).json()
+    assert [r["status"] for r in found["results"]] == [202, 202, 202, 429, 429]
+    assert found["results"][3]["error"]["type"].endswith("/rate-limited")
+    assert await count(pool, tenant) == 3

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from messaging.schemas import ButtonParam, TemplateParams
-from messaging.template_lint import Shape, lint, shape
+from messaging.template_lint import Shape, _slot, lint, shape
 from tenants.domain import Template
 
 TRACK_ORDER = [
@@ -304,3 +304,16 @@ def test_the_linter_accepts_exactly_the_shapes_that_fit(case: tuple[list[dict[st
         assert sorted(sent) == sorted(expected)
     else:
         assert all(v.field.startswith("template.params") for v in problems)
+
+
+_WORDS = st.text(alphabet="ab {}_1", max_size=12)
+
+
+@given(
+    st.lists(st.one_of(_WORDS, st.sampled_from(["{{1}}", "{{ 2 }}", "{{name}}", "{{1}}"])), max_size=8),
+    st.dictionaries(st.sampled_from(["1", "2", "name"]), st.text(max_size=20)),
+)
+def test_a_texts_length_is_known_without_filling_it_in(parts: list[str], values: dict[str, str]) -> None:
+    # The linter checks lengths through rendered_length on every message; it must equal the real thing.
+    slot = _slot("".join(parts), named=False)
+    assert slot.rendered_length(values) == len(slot.render(values))

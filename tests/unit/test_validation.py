@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from messaging.schemas import SendMessage, TemplateContent, TextContent
 from messaging.validation import normalize_e164, validate
@@ -22,6 +25,40 @@ from messaging.validation import normalize_e164, validate
 )
 def test_recipients_must_be_valid_e164(raw: str, expected: str | None) -> None:
     assert normalize_e164(raw) == expected
+
+
+def _parsed(raw: str) -> str | None:
+    """What the general parser alone says (the path before the E.164 shortcut)."""
+    try:
+        parsed = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return (
+        phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        if phonenumbers.is_valid_number(parsed)
+        else None
+    )
+
+
+_EXAMPLES = sorted(
+    phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
+    for n in (phonenumbers.example_number(r) for r in phonenumbers.SUPPORTED_REGIONS)
+    if n is not None
+)
+
+
+@settings(max_examples=3000)
+@given(
+    st.one_of(
+        st.from_regex(r"\+[0-9]{1,16}", fullmatch=True),
+        # near real numbers of every region, so valid ones are common, not only noise
+        st.tuples(st.sampled_from(_EXAMPLES), st.from_regex(r"[0-9]{0,4}", fullmatch=True)).map(
+            lambda t: t[0][: len(t[0]) - len(t[1])] + t[1]
+        ),
+    )
+)
+def test_the_e164_shortcut_agrees_with_the_parser(raw: str) -> None:
+    assert normalize_e164(raw) == _parsed(raw)
 
 
 def test_a_message_needs_exactly_one_content() -> None:
