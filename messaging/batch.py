@@ -21,6 +21,7 @@ from billing import budgets
 from kernel.db import Connection
 from kernel.errors import InvalidInput, SwitchboardError
 from messaging import repository, routing_policy, service
+from messaging.repository import NewMessage
 from messaging.schemas import MessageView, SendMessage
 from tenants.quotas import Admission, TenantQuota
 
@@ -85,7 +86,7 @@ async def submit_batch(
     policy = None
     if any(routing_policy.needs_policy(c.request) for c in checked):
         policy = await routing_policy.get_policy(conn, tenant_id)
-    drafts: list[tuple[int, service.Draft]] = []
+    drafts: list[tuple[int, NewMessage]] = []
     for c in checked:
         if c.key is not None and c.key in seen:
             results[c.index] = _replay(c.index, seen[c.key], c.request_hash)
@@ -118,8 +119,10 @@ async def submit_batch(
 
 
 def _keep_admitted(
-    drafts: list[tuple[int, service.Draft]], refusals: Sequence[SwitchboardError | None], results: dict[int, Item]
-) -> list[tuple[int, service.Draft]]:
+    drafts: list[tuple[int, NewMessage]],
+    refusals: Sequence[SwitchboardError | None],
+    results: dict[int, Item],
+) -> list[tuple[int, NewMessage]]:
     kept = []
     for (index, draft), refusal in zip(drafts, refusals, strict=True):
         if refusal is None:
@@ -130,8 +133,8 @@ def _keep_admitted(
 
 
 async def _take(
-    quota: TenantQuota, drafts: list[tuple[int, service.Draft]], results: dict[int, Item]
-) -> tuple[Admission | None, list[tuple[int, service.Draft]]]:
+    quota: TenantQuota, drafts: list[tuple[int, NewMessage]], results: dict[int, Item]
+) -> tuple[Admission | None, list[tuple[int, NewMessage]]]:
     """The whole batch in one take; when that is refused, each message on its own (together in one
     round trip), so a batch larger than what is left stores what fits and names the rest."""
     try:
@@ -158,25 +161,24 @@ async def _take(
 async def _store(
     conn: Connection,
     tenant_id: UUID,
-    drafts: list[tuple[int, service.Draft]],
+    drafts: list[tuple[int, NewMessage]],
     admission: Admission | None,
     results: dict[int, Item],
 ) -> None:
-    rows = [(index, draft, draft.row()) for index, draft in drafts]
     try:
-        stored = await repository.insert_messages(conn, tenant_id, [row for _, _, row in rows])
+        stored = await repository.insert_messages(conn, tenant_id, [draft for _, draft in drafts])
     except BaseException:
         if admission is not None:
             await admission.refund()
         raise
     by_id = {r["id"]: r for r in stored}
     # Not stored: its key was taken meanwhile (a concurrent request, or an earlier item of this batch).
-    lost = [(index, draft) for index, draft, row in rows if row.id not in by_id]
+    lost = [(index, draft) for index, draft in drafts if draft.id not in by_id]
     if lost and admission is not None:
         await admission.refund(len(lost))
-    for index, _, row in rows:
-        if row.id in by_id:
-            results[index] = Item(index, message=service.view(by_id[row.id]), created=True)
+    for index, draft in drafts:
+        if draft.id in by_id:
+            results[index] = Item(index, message=service.view(by_id[draft.id]), created=True)
     if lost:
         keys = [draft.idempotency_key for _, draft in lost if draft.idempotency_key is not None]
         winners = await repository.get_by_idempotency_keys(conn, tenant_id, keys, service.IDEMPOTENCY_WINDOW)

@@ -61,6 +61,12 @@ class NewMessage:
     bulk: bool = False
     send_at: datetime | None = None
 
+    @property
+    def category(self) -> str | None:
+        """A template message's category (what it is priced at), None for text."""
+        category: str | None = self.content.get("category")
+        return category
+
 
 # One round trip for any number of messages: the messages, their first audit events and their
 # delivery outbox rows are written by one statement (so one implicit transaction), and the relay is

@@ -49,7 +49,6 @@ from tenants.domain import Sender
 from tenants.quotas import TenantQuota
 
 __all__ = [
-    "Draft",
     "Report",
     "apply_reports",
     "checked",
@@ -159,33 +158,6 @@ def content_of(request: SendMessage, components: list[dict[str, Any]] | None, ca
     return content
 
 
-@dataclass(frozen=True, slots=True)
-class Draft:
-    """A valid, resolved message, ready to store: what :func:`prepare` makes of a request."""
-
-    to_number: str
-    idempotency_key: str | None
-    request_hash: bytes
-    sender: Sender
-    content: dict[str, Any]
-    bulk: bool
-    category: str | None
-    send_at: datetime | None
-
-    def row(self) -> repository.NewMessage:
-        return repository.NewMessage(
-            id=uuid.uuid4(),
-            idempotency_key=self.idempotency_key,
-            request_hash=self.request_hash,
-            sender_id=self.sender.id,
-            sender_phone_number_id=self.sender.phone_number_id,
-            to_number=self.to_number,
-            content=self.content,
-            bulk=self.bulk,
-            send_at=self.send_at,
-        )
-
-
 def checked(request: SendMessage, idempotency_key: str | None) -> tuple[str, bytes]:
     """The recipient in E.164 and the request's hash (what a replayed key must match), or
     :class:`InvalidInput` naming every rule the request breaks. Pure: no I/O."""
@@ -206,9 +178,9 @@ async def prepare(
     *,
     config_version: int | None,
     policy: RoutingPolicy | None = None,
-) -> Draft:
-    """Resolve a checked request against the tenant's senders, templates and routing policy
-    (``policy``: the tenant's, when the caller already has it)."""
+) -> repository.NewMessage:
+    """The message to store: a checked request resolved against the tenant's senders, templates
+    and routing policy (``policy``: the tenant's, when the caller already has it)."""
     sender, components, bulk, category = await resolve(conn, tenant_id, request, config_version)
     if request.text is not None and not await inbox.window_open(conn, tenant_id, sender.id, to_number):
         # Meta would accept it, then fail it with 131047: refuse it here, before it is queued.
@@ -219,14 +191,15 @@ async def prepare(
             "within 24 hours of the customer's last message; send an approved template instead",
         )
     routed = await routing_policy.apply(conn, tenant_id, request, policy)
-    return Draft(
-        to_number=to_number,
+    return repository.NewMessage(
+        id=uuid.uuid4(),
         idempotency_key=idempotency_key,
         request_hash=request_hash,
-        sender=sender,
+        sender_id=sender.id,
+        sender_phone_number_id=sender.phone_number_id,
+        to_number=to_number,
         content=content_of(routed, components, category),
         bulk=bulk,
-        category=category,
         send_at=request.send_at,
     )
 
@@ -259,14 +232,14 @@ async def submit(
         existing = await repository.get_by_idempotency_key(conn, tenant_id, idempotency_key, IDEMPOTENCY_WINDOW)
         if existing is not None:
             return replayed(existing, request_hash), False
-    draft = await prepare(
+    new = await prepare(
         conn, tenant_id, request, to_number, request_hash, idempotency_key, config_version=config_version
     )
     if budget is not None:
-        await budgets.check(conn, tenant_id, budget, draft.category, to_number)
+        await budgets.check(conn, tenant_id, budget, new.category, to_number)
     admission = await quota.take(CHANNEL) if quota is not None else None
     try:
-        rows = await repository.insert_messages(conn, tenant_id, [draft.row()])
+        rows = await repository.insert_messages(conn, tenant_id, [new])
     except BaseException:
         if admission is not None:
             await admission.refund()
