@@ -1,5 +1,5 @@
-"""The gRPC server: the messaging, tenants, billing and webhook endpoint services, health checking and
-server reflection."""
+"""The gRPC server: the messaging, tenant (credentials), template, sender, billing and webhook
+endpoint services, health checking and server reflection."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 from switchboard.messaging.v1 import messaging_pb2, messaging_pb2_grpc
+from switchboard.senders.v1 import senders_pb2, senders_pb2_grpc
+from switchboard.templates.v1 import templates_pb2, templates_pb2_grpc
 from switchboard.tenants.v1 import tenants_pb2, tenants_pb2_grpc
 from switchboard.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
 
@@ -22,8 +24,10 @@ from kernel.runtime import tune_gc
 from kernel.settings import Settings
 from messaging.servicer import MessagingServicer
 from tenants.quotas import Quotas, quota_client
+from tenants.senders_servicer import SenderServicer
 from tenants.servicer import TenantServicer
 from tenants.templates import GraphTemplates
+from tenants.templates_servicer import TemplateServicer
 from tenants.vault import Vault
 from webhooks.outbound.servicer import WebhookEndpointServicer
 
@@ -37,6 +41,8 @@ SERVICE_NAMES = (
     billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name,
     billing_pb2.DESCRIPTOR.services_by_name["PlanService"].full_name,
     webhooks_pb2.DESCRIPTOR.services_by_name["WebhookEndpointService"].full_name,
+    templates_pb2.DESCRIPTOR.services_by_name["TemplateService"].full_name,
+    senders_pb2.DESCRIPTOR.services_by_name["SenderService"].full_name,
 )
 
 
@@ -53,6 +59,10 @@ async def serve(settings: Settings, *, grace: float = 10.0, ready: asyncio.Event
     tenants_pb2_grpc.add_TenantServiceServicer_to_server(
         TenantServicer(pool, Vault(settings.keyring()), GraphTemplates(settings.graph_url)), server
     )
+    templates_pb2_grpc.add_TemplateServiceServicer_to_server(
+        TemplateServicer(pool, Vault(settings.keyring()), GraphTemplates(settings.graph_url)), server
+    )
+    senders_pb2_grpc.add_SenderServiceServicer_to_server(SenderServicer(pool), server)
     billing_pb2_grpc.add_BillingServiceServicer_to_server(BillingServicer(pool), server)
     billing_pb2_grpc.add_PlanServiceServicer_to_server(PlanServicer(pool), server)
     webhooks_pb2_grpc.add_WebhookEndpointServiceServicer_to_server(

@@ -1,4 +1,5 @@
-"""gRPC adapter for ``switchboard.tenants.v1.TenantService`` over the same service layer as REST.
+"""gRPC adapter for ``switchboard.tenants.v1.TenantService`` (credentials) over the same service
+layer as REST.
 
 Requests are decoded into the REST schemas (:func:`edge.rpc.from_proto`), so both edges apply the
 same rules and name the same fields; views go back out by field name (:func:`edge.rpc.to_proto`).
@@ -6,20 +7,23 @@ same rules and name the same fields; views go back out by field name (:func:`edg
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
-import msgspec
+from google.protobuf.message import Message
+from switchboard.senders.v1 import senders_pb2 as senders_pb
+from switchboard.templates.v1 import templates_pb2 as templates_pb
 from switchboard.tenants.v1 import tenants_pb2 as pb
 from switchboard.tenants.v1 import tenants_pb2_grpc as pb_grpc
 
 from edge.rpc import authenticated, from_proto, to_proto, translate_errors
 from kernel.db import Pool, unit_of_work
 from kernel.errors import InvalidInput, parse_id
-from tenants import service, templates
-from tenants.domain import Sender, Template
-from tenants.schemas import NewCredential, NewSender, NewTemplate, SenderView, TemplateView
+from tenants import service
+from tenants.schemas import NewCredential
+from tenants.senders_servicer import SenderServicer
 from tenants.templates import GraphTemplates
+from tenants.templates_servicer import TemplateServicer
 from tenants.vault import Vault
 
 __all__ = ["TenantServicer"]
@@ -27,19 +31,20 @@ __all__ = ["TenantServicer"]
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 
-def _sender(sender: Sender) -> pb.Sender:
-    return to_proto(msgspec.convert(sender, SenderView, from_attributes=True), pb.Sender)
+M = TypeVar("M", bound=Message)
 
 
-def _template(template: Template) -> pb.Template:
-    return to_proto(msgspec.convert(template, TemplateView, from_attributes=True), pb.Template)
+def _as(message: Message, kind: type[M]) -> M:
+    """The same message as another type with the same fields and numbers."""
+    return kind.FromString(message.SerializeToString())
 
 
 class TenantServicer(pb_grpc.TenantServiceServicer):
     def __init__(self, pool: Pool, vault: Vault, graph: GraphTemplates) -> None:
         self._pool = pool
         self._vault = vault
-        self._graph = graph
+        self._senders = SenderServicer(pool)
+        self._templates = TemplateServicer(pool, vault, graph)
 
     @translate_errors
     async def CreateCredential(  # noqa: N802 (gRPC method names)
@@ -72,59 +77,38 @@ class TenantServicer(pb_grpc.TenantServiceServicer):
             found = await service.get_credential(conn, principal.tenant_id, parse_id(request.id, "credential"))
         return pb.GetCredentialResponse(credential=to_proto(found, pb.Credential))
 
-    @translate_errors
-    async def CreateSender(  # noqa: N802
-        self, request: pb.CreateSenderRequest, context: Context
-    ) -> pb.CreateSenderResponse:
-        principal = await authenticated(self._pool, context)
-        new = from_proto(request, NewSender)
-        async with unit_of_work(self._pool) as conn:
-            added = await service.create_sender(conn, principal.tenant_id, new)
-        return pb.CreateSenderResponse(sender=_sender(added))
+    # The deprecated sender and template calls: the same messages, field for field, as
+    # SenderService's and TemplateService's, so each is passed through on the wire format.
 
-    @translate_errors
+    async def CreateSender(self, request: pb.CreateSenderRequest, context: Context) -> pb.CreateSenderResponse:  # noqa: N802
+        return _as(
+            await self._senders.CreateSender(_as(request, senders_pb.CreateSenderRequest), context),
+            pb.CreateSenderResponse,
+        )
+
     async def ListSenders(self, request: pb.ListSendersRequest, context: Context) -> pb.ListSendersResponse:  # noqa: N802
-        principal = await authenticated(self._pool, context)
-        async with self._pool.acquire() as conn:
-            found = await service.list_senders(conn, principal.tenant_id)
-        return pb.ListSendersResponse(senders=[_sender(s) for s in found])
+        return _as(
+            await self._senders.ListSenders(_as(request, senders_pb.ListSendersRequest), context),
+            pb.ListSendersResponse,
+        )
 
-    @translate_errors
     async def GetSender(self, request: pb.GetSenderRequest, context: Context) -> pb.GetSenderResponse:  # noqa: N802
-        principal = await authenticated(self._pool, context)
-        async with self._pool.acquire() as conn:
-            found = await service.get_sender(conn, principal.tenant_id, parse_id(request.id, "sender"))
-        return pb.GetSenderResponse(sender=_sender(found))
+        return _as(
+            await self._senders.GetSender(_as(request, senders_pb.GetSenderRequest), context), pb.GetSenderResponse
+        )
 
-    @translate_errors
-    async def CreateTemplate(  # noqa: N802
-        self, request: pb.CreateTemplateRequest, context: Context
-    ) -> pb.CreateTemplateResponse:
-        principal = await authenticated(self._pool, context)
-        new = from_proto(request, NewTemplate)
-        created = await templates.create_template(self._pool, self._vault, self._graph, principal.tenant_id, new)
-        return pb.CreateTemplateResponse(template=_template(created))
+    async def CreateTemplate(self, request: pb.CreateTemplateRequest, context: Context) -> pb.CreateTemplateResponse:  # noqa: N802
+        answer = await self._templates.CreateTemplate(_as(request, templates_pb.CreateTemplateRequest), context)
+        return _as(answer, pb.CreateTemplateResponse)
 
-    @translate_errors
-    async def ListTemplates(  # noqa: N802
-        self, request: pb.ListTemplatesRequest, context: Context
-    ) -> pb.ListTemplatesResponse:
-        principal = await authenticated(self._pool, context)
-        async with self._pool.acquire() as conn:
-            found = await service.list_templates(conn, principal.tenant_id)
-        return pb.ListTemplatesResponse(templates=[_template(t) for t in found])
+    async def ListTemplates(self, request: pb.ListTemplatesRequest, context: Context) -> pb.ListTemplatesResponse:  # noqa: N802
+        answer = await self._templates.ListTemplates(_as(request, templates_pb.ListTemplatesRequest), context)
+        return _as(answer, pb.ListTemplatesResponse)
 
-    @translate_errors
     async def GetTemplate(self, request: pb.GetTemplateRequest, context: Context) -> pb.GetTemplateResponse:  # noqa: N802
-        principal = await authenticated(self._pool, context)
-        async with self._pool.acquire() as conn:
-            found = await service.get_template(conn, principal.tenant_id, parse_id(request.id, "template"))
-        return pb.GetTemplateResponse(template=_template(found))
+        answer = await self._templates.GetTemplate(_as(request, templates_pb.GetTemplateRequest), context)
+        return _as(answer, pb.GetTemplateResponse)
 
-    @translate_errors
-    async def SyncTemplates(  # noqa: N802
-        self, request: pb.SyncTemplatesRequest, context: Context
-    ) -> pb.SyncTemplatesResponse:
-        principal = await authenticated(self._pool, context)
-        done = await templates.sync_templates(self._pool, self._vault, self._graph, principal.tenant_id)
-        return pb.SyncTemplatesResponse(listed=done.listed, retired=done.retired)
+    async def SyncTemplates(self, request: pb.SyncTemplatesRequest, context: Context) -> pb.SyncTemplatesResponse:  # noqa: N802
+        answer = await self._templates.SyncTemplates(_as(request, templates_pb.SyncTemplatesRequest), context)
+        return _as(answer, pb.SyncTemplatesResponse)

@@ -1,5 +1,5 @@
-"""TenantService over gRPC: the same operations and rules as REST, secrets write-only, and another
-tenant's ids answer NOT_FOUND like unknown ones."""
+"""TenantService, SenderService and TemplateService over gRPC: the same operations and rules as
+REST, secrets write-only, and another tenant's ids answer NOT_FOUND like unknown ones."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import struct_pb2
+from switchboard.senders.v1 import senders_pb2 as senders_pb
+from switchboard.senders.v1 import senders_pb2_grpc as senders_grpc
+from switchboard.templates.v1 import templates_pb2 as templates_pb
+from switchboard.templates.v1 import templates_pb2_grpc as templates_grpc
 from switchboard.tenants.v1 import tenants_pb2 as pb
 from switchboard.tenants.v1 import tenants_pb2_grpc as pb_grpc
 
@@ -85,40 +89,81 @@ async def test_bad_credentials_name_the_field(stub: pb_grpc.TenantServiceStub, t
     assert violations(raised.value) == {("webhook_secret", "format")}
 
 
-async def test_senders_and_templates(stub: pb_grpc.TenantServiceStub, tenant: dict[str, Any]) -> None:
-    added = await stub.CreateSender(
-        pb.CreateSenderRequest(phone_number_id="990011223344", display_phone_number="+14155550990", throughput_mps=200),
-        metadata=metadata(tenant),
-    )
-    assert added.sender.throughput_mps == 200 and not added.sender.is_default
-    senders = await stub.ListSenders(pb.ListSendersRequest(), metadata=metadata(tenant))
-    assert [s.phone_number_id for s in senders.senders] == [tenant["phone_number_id"], "990011223344"]
-    got = await stub.GetSender(pb.GetSenderRequest(id=added.sender.id), metadata=metadata(tenant))
-    assert got.sender == added.sender
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await stub.CreateSender(
-            pb.CreateSenderRequest(phone_number_id="12ab", display_phone_number="+14155550991"),
+async def test_sender_service_and_template_service(stack: Stack, tenant: dict[str, Any]) -> None:
+    async with grpc.aio.insecure_channel(stack.grpc_target) as channel:
+        senders = senders_grpc.SenderServiceStub(channel)
+        templates = templates_grpc.TemplateServiceStub(channel)
+        added = await senders.CreateSender(
+            senders_pb.CreateSenderRequest(
+                phone_number_id="990011223344", display_phone_number="+14155550990", throughput_mps=200
+            ),
             metadata=metadata(tenant),
         )
-    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert {field for field, _ in violations(raised.value)} == {"phone_number_id"}
+        assert added.sender.throughput_mps == 200 and not added.sender.is_default
+        listed = await senders.ListSenders(senders_pb.ListSendersRequest(), metadata=metadata(tenant))
+        assert [s.phone_number_id for s in listed.senders] == [tenant["phone_number_id"], "990011223344"]
+        got = await senders.GetSender(senders_pb.GetSenderRequest(id=added.sender.id), metadata=metadata(tenant))
+        assert got.sender == added.sender
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await senders.CreateSender(
+                senders_pb.CreateSenderRequest(phone_number_id="12ab", display_phone_number="+14155550991"),
+                metadata=metadata(tenant),
+            )
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert {field for field, _ in violations(raised.value)} == {"phone_number_id"}
 
-    body = struct_pb2.Struct()
-    body.update({"type": "BODY", "text": "Hi {{first_name}}"})
-    created = await stub.CreateTemplate(
-        pb.CreateTemplateRequest(
-            name="grpc_hello", language="en_US", category="UTILITY", components=[body], parameter_format="NAMED"
-        ),
-        metadata=metadata(tenant),
-    )
-    assert created.template.status == "APPROVED" and created.template.parameter_format == "NAMED"
-    assert created.template.components[0]["text"] == "Hi {{first_name}}"
-    got_template = await stub.GetTemplate(pb.GetTemplateRequest(id=created.template.id), metadata=metadata(tenant))
-    assert got_template.template == created.template
-    synced = await stub.SyncTemplates(pb.SyncTemplatesRequest(), metadata=metadata(tenant))
-    assert synced.listed >= 2
-    names = {t.name for t in (await stub.ListTemplates(pb.ListTemplatesRequest(), metadata=metadata(tenant))).templates}
-    assert {"order_shipped", "grpc_hello"} <= names
+        body = struct_pb2.Struct()
+        body.update({"type": "BODY", "text": "Hi {{first_name}}"})
+        created = await templates.CreateTemplate(
+            templates_pb.CreateTemplateRequest(
+                name="grpc_hello", language="en_US", category="UTILITY", components=[body], parameter_format="NAMED"
+            ),
+            metadata=metadata(tenant),
+        )
+        assert created.template.status == "APPROVED" and created.template.parameter_format == "NAMED"
+        assert created.template.components[0]["text"] == "Hi {{first_name}}"
+        got_template = await templates.GetTemplate(
+            templates_pb.GetTemplateRequest(id=created.template.id), metadata=metadata(tenant)
+        )
+        assert got_template.template == created.template
+        synced = await templates.SyncTemplates(templates_pb.SyncTemplatesRequest(), metadata=metadata(tenant))
+        assert synced.listed >= 2
+        found = await templates.ListTemplates(templates_pb.ListTemplatesRequest(), metadata=metadata(tenant))
+        assert {"order_shipped", "grpc_hello"} <= {t.name for t in found.templates}
+        # Another tenant's sender and template answer like unknown ones.
+        other = await new_tenant(stack)
+        for call in (
+            senders.GetSender(senders_pb.GetSenderRequest(id=added.sender.id), metadata=metadata(other)),
+            templates.GetTemplate(templates_pb.GetTemplateRequest(id=created.template.id), metadata=metadata(other)),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as hidden:
+                await call
+            assert hidden.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_the_deprecated_tenant_calls_answer_as_the_new_services(
+    stub: pb_grpc.TenantServiceStub, stack: Stack, tenant: dict[str, Any]
+) -> None:
+    # Clients built before SenderService and TemplateService keep working, with the same answers.
+    async with grpc.aio.insecure_channel(stack.grpc_target) as channel:
+        senders = senders_grpc.SenderServiceStub(channel)
+        templates = templates_grpc.TemplateServiceStub(channel)
+        added = await stub.CreateSender(
+            pb.CreateSenderRequest(phone_number_id="990011223355", display_phone_number="+14155550995"),
+            metadata=metadata(tenant),
+        )
+        got = await senders.GetSender(senders_pb.GetSenderRequest(id=added.sender.id), metadata=metadata(tenant))
+        assert got.sender.SerializeToString() == added.sender.SerializeToString()
+        old = await stub.ListTemplates(pb.ListTemplatesRequest(), metadata=metadata(tenant))
+        new = await templates.ListTemplates(templates_pb.ListTemplatesRequest(), metadata=metadata(tenant))
+        assert old.SerializeToString() == new.SerializeToString() and old.templates
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.CreateSender(
+                pb.CreateSenderRequest(phone_number_id="12ab", display_phone_number="+14155550991"),
+                metadata=metadata(tenant),
+            )
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert {field for field, _ in violations(raised.value)} == {"phone_number_id"}
 
 
 async def test_without_a_key_every_call_is_unauthenticated(stub: pb_grpc.TenantServiceStub) -> None:

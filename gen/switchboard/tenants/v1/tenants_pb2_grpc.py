@@ -26,10 +26,13 @@ if _version_not_supported:
 
 
 class TenantServiceStub:
-    """A tenant's provider credentials, WhatsApp sender numbers and message templates: the same
-    operations and rules as /v1/credentials, /v1/senders and /v1/templates over REST. Secrets are
-    write-only: no response carries one, only a fingerprint per secret. Another tenant's ids answer
-    NOT_FOUND, exactly like unknown ones.
+    """A tenant's provider credentials: the same operations and rules as /v1/credentials over REST.
+    Secrets are write-only: no response carries one, only a fingerprint per secret. Another tenant's
+    ids answer NOT_FOUND, exactly like unknown ones.
+
+    The sender and template calls here are deprecated: use switchboard.senders.v1.SenderService and
+    switchboard.templates.v1.TemplateService, which take and give the same fields (same numbers).
+    These stay, with the same behaviour, for clients built before those services existed.
     """
 
     def __init__(self, channel):
@@ -91,10 +94,13 @@ class TenantServiceStub:
 
 
 class TenantServiceServicer:
-    """A tenant's provider credentials, WhatsApp sender numbers and message templates: the same
-    operations and rules as /v1/credentials, /v1/senders and /v1/templates over REST. Secrets are
-    write-only: no response carries one, only a fingerprint per secret. Another tenant's ids answer
-    NOT_FOUND, exactly like unknown ones.
+    """A tenant's provider credentials: the same operations and rules as /v1/credentials over REST.
+    Secrets are write-only: no response carries one, only a fingerprint per secret. Another tenant's
+    ids answer NOT_FOUND, exactly like unknown ones.
+
+    The sender and template calls here are deprecated: use switchboard.senders.v1.SenderService and
+    switchboard.templates.v1.TemplateService, which take and give the same fields (same numbers).
+    These stay, with the same behaviour, for clients built before those services existed.
     """
 
     def CreateCredential(self, request, context):
@@ -223,10 +229,13 @@ def add_TenantServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class TenantService:
-    """A tenant's provider credentials, WhatsApp sender numbers and message templates: the same
-    operations and rules as /v1/credentials, /v1/senders and /v1/templates over REST. Secrets are
-    write-only: no response carries one, only a fingerprint per secret. Another tenant's ids answer
-    NOT_FOUND, exactly like unknown ones.
+    """A tenant's provider credentials: the same operations and rules as /v1/credentials over REST.
+    Secrets are write-only: no response carries one, only a fingerprint per secret. Another tenant's
+    ids answer NOT_FOUND, exactly like unknown ones.
+
+    The sender and template calls here are deprecated: use switchboard.senders.v1.SenderService and
+    switchboard.templates.v1.TemplateService, which take and give the same fields (same numbers).
+    These stay, with the same behaviour, for clients built before those services existed.
     """
 
     @staticmethod

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from grpc import aio as _aio
 from switchboard.tenants.v1 import tenants_pb2 as _tenants_pb2
 import abc as _abc_1
+import builtins as _builtins
 import grpc as _grpc
 import sys
 import typing as _typing
@@ -15,6 +16,11 @@ if sys.version_info >= (3, 11):
     from typing import Self as _Self
 else:
     from typing_extensions import Self as _Self
+
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
 
 _T = _typing.TypeVar("_T")
 
@@ -27,10 +33,13 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class TenantServiceStub:
-    """A tenant's provider credentials, WhatsApp sender numbers and message templates: the same
-    operations and rules as /v1/credentials, /v1/senders and /v1/templates over REST. Secrets are
-    write-only: no response carries one, only a fingerprint per secret. Another tenant's ids answer
-    NOT_FOUND, exactly like unknown ones.
+    """A tenant's provider credentials: the same operations and rules as /v1/credentials over REST.
+    Secrets are write-only: no response carries one, only a fingerprint per secret. Another tenant's
+    ids answer NOT_FOUND, exactly like unknown ones.
+
+    The sender and template calls here are deprecated: use switchboard.senders.v1.SenderService and
+    switchboard.templates.v1.TemplateService, which take and give the same fields (same numbers).
+    These stay, with the same behaviour, for clients built before those services existed.
     """
 
     @_typing.overload
@@ -41,23 +50,40 @@ class TenantServiceStub:
     """Store a provider account; its secrets are encrypted before they are stored."""
     ListCredentials: _grpc.UnaryUnaryMultiCallable[_tenants_pb2.ListCredentialsRequest, _tenants_pb2.ListCredentialsResponse]
     GetCredential: _grpc.UnaryUnaryMultiCallable[_tenants_pb2.GetCredentialRequest, _tenants_pb2.GetCredentialResponse]
-    CreateSender: _grpc.UnaryUnaryMultiCallable[_tenants_pb2.CreateSenderRequest, _tenants_pb2.CreateSenderResponse]
-    """Add a WhatsApp number to send from; a phone_number_id belongs to one tenant at most."""
-    ListSenders: _grpc.UnaryUnaryMultiCallable[_tenants_pb2.ListSendersRequest, _tenants_pb2.ListSendersResponse]
-    GetSender: _grpc.UnaryUnaryMultiCallable[_tenants_pb2.GetSenderRequest, _tenants_pb2.GetSenderResponse]
-    CreateTemplate: _grpc.UnaryUnaryMultiCallable[_tenants_pb2.CreateTemplateRequest, _tenants_pb2.CreateTemplateResponse]
-    """Create a template and submit it to Meta for review."""
-    ListTemplates: _grpc.UnaryUnaryMultiCallable[_tenants_pb2.ListTemplatesRequest, _tenants_pb2.ListTemplatesResponse]
-    GetTemplate: _grpc.UnaryUnaryMultiCallable[_tenants_pb2.GetTemplateRequest, _tenants_pb2.GetTemplateResponse]
-    SyncTemplates: _grpc.UnaryUnaryMultiCallable[_tenants_pb2.SyncTemplatesRequest, _tenants_pb2.SyncTemplatesResponse]
-    """Fetch the tenant's templates from Meta now (every page)."""
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def CreateSender(self) -> _grpc.UnaryUnaryMultiCallable[_tenants_pb2.CreateSenderRequest, _tenants_pb2.CreateSenderResponse]:
+        """Add a WhatsApp number to send from; a phone_number_id belongs to one tenant at most."""
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def ListSenders(self) -> _grpc.UnaryUnaryMultiCallable[_tenants_pb2.ListSendersRequest, _tenants_pb2.ListSendersResponse]: ...
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def GetSender(self) -> _grpc.UnaryUnaryMultiCallable[_tenants_pb2.GetSenderRequest, _tenants_pb2.GetSenderResponse]: ...
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def CreateTemplate(self) -> _grpc.UnaryUnaryMultiCallable[_tenants_pb2.CreateTemplateRequest, _tenants_pb2.CreateTemplateResponse]:
+        """Create a template and submit it to Meta for review."""
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def ListTemplates(self) -> _grpc.UnaryUnaryMultiCallable[_tenants_pb2.ListTemplatesRequest, _tenants_pb2.ListTemplatesResponse]: ...
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def GetTemplate(self) -> _grpc.UnaryUnaryMultiCallable[_tenants_pb2.GetTemplateRequest, _tenants_pb2.GetTemplateResponse]: ...
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def SyncTemplates(self) -> _grpc.UnaryUnaryMultiCallable[_tenants_pb2.SyncTemplatesRequest, _tenants_pb2.SyncTemplatesResponse]:
+        """Fetch the tenant's templates from Meta now (every page)."""
 
 @_typing.type_check_only
 class TenantServiceAsyncStub(TenantServiceStub):
-    """A tenant's provider credentials, WhatsApp sender numbers and message templates: the same
-    operations and rules as /v1/credentials, /v1/senders and /v1/templates over REST. Secrets are
-    write-only: no response carries one, only a fingerprint per secret. Another tenant's ids answer
-    NOT_FOUND, exactly like unknown ones.
+    """A tenant's provider credentials: the same operations and rules as /v1/credentials over REST.
+    Secrets are write-only: no response carries one, only a fingerprint per secret. Another tenant's
+    ids answer NOT_FOUND, exactly like unknown ones.
+
+    The sender and template calls here are deprecated: use switchboard.senders.v1.SenderService and
+    switchboard.templates.v1.TemplateService, which take and give the same fields (same numbers).
+    These stay, with the same behaviour, for clients built before those services existed.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -65,22 +91,39 @@ class TenantServiceAsyncStub(TenantServiceStub):
     """Store a provider account; its secrets are encrypted before they are stored."""
     ListCredentials: _aio.UnaryUnaryMultiCallable[_tenants_pb2.ListCredentialsRequest, _tenants_pb2.ListCredentialsResponse]  # type: ignore[assignment]
     GetCredential: _aio.UnaryUnaryMultiCallable[_tenants_pb2.GetCredentialRequest, _tenants_pb2.GetCredentialResponse]  # type: ignore[assignment]
-    CreateSender: _aio.UnaryUnaryMultiCallable[_tenants_pb2.CreateSenderRequest, _tenants_pb2.CreateSenderResponse]  # type: ignore[assignment]
-    """Add a WhatsApp number to send from; a phone_number_id belongs to one tenant at most."""
-    ListSenders: _aio.UnaryUnaryMultiCallable[_tenants_pb2.ListSendersRequest, _tenants_pb2.ListSendersResponse]  # type: ignore[assignment]
-    GetSender: _aio.UnaryUnaryMultiCallable[_tenants_pb2.GetSenderRequest, _tenants_pb2.GetSenderResponse]  # type: ignore[assignment]
-    CreateTemplate: _aio.UnaryUnaryMultiCallable[_tenants_pb2.CreateTemplateRequest, _tenants_pb2.CreateTemplateResponse]  # type: ignore[assignment]
-    """Create a template and submit it to Meta for review."""
-    ListTemplates: _aio.UnaryUnaryMultiCallable[_tenants_pb2.ListTemplatesRequest, _tenants_pb2.ListTemplatesResponse]  # type: ignore[assignment]
-    GetTemplate: _aio.UnaryUnaryMultiCallable[_tenants_pb2.GetTemplateRequest, _tenants_pb2.GetTemplateResponse]  # type: ignore[assignment]
-    SyncTemplates: _aio.UnaryUnaryMultiCallable[_tenants_pb2.SyncTemplatesRequest, _tenants_pb2.SyncTemplatesResponse]  # type: ignore[assignment]
-    """Fetch the tenant's templates from Meta now (every page)."""
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def CreateSender(self) -> _aio.UnaryUnaryMultiCallable[_tenants_pb2.CreateSenderRequest, _tenants_pb2.CreateSenderResponse]:  # type: ignore[override]
+        """Add a WhatsApp number to send from; a phone_number_id belongs to one tenant at most."""
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def ListSenders(self) -> _aio.UnaryUnaryMultiCallable[_tenants_pb2.ListSendersRequest, _tenants_pb2.ListSendersResponse]: ...  # type: ignore[override]
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def GetSender(self) -> _aio.UnaryUnaryMultiCallable[_tenants_pb2.GetSenderRequest, _tenants_pb2.GetSenderResponse]: ...  # type: ignore[override]
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def CreateTemplate(self) -> _aio.UnaryUnaryMultiCallable[_tenants_pb2.CreateTemplateRequest, _tenants_pb2.CreateTemplateResponse]:  # type: ignore[override]
+        """Create a template and submit it to Meta for review."""
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def ListTemplates(self) -> _aio.UnaryUnaryMultiCallable[_tenants_pb2.ListTemplatesRequest, _tenants_pb2.ListTemplatesResponse]: ...  # type: ignore[override]
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def GetTemplate(self) -> _aio.UnaryUnaryMultiCallable[_tenants_pb2.GetTemplateRequest, _tenants_pb2.GetTemplateResponse]: ...  # type: ignore[override]
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def SyncTemplates(self) -> _aio.UnaryUnaryMultiCallable[_tenants_pb2.SyncTemplatesRequest, _tenants_pb2.SyncTemplatesResponse]:  # type: ignore[override]
+        """Fetch the tenant's templates from Meta now (every page)."""
 
 class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
-    """A tenant's provider credentials, WhatsApp sender numbers and message templates: the same
-    operations and rules as /v1/credentials, /v1/senders and /v1/templates over REST. Secrets are
-    write-only: no response carries one, only a fingerprint per secret. Another tenant's ids answer
-    NOT_FOUND, exactly like unknown ones.
+    """A tenant's provider credentials: the same operations and rules as /v1/credentials over REST.
+    Secrets are write-only: no response carries one, only a fingerprint per secret. Another tenant's
+    ids answer NOT_FOUND, exactly like unknown ones.
+
+    The sender and template calls here are deprecated: use switchboard.senders.v1.SenderService and
+    switchboard.templates.v1.TemplateService, which take and give the same fields (same numbers).
+    These stay, with the same behaviour, for clients built before those services existed.
     """
 
     @_abc_1.abstractmethod
@@ -105,6 +148,7 @@ class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tenants_pb2.GetCredentialResponse, _abc.Awaitable[_tenants_pb2.GetCredentialResponse]]: ...
 
+    @_deprecated("""Add a WhatsApp number to send from; a phone_number_id belongs to one tenant at most.""")
     @_abc_1.abstractmethod
     def CreateSender(
         self,
@@ -113,6 +157,7 @@ class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_tenants_pb2.CreateSenderResponse, _abc.Awaitable[_tenants_pb2.CreateSenderResponse]]:
         """Add a WhatsApp number to send from; a phone_number_id belongs to one tenant at most."""
 
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
     @_abc_1.abstractmethod
     def ListSenders(
         self,
@@ -120,6 +165,7 @@ class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tenants_pb2.ListSendersResponse, _abc.Awaitable[_tenants_pb2.ListSendersResponse]]: ...
 
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
     @_abc_1.abstractmethod
     def GetSender(
         self,
@@ -127,6 +173,7 @@ class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tenants_pb2.GetSenderResponse, _abc.Awaitable[_tenants_pb2.GetSenderResponse]]: ...
 
+    @_deprecated("""Create a template and submit it to Meta for review.""")
     @_abc_1.abstractmethod
     def CreateTemplate(
         self,
@@ -135,6 +182,7 @@ class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_tenants_pb2.CreateTemplateResponse, _abc.Awaitable[_tenants_pb2.CreateTemplateResponse]]:
         """Create a template and submit it to Meta for review."""
 
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
     @_abc_1.abstractmethod
     def ListTemplates(
         self,
@@ -142,6 +190,7 @@ class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tenants_pb2.ListTemplatesResponse, _abc.Awaitable[_tenants_pb2.ListTemplatesResponse]]: ...
 
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
     @_abc_1.abstractmethod
     def GetTemplate(
         self,
@@ -149,6 +198,7 @@ class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tenants_pb2.GetTemplateResponse, _abc.Awaitable[_tenants_pb2.GetTemplateResponse]]: ...
 
+    @_deprecated("""Fetch the tenant's templates from Meta now (every page).""")
     @_abc_1.abstractmethod
     def SyncTemplates(
         self,
