@@ -93,6 +93,7 @@ class BillingController(Controller):
 
     @get("/invoices/{month:str}/csv", summary="One month's invoice as CSV", media_type="text/csv")
     async def get_invoice_csv(self, request: AnyRequest, month: str) -> Response[str]:
+        """One line per channel, category and country, with units, unit price and amount; `month` is YYYY-MM."""
         async with pool(request).acquire() as conn:
             found = await invoices.get_invoice(conn, principal(request).tenant_id, invoices.month_of(month))
         disposition = f'attachment; filename="invoice-{month}.csv"'
@@ -100,6 +101,7 @@ class BillingController(Controller):
 
     @get("/invoices/{month:str}/html", summary="One month's invoice, printable", media_type=MediaType.HTML)
     async def get_invoice_html(self, request: AnyRequest, month: str) -> Response[str]:
+        """The same invoice as HTML, for printing or saving as PDF from the browser."""
         tenant_id = principal(request).tenant_id
         async with pool(request).acquire() as conn:
             found = await invoices.get_invoice(conn, tenant_id, invoices.month_of(month))
@@ -108,6 +110,7 @@ class BillingController(Controller):
 
     @get("/budget", summary="The tenant's monthly budget, this month's spend and its alerts")
     async def get_budget(self, request: AnyRequest) -> Budget:
+        """The cap (null: none), what the month has billed so far, and the 80% and 100% alerts it has raised."""
         async with pool(request).acquire() as conn:
             return await budgets.get_budget(conn, principal(request).tenant_id)
 

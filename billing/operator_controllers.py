@@ -25,11 +25,13 @@ class OperatorPlanController(Controller):
 
     @get("/", summary="Every plan, with its rate card and how many tenants are on it")
     async def list_plans(self, request: AnyRequest) -> PlanList:
+        """Operator key only."""
         async with pool(request).acquire() as conn:
             return await plans.list_plans(conn)
 
     @get("/{plan_id:str}", summary="One plan")
     async def get_plan(self, request: AnyRequest, plan_id: str) -> PlanView:
+        """The plan's limits and rate card. Operator key only."""
         async with pool(request).acquire() as conn:
             return await plans.get_plan(conn, plan_id)
 

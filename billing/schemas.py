@@ -24,13 +24,13 @@ __all__ = [
 
 
 class CostLine(msgspec.Struct):
-    channel: str
+    channel: Annotated[str, Meta(description="whatsapp, sms or email.")]
     category: Annotated[str, Meta(description="WhatsApp's pricing category; `message` for SMS and email.")]
     country: Annotated[str, Meta(description="Destination country (ISO 3166 alpha-2); `*` for email.")]
     units: Annotated[int, Meta(description="Messages, or SMS segments.")]
     unit_price: Annotated[int, Meta(description="Minor units of `currency` per unit.")]
     amount: Annotated[int, Meta(description="units times unit_price, in minor units.")]
-    currency: str
+    currency: Annotated[str, Meta(description="ISO 4217 currency code of the amounts, e.g. USD.")]
 
 
 class Estimate(msgspec.Struct):
@@ -41,46 +41,46 @@ class Estimate(msgspec.Struct):
             "delivers it (0 while the plan's included messages for the month last)."
         ),
     ]
-    currency: str
+    currency: Annotated[str, Meta(description="ISO 4217 currency code of the amounts, e.g. USD.")]
     first: Annotated[int, Meta(description="What the message costs if its first channel delivers it.")]
     most: Annotated[int, Meta(description="What it costs at most: every channel of its route billed.")]
 
 
 class BatchEstimate(msgspec.Struct):
     estimates: Annotated[list[Estimate], Meta(description="Each message's estimate, in the order given.")]
-    currency: str
+    currency: Annotated[str, Meta(description="ISO 4217 currency code of the amounts, e.g. USD.")]
     first: Annotated[int, Meta(description="The sum of the messages' `first`.")]
     most: Annotated[int, Meta(description="The sum of the messages' `most`.")]
 
 
 class UsageRow(msgspec.Struct):
-    day: date
-    channel: str
-    category: str
-    country: str
-    currency: str
+    day: Annotated[date, Meta(description="The day (UTC).")]
+    channel: Annotated[str, Meta(description="whatsapp, sms or email.")]
+    category: Annotated[str, Meta(description="MARKETING, UTILITY, AUTHENTICATION, SERVICE, or the channel's own.")]
+    country: Annotated[str, Meta(description="ISO 3166-1 alpha-2 code of the recipients' country.")]
+    currency: Annotated[str, Meta(description="ISO 4217 currency code of the amounts, e.g. USD.")]
     events: Annotated[int, Meta(description="Billable events (messages billed).")]
-    units: int
+    units: Annotated[int, Meta(description="Billable units: messages, or SMS segments.")]
     amount: Annotated[int, Meta(description="Minor units of `currency`.")]
 
 
 class UsageTotal(msgspec.Struct):
-    currency: str
-    events: int
-    amount: int
+    currency: Annotated[str, Meta(description="ISO 4217 currency code of the amounts, e.g. USD.")]
+    events: Annotated[int, Meta(description="Billable events counted.")]
+    amount: Annotated[int, Meta(description="The amount, in minor units of the currency.")]
 
 
 class Usage(msgspec.Struct):
-    since: date
+    since: Annotated[date, Meta(description="The first day counted.")]
     until: Annotated[date, Meta(description="Exclusive.")]
-    data: list[UsageRow]
-    totals: list[UsageTotal]
+    data: Annotated[list[UsageRow], Meta(description="Usage per day, channel, category and country.")]
+    totals: Annotated[list[UsageTotal], Meta(description="Totals per currency.")]
 
 
 class InvoiceLine(msgspec.Struct):
-    channel: str
-    category: str
-    country: str
+    channel: Annotated[str, Meta(description="whatsapp, sms or email.")]
+    category: Annotated[str, Meta(description="MARKETING, UTILITY, AUTHENTICATION, SERVICE, or the channel's own.")]
+    country: Annotated[str, Meta(description="ISO 3166-1 alpha-2 code of the recipients' country.")]
     events: Annotated[int, Meta(description="Billable events (messages).")]
     quantity: Annotated[int, Meta(description="Units billed: messages, or SMS segments.")]
     unit_price: Annotated[int, Meta(description="Minor units of the invoice's currency per unit.")]
@@ -92,29 +92,33 @@ class Invoice(msgspec.Struct):
     status: Annotated[
         str, Meta(description="`draft` while the month is open or not yet closed; `final` once closed (immutable).")
     ]
-    currency: str
-    lines: list[InvoiceLine]
+    currency: Annotated[str, Meta(description="ISO 4217 currency code of the amounts, e.g. USD.")]
+    lines: Annotated[list[InvoiceLine], Meta(description="One line per channel, category and country.")]
     total: Annotated[int, Meta(description="The sum of the lines, in minor units.")]
-    finalized_at: datetime | None = None
+    finalized_at: Annotated[datetime | None, Meta(description="When the month was closed; null while it is open.")] = (
+        None
+    )
 
 
 class InvoiceList(msgspec.Struct):
-    data: list[Invoice]
+    data: Annotated[list[Invoice], Meta(description="Invoices, the most recent month first.")]
 
 
 class BudgetAlert(msgspec.Struct):
     threshold: Annotated[int, Meta(description="Percent of the budget: 80 or 100.")]
-    spent: int
-    budget: int
-    created_at: datetime
+    spent: Annotated[int, Meta(description="The month's spend when the threshold was crossed, in minor units.")]
+    budget: Annotated[int, Meta(description="The budget then, in minor units.")]
+    created_at: Annotated[datetime, Meta(description="When the threshold was crossed.")]
 
 
 class Budget(msgspec.Struct):
     monthly_budget: Annotated[int | None, Meta(description="The cap on a month's spend in minor units; null: no cap.")]
-    currency: str
+    currency: Annotated[str, Meta(description="ISO 4217 currency code of the amounts, e.g. USD.")]
     month: Annotated[str, Meta(description="The current month, YYYY-MM (UTC).")]
     spent: Annotated[int, Meta(description="What this month has billed so far.")]
-    alerts: list[BudgetAlert]
+    alerts: Annotated[
+        list[BudgetAlert], Meta(description="This month's alerts: each threshold (80 and 100 percent) at most once.")
+    ]
 
 
 class BudgetIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -136,27 +140,39 @@ class PlanIn(msgspec.Struct, forbid_unknown_fields=True):
     rate_per_second: Annotated[float, Meta(description="Submissions per second, sustained.")]
     burst: Annotated[int, Meta(description="Submissions allowed at once.")]
     monthly_messages: Annotated[int | None, Meta(description="Messages per calendar month; null: unlimited.")] = None
-    monthly_by_channel: dict[str, int] = {}
-    max_batch: int = 100
+    monthly_by_channel: Annotated[
+        dict[str, int], Meta(description='A monthly cap per channel, e.g. {"sms": 1000}; channels not named have none.')
+    ] = {}
+    max_batch: Annotated[int, Meta(description="The most messages one batch may carry (1 to 1,000).")] = 100
     tier_policy: Annotated[str, Meta(description="wait or fail.")] = "wait"
     included_messages: Annotated[int, Meta(description="Billable messages a month billed at 0.")] = 0
     currency: Annotated[str, Meta(description="ISO 4217; one per plan.")] = "USD"
-    prices: list[PlanPrice] = []
+    prices: Annotated[
+        list[PlanPrice],
+        Meta(
+            description="The plan's prices per channel, category and country; the "
+            "rate card's defaults where none is given."
+        ),
+    ] = []
 
 
 class PlanView(msgspec.Struct):
-    id: str
-    rate_per_second: float
-    burst: int
-    monthly_messages: int | None
-    monthly_by_channel: dict[str, int]
-    max_batch: int
-    tier_policy: str
-    included_messages: int
-    currency: str
-    prices: list[PlanPrice]
+    id: Annotated[str, Meta(description="The plan's name.")]
+    rate_per_second: Annotated[float, Meta(description="Sustained messages per second a tenant may submit.")]
+    burst: Annotated[int, Meta(description="Messages a tenant may submit at once above the rate.")]
+    monthly_messages: Annotated[int | None, Meta(description="Messages a month; null for no cap.")]
+    monthly_by_channel: Annotated[dict[str, int], Meta(description="A monthly cap per channel.")]
+    max_batch: Annotated[int, Meta(description="The most messages one batch may carry.")]
+    tier_policy: Annotated[
+        str, Meta(description="What happens when a sender's Meta messaging tier is reached: wait or fail.")
+    ]
+    included_messages: Annotated[
+        int, Meta(description="Messages a month included in the plan's fee, not billed one by one.")
+    ]
+    currency: Annotated[str, Meta(description="ISO 4217 currency code of the amounts, e.g. USD.")]
+    prices: Annotated[list[PlanPrice], Meta(description="Prices per channel, category and country, in minor units.")]
     tenants: Annotated[int, Meta(description="Tenants on this plan.")]
 
 
 class PlanList(msgspec.Struct):
-    data: list[PlanView]
+    data: Annotated[list[PlanView], Meta(description="Every plan.")]

@@ -1,6 +1,7 @@
 """The OpenAPI document's error responses: every /v1 operation lists the problems it can answer
 with (RFC 9457, ``application/problem+json``), each status naming its problem types, and the
-creating POSTs document their ``Idempotency-Key`` header.
+creating POSTs document their ``Idempotency-Key`` header. Every request body gets its runnable
+example (:mod:`edge.examples`), and a union's tag field its description.
 
 Litestar documents only the success response and a generic 400 (in a shape we do not send); this
 rewrites the built document once, at start, from the same error table the edges use.
@@ -12,6 +13,7 @@ from collections import defaultdict
 
 from litestar.openapi.spec import (
     Components,
+    Example,
     OpenAPI,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -22,12 +24,13 @@ from litestar.openapi.spec import (
     Schema,
 )
 
+from edge.examples import EXAMPLES
 from edge.rest import PROBLEM_JSON
 from kernel.errors import KINDS, ErrorKind
+from kernel.pagination import DEFAULT_PAGE, MAX_PAGE
 
 __all__ = ["IDEMPOTENT_CREATES", "document_problems"]
 
-_STRING = Schema(type=OpenAPIType.STRING)
 
 PROBLEM = Schema(
     type=OpenAPIType.OBJECT,
@@ -35,20 +38,21 @@ PROBLEM = Schema(
     required=["type", "title", "status", "detail"],
     properties={
         "type": Schema(type=OpenAPIType.STRING, description="A URI naming the kind of problem."),
-        "title": _STRING,
-        "status": Schema(type=OpenAPIType.INTEGER),
-        "detail": _STRING,
+        "title": Schema(type=OpenAPIType.STRING, description="A short summary of the kind of problem."),
+        "status": Schema(type=OpenAPIType.INTEGER, description="The HTTP status of the response."),
+        "detail": Schema(type=OpenAPIType.STRING, description="What went wrong this time, in words."),
         "reason": Schema(type=OpenAPIType.STRING, description="A stable UPPER_SNAKE reason, as in gRPC's ErrorInfo."),
-        "instance": _STRING,
+        "instance": Schema(type=OpenAPIType.STRING, description="The request's path."),
         "errors": Schema(
             type=OpenAPIType.ARRAY,
+            description="Every field and rule the request broke (invalid requests only).",
             items=Schema(
                 type=OpenAPIType.OBJECT,
                 required=["field", "rule", "description"],
                 properties={
                     "field": Schema(type=OpenAPIType.STRING, description="Dotted path in the request."),
                     "rule": Schema(type=OpenAPIType.STRING, description="A stable rule name, e.g. e164."),
-                    "description": _STRING,
+                    "description": Schema(type=OpenAPIType.STRING, description="The rule, in words."),
                 },
             ),
         ),
@@ -59,6 +63,25 @@ PROBLEM = Schema(
 IDEMPOTENT_CREATES = frozenset({"/v1/credentials", "/v1/senders", "/v1/templates", "/v1/webhook-endpoints"})
 
 _SUBMITS = frozenset({"/v1/messages", "/v1/messages:batch"})
+
+# Parameters by name: each means the same wherever it appears (path ids are described by rule).
+_PARAMETERS = {
+    "cursor": "`next_cursor` from the previous page; omit it for the first page.",
+    "limit": f"Items per page, 1 to {MAX_PAGE} ({DEFAULT_PAGE} when omitted).",
+    "status": "Only messages in this status: queued, submitted, sent, delivered, read or failed.",
+    "channel": "Only messages asked for on this channel (whatsapp).",
+    "to": "Only messages to this recipient, in E.164.",
+    "from": "Only messages from this contact, in E.164.",
+    "since": "Only what was created at or after this time (RFC 3339, with its offset).",
+    "until": "The first day not counted, YYYY-MM-DD (UTC).",
+    "month": "The month, YYYY-MM (UTC).",
+    "plan_id": "The plan's name.",
+    "event_id": "The event's id: its `webhook-id` header.",
+    "Idempotency-Key": "Up to 255 printable characters. The same key and body within 24 h answer with the message "
+    "stored the first time (`Idempotent-Replayed: true`), not a second one; another body with the key: 422. In a "
+    "batch, message i uses `<key>:<i>`.",
+}
+_USAGE_SINCE = "The first day counted, YYYY-MM-DD (UTC)."
 
 
 def _kinds(path: str, method: str) -> list[ErrorKind]:
@@ -122,3 +145,35 @@ def document_problems(schema: OpenAPI) -> None:
             operation.responses = responses
             if method == "post" and path in IDEMPOTENT_CREATES:
                 _idempotency_header(operation)
+            _example(operation, method, path)
+            _describe_parameters(operation, path)
+    _describe_tags(components)
+
+
+def _describe_parameters(operation: Operation, path: str) -> None:
+    for parameter in operation.parameters or []:
+        if not isinstance(parameter, Parameter) or parameter.description:
+            continue
+        if parameter.name == "since" and path == "/v1/usage":
+            parameter.description = _USAGE_SINCE
+        elif parameter.name in _PARAMETERS:
+            parameter.description = _PARAMETERS[parameter.name]
+        elif parameter.name.endswith("_id"):
+            parameter.description = f"The {parameter.name.removesuffix('_id').replace('_', ' ')}'s id."
+
+
+def _example(operation: Operation, method: str, path: str) -> None:
+    body = operation.request_body
+    if body is None or isinstance(body, Reference) or (method, path) not in EXAMPLES:
+        return
+    summary, value = EXAMPLES[method, path]
+    for media in body.content.values():
+        media.examples = {"example": Example(summary=summary, value=value)}
+
+
+def _describe_tags(components: Components) -> None:
+    """A tagged union's tag (``kind``) is a constant Litestar leaves undescribed."""
+    for schema in (components.schemas or {}).values():
+        for name, prop in (schema.properties or {}).items():
+            if isinstance(prop, Schema) and prop.const is not None and not prop.description:
+                prop.description = f"Always `{prop.const}`: which of the `{name}` shapes this is."

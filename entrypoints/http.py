@@ -48,17 +48,20 @@ MAX_API_BODY = 64 * 1024  # documented in the README; webhooks allow more (webho
 
 @get("/healthz", tags=["health"], summary="Liveness", include_in_schema=True)
 async def healthz() -> dict[str, str]:
+    """200 while the process serves requests; for a load balancer's liveness check."""
     return {"status": "ok"}
 
 
 @get("/readyz", tags=["health"], summary="Readiness: the database answers")
 async def readyz(request: Request[Any, Any, State]) -> dict[str, str]:
+    """200 when PostgreSQL answers; until then a load balancer should send no traffic here."""
     await pool(request).fetchval("SELECT 1")
     return {"status": "ready"}
 
 
 @get("/metrics", tags=["health"], summary="Counters, in Prometheus' text format", media_type="text/plain")
 async def metrics(request: Request[Any, Any, State]) -> str:
+    """The process's counters (webhooks received, quota fallbacks, ...) for Prometheus to scrape."""
     counters: Counters = request.app.state.counters
     return render(await counters.read())
 
@@ -100,6 +103,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         version="1.0.0",
         description="WhatsApp-first messaging: submit messages, follow them to delivery.",
         path="/schema",
+        use_handler_docstrings=True,  # a handler's docstring is its operation's description
         render_plugins=[JsonRenderPlugin(), ScalarRenderPlugin(path="/scalar")],
         components=Components(
             security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer", description="sb_… API key")}

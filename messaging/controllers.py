@@ -141,6 +141,7 @@ class MessageController(Controller):
         cursor: str | None = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> MessageList:
+        """Filters combine; pages follow `next_cursor`, which stays valid while messages are added."""
         async with pool(request).acquire() as conn:
             return await service.list_messages(
                 conn,
@@ -155,11 +156,15 @@ class MessageController(Controller):
 
     @get("/{message_id:str}", summary="Get one message")
     async def get_message(self, request: AnyRequest, message_id: str) -> MessageView:
+        """The message with its current status, its error when it failed, and each channel's own
+        status when it fell back. Another tenant's id answers 404, as an unknown one does."""
         async with pool(request).acquire() as conn:
             return await service.get_message(conn, principal(request).tenant_id, parse_id(message_id))
 
     @get("/{message_id:str}/events", summary="A message's audit trail")
     async def list_events(self, request: AnyRequest, message_id: str) -> EventList:
+        """Every status change of the message, in the order it was recorded, each with its source
+        (api, worker, webhook:whatsapp, operator) and whether it changed the status."""
         async with pool(request).acquire() as conn:
             return await service.list_events(conn, principal(request).tenant_id, parse_id(message_id))
 
@@ -256,6 +261,8 @@ class InboundController(Controller):
         cursor: str | None = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> ConversationList:
+        """One entry per contact and sender: when they last wrote, how many messages they sent, and
+        until when free-form text is allowed."""
         async with pool(request).acquire() as conn:
             return await inbox.list_conversations(conn, principal(request).tenant_id, cursor=cursor, limit=limit)
 
@@ -268,6 +275,8 @@ class RoutingPolicyController(Controller):
 
     @get("/", summary="The tenant's default fallback route")
     async def get_policy(self, request: AnyRequest) -> RoutingPolicy:
+        """The channel order and `fallback_after` that apply to messages that carry fallback content
+        but do not say these themselves."""
         async with pool(request).acquire() as conn:
             return await routing_policy.get_policy(conn, principal(request).tenant_id)
 

@@ -90,31 +90,40 @@ class TemplateParams(msgspec.Struct, forbid_unknown_fields=True):
 class TemplateContent(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, Meta(description="An APPROVED template of the sender's WhatsApp Business Account.")]
     language: Annotated[str, Meta(description="The template's language code, e.g. en_US.")]
-    params: TemplateParams = msgspec.field(default_factory=TemplateParams)
+    params: Annotated[
+        TemplateParams, Meta(description="Values for the template's placeholders, header media and buttons.")
+    ] = msgspec.field(default_factory=TemplateParams)
 
 
 class SmsFallback(msgspec.Struct, forbid_unknown_fields=True):
-    text: str
+    text: Annotated[str, Meta(description="The SMS text (GSM-7 or UCS-2; long texts are sent in segments).")]
 
 
 class EmailFallback(msgspec.Struct, forbid_unknown_fields=True):
-    to: str
-    subject: str
-    text: str
-    html: str | None = None
+    to: Annotated[str, Meta(description="The recipient's email address.")]
+    subject: Annotated[str, Meta(description="The email's subject.")]
+    text: Annotated[str, Meta(description="The plain-text body.")]
+    html: Annotated[str | None, Meta(description="An HTML body, sent alongside the text one.")] = None
 
 
 class Fallback(msgspec.Struct, forbid_unknown_fields=True):
-    sms: SmsFallback | None = None
-    email: EmailFallback | None = None
+    sms: Annotated[SmsFallback | None, Meta(description="The SMS to send if WhatsApp cannot deliver.")] = None
+    email: Annotated[
+        EmailFallback | None, Meta(description="The email to send if WhatsApp (and SMS, when given) cannot deliver.")
+    ] = None
 
 
 class SendMessage(msgspec.Struct, forbid_unknown_fields=True):
     """One message to send. Exactly one of ``text`` or ``template``."""
 
     to: Annotated[str, Meta(description="Recipient in E.164, e.g. +14155550123.", examples=["+14155550123"])]
-    text: TextContent | None = None
-    template: TemplateContent | None = None
+    text: Annotated[
+        TextContent | None,
+        Meta(description="Free-form text: only within 24 hours of the contact's last message. Give text or template."),
+    ] = None
+    template: Annotated[
+        TemplateContent | None, Meta(description="An approved template, with its parameters. Give text or template.")
+    ] = None
     sender: Annotated[
         str | None, Meta(description="phone_number_id to send from; the tenant's default sender when omitted.")
     ] = None
@@ -173,16 +182,18 @@ class BatchResult(msgspec.Struct):
     index: Annotated[int, Meta(description="The message's position in the request.")]
     status: Annotated[int, Meta(description="202 if stored, else the HTTP status its error would have alone.")]
     created: Annotated[bool, Meta(description="False when its idempotency key replayed an earlier message.")] = False
-    message: MessageView | None = None
+    message: Annotated[MessageView | None, Meta(description="The stored (or replayed) message; null when refused.")] = (
+        None
+    )
     error: Annotated[
         dict[str, Any] | None, Meta(description="An RFC 9457 problem (`type`, `detail`, `errors`...), as alone.")
     ] = None
 
 
 class BatchResults(msgspec.Struct):
-    results: list[BatchResult]
+    results: Annotated[list[BatchResult], Meta(description="One result per message, in request order.")]
     accepted: Annotated[int, Meta(description="How many were stored (or replayed).")]
-    refused: int
+    refused: Annotated[int, Meta(description="How many were refused (each with its error).")]
 
 
 class RoutingPolicy(msgspec.Struct, forbid_unknown_fields=True):
@@ -199,22 +210,24 @@ class RoutingPolicy(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class MessageError(msgspec.Struct):
-    code: int | None
-    reason: str
+    code: Annotated[int | None, Meta(description="The provider's error code (e.g. Meta's 131026), when there is one.")]
+    reason: Annotated[str, Meta(description="Why it failed, in words.")]
 
 
 class MessageView(msgspec.Struct):
-    id: UUID
-    to: str
-    channel: str
+    id: Annotated[UUID, Meta(description="The message's id.")]
+    to: Annotated[str, Meta(description="The recipient in E.164.")]
+    channel: Annotated[str, Meta(description="The channel it was asked for: whatsapp.")]
     status: Annotated[str, Meta(description="queued, submitted, sent, delivered, read or failed")]
-    sender: str | None
-    provider_message_id: str | None
-    error: MessageError | None
-    content_type: str
-    idempotency_key: str | None
-    created_at: datetime
-    updated_at: datetime
+    sender: Annotated[str | None, Meta(description="The phone_number_id it is sent from.")]
+    provider_message_id: Annotated[
+        str | None, Meta(description="Meta's id of the sent message (wamid); null until Meta accepts it.")
+    ]
+    error: Annotated[MessageError | None, Meta(description="Why it failed; null unless it failed.")]
+    content_type: Annotated[str, Meta(description="text or template.")]
+    idempotency_key: Annotated[str | None, Meta(description="The Idempotency-Key it was submitted with.")]
+    created_at: Annotated[datetime, Meta(description="When it was accepted.")]
+    updated_at: Annotated[datetime, Meta(description="When its status last changed.")]
     send_at: Annotated[datetime | None, Meta(description="When it is (or was) scheduled to be sent.")] = None
     channels: Annotated[
         list[ChannelView] | None,
@@ -232,43 +245,55 @@ class ChannelView(msgspec.Struct):
     status: Annotated[
         str, Meta(description="This channel's own status: queued, submitted, sent, delivered, read, failed or skipped")
     ]
-    recipient: str | None = None
-    provider_message_id: str | None = None
+    recipient: Annotated[
+        str | None, Meta(description="Where this channel sends: a number in E.164, or an email address.")
+    ] = None
+    provider_message_id: Annotated[
+        str | None,
+        Meta(description="The provider's id of the message on this channel (wamid, Twilio SID, Message-ID)."),
+    ] = None
     detail: Annotated[str | None, Meta(description="Why it failed or was skipped; why it was taken")] = None
-    error_code: int | None = None
+    error_code: Annotated[int | None, Meta(description="The provider's error code, when this channel failed.")] = None
     encoding: Annotated[str | None, Meta(description="SMS: GSM-7 or UCS-2")] = None
     segments: Annotated[int | None, Meta(description="SMS: segments billed")] = None
 
 
 class MessageList(msgspec.Struct):
-    data: list[MessageView]
-    next_cursor: str | None
+    data: Annotated[list[MessageView], Meta(description="Messages, the most recent first.")]
+    next_cursor: Annotated[str | None, Meta(description="Pass as `cursor` for the next page; null on the last page.")]
 
 
 class DeadLetterView(msgspec.Struct):
-    message: MessageView
+    message: Annotated[MessageView, Meta(description="The failed message.")]
     attempts: Annotated[int, Meta(description="Delivery attempts made, over every round")]
-    failed_at: datetime
+    failed_at: Annotated[datetime, Meta(description="When it failed.")]
 
 
 class DeadLetterList(msgspec.Struct):
-    data: list[DeadLetterView]
-    next_cursor: str | None
+    data: Annotated[
+        list[DeadLetterView], Meta(description="Failed messages not yet retried or discarded, the most recent first.")
+    ]
+    next_cursor: Annotated[str | None, Meta(description="Pass as `cursor` for the next page; null on the last page.")]
 
 
 class EventView(msgspec.Struct):
-    id: int
-    reported_status: str
-    from_status: str | None
-    to_status: str
-    applied: bool
-    outcome: str
+    id: Annotated[int, Meta(description="The event's id, increasing in recording order.")]
+    reported_status: Annotated[str, Meta(description="The status the source reported.")]
+    from_status: Annotated[str | None, Meta(description="The message's status before this event.")]
+    to_status: Annotated[str, Meta(description="The message's status after it.")]
+    applied: Annotated[
+        bool, Meta(description="Whether the event changed the message's status (a late or duplicate report does not).")
+    ]
+    outcome: Annotated[str, Meta(description="What the state machine made of it: advanced, late, duplicate, ...")]
     source: Annotated[str, Meta(description="api, worker, webhook:whatsapp or operator")]
-    detail: str | None
-    error_code: int | None
-    raw_event_id: int | None
-    occurred_at: datetime | None
-    recorded_at: datetime
+    detail: Annotated[
+        str | None,
+        Meta(description="The source's words: a provider's error title, a fallback's reason, an operator's action."),
+    ]
+    error_code: Annotated[int | None, Meta(description="The provider's error code, when it reported one.")]
+    raw_event_id: Annotated[int | None, Meta(description="The stored provider callback this event came from.")]
+    occurred_at: Annotated[datetime | None, Meta(description="When the provider says it happened.")]
+    recorded_at: Annotated[datetime, Meta(description="When Switchboard recorded it.")]
     message_id: Annotated[UUID | None, Meta(description="Set in the event stream (gRPC WatchMessageEvents).")] = None
 
 
@@ -286,11 +311,11 @@ class AttemptView(msgspec.Struct):
 
 
 class EventList(msgspec.Struct):
-    data: list[EventView]
+    data: Annotated[list[EventView], Meta(description="The message's events, in the order they were recorded.")]
 
 
 class InboundMessageView(msgspec.Struct):
-    id: UUID
+    id: Annotated[UUID, Meta(description="The inbound message's id.")]
     sender: Annotated[str, Meta(description="phone_number_id of the tenant's number the message was sent to")]
     from_: Annotated[str, Meta(description="The customer's number, E.164")] = msgspec.field(name="from")
     type: Annotated[
@@ -307,30 +332,35 @@ class InboundMessageView(msgspec.Struct):
         None
     )
     reply_to: Annotated[str | None, Meta(description="Provider id of the message this one replies or reacts to")] = None
-    provider_message_id: str = ""
+    provider_message_id: Annotated[str, Meta(description="Meta's id of the message (wamid).")] = ""
     payload: Annotated[dict[str, Any], Meta(description="The provider's message object, as received")] = {}
-    occurred_at: datetime | None = None
-    received_at: datetime | None = None
+    occurred_at: Annotated[datetime | None, Meta(description="When the contact sent it, as Meta reports it.")] = None
+    received_at: Annotated[datetime | None, Meta(description="When Switchboard received it.")] = None
 
 
 class InboundMessageList(msgspec.Struct):
-    data: list[InboundMessageView]
-    next_cursor: str | None
+    data: Annotated[list[InboundMessageView], Meta(description="Inbound messages, the most recent first.")]
+    next_cursor: Annotated[str | None, Meta(description="Pass as `cursor` for the next page; null on the last page.")]
 
 
 class ConversationView(msgspec.Struct):
     sender: Annotated[str, Meta(description="phone_number_id of the tenant's number")]
     contact: Annotated[str, Meta(description="The customer's number, E.164")]
-    profile_name: str | None
-    first_inbound_at: datetime
-    last_inbound_at: datetime
-    inbound_count: int
+    profile_name: Annotated[
+        str | None, Meta(description="The contact's WhatsApp profile name, as Meta last reported it.")
+    ]
+    first_inbound_at: Annotated[datetime, Meta(description="When the contact first wrote to this sender.")]
+    last_inbound_at: Annotated[datetime, Meta(description="When the contact last wrote to this sender.")]
+    inbound_count: Annotated[int, Meta(description="How many messages the contact has sent to this sender.")]
     window_open: Annotated[
         bool, Meta(description="Free-form messages are allowed: the last inbound message is under 24 hours old")
     ]
-    window_expires_at: datetime
+    window_expires_at: Annotated[
+        datetime,
+        Meta(description="When the 24-hour customer service window closes (free-form text is allowed until then)."),
+    ]
 
 
 class ConversationList(msgspec.Struct):
-    data: list[ConversationView]
-    next_cursor: str | None
+    data: Annotated[list[ConversationView], Meta(description="Conversations, the most recent inbound first.")]
+    next_cursor: Annotated[str | None, Meta(description="Pass as `cursor` for the next page; null on the last page.")]

@@ -5,11 +5,13 @@ TLS, log in, NOOP). The answer says what the provider said; secrets never appear
 from __future__ import annotations
 
 import base64
+from typing import Annotated
 from uuid import UUID
 
 import aiosmtplib
 import httpx
 import msgspec
+from msgspec import Meta
 
 from kernel.db import Connection
 from kernel.errors import NotFound
@@ -22,8 +24,8 @@ TIMEOUT = 10.0
 
 
 class ConnectionCheck(msgspec.Struct):
-    ok: bool
-    detail: str
+    ok: Annotated[bool, Meta(description="Whether the provider accepted the credential.")]
+    detail: Annotated[str, Meta(description="What was tried and what the provider answered (never a secret).")]
 
 
 def _provider_said(response: httpx.Response) -> str:

@@ -54,6 +54,7 @@ class CredentialController(Controller):
 
     @get("/", summary="List provider credentials (without secrets)")
     async def list_credentials(self, request: AnyRequest) -> CredentialList:
+        """Each credential's kind, name, settings and a fingerprint per secret; secrets never come back."""
         async with pool(request).acquire() as conn:
             return await service.list_credentials(conn, principal(request).tenant_id)
 
@@ -76,6 +77,7 @@ class CredentialController(Controller):
 
     @get("/{credential_id:str}", summary="Get one provider credential (without secrets)")
     async def get_credential(self, request: AnyRequest, credential_id: str) -> CredentialView:
+        """Settings and a fingerprint per secret; the secrets themselves never come back."""
         async with pool(request).acquire() as conn:
             return await service.get_credential(
                 conn, principal(request).tenant_id, parse_id(credential_id, "credential")
@@ -106,12 +108,15 @@ class TemplateController(Controller):
 
     @get("/", summary="List the tenant's message templates with their current status")
     async def list_templates(self, request: AnyRequest) -> TemplateList:
+        """Every template of the tenant's WhatsApp accounts, whatever its status (as of the last
+        sync or status webhook)."""
         async with pool(request).acquire() as conn:
             found = await service.list_templates(conn, principal(request).tenant_id)
         return TemplateList(data=[_view(t) for t in found])
 
     @get("/{template_id:str}", summary="Get one of the tenant's message templates")
     async def get_template(self, request: AnyRequest, template_id: str) -> TemplateView:
+        """Its status, category, parameter format and Meta's components."""
         async with pool(request).acquire() as conn:
             found = await service.get_template(conn, principal(request).tenant_id, parse_id(template_id, "template"))
         return _view(found)
@@ -132,6 +137,8 @@ class TemplateController(Controller):
 
     @post("/sync", status_code=200, summary="Fetch the tenant's templates from Meta now (all pages)")
     async def sync(self, request: AnyRequest) -> SyncResult:
+        """Reads every page of Meta's template list for each of the tenant's accounts; templates
+        Meta no longer lists become DELETED. Answers how many were listed and retired."""
         done = await templates.sync_templates(
             pool(request), vault(request), graph_templates(request), principal(request).tenant_id
         )
@@ -163,12 +170,14 @@ class SenderController(Controller):
 
     @get("/", summary="List the tenant's WhatsApp numbers, the default first")
     async def list_senders(self, request: AnyRequest) -> SenderList:
+        """Each number with its Meta quality rating, messaging tier and throughput."""
         async with pool(request).acquire() as conn:
             found = await service.list_senders(conn, principal(request).tenant_id)
         return SenderList(data=[_sender_view(s) for s in found])
 
     @get("/{sender_id:str}", summary="Get one of the tenant's WhatsApp numbers")
     async def get_sender(self, request: AnyRequest, sender_id: str) -> SenderView:
+        """Its Meta quality rating, messaging tier, throughput and whether it is the default."""
         async with pool(request).acquire() as conn:
             found = await service.get_sender(conn, principal(request).tenant_id, parse_id(sender_id, "sender"))
         return _sender_view(found)

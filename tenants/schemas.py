@@ -28,31 +28,40 @@ Secret = Annotated[str, Meta(description="Write-only: stored sealed, never retur
 
 
 class NewWhatsApp(msgspec.Struct, tag="whatsapp", tag_field="kind", forbid_unknown_fields=True):
-    name: str
+    name: Annotated[str, Meta(description="A name to tell credentials apart.")]
     access_token: Secret
     app_secret: Secret
     verify_token: Secret
-    waba_id: str
-    graph_api_version: str = "v23.0"
+    waba_id: Annotated[str, Meta(description="The WhatsApp Business Account id.")]
+    graph_api_version: Annotated[str, Meta(description="The Graph API version to call, e.g. v23.0.")] = "v23.0"
     is_default: Annotated[bool | None, Meta(description="Omitted: the first of its kind is the default.")] = None
 
 
 class NewSms(msgspec.Struct, tag="sms", tag_field="kind", forbid_unknown_fields=True):
-    name: str
-    account_sid: str
+    name: Annotated[str, Meta(description="A name to tell credentials apart.")]
+    account_sid: Annotated[str, Meta(description="The Twilio account SID (AC...).")]
     auth_token: Secret
-    from_number: str | None = None
-    messaging_service_sid: str | None = None
-    is_default: bool | None = None
+    from_number: Annotated[
+        str | None, Meta(description="The number to send from, in E.164; give this or messaging_service_sid.")
+    ] = None
+    messaging_service_sid: Annotated[
+        str | None, Meta(description="A Twilio Messaging Service (MG...) to send through instead of one number.")
+    ] = None
+    is_default: Annotated[
+        bool | None, Meta(description="Whether it is the default SMS credential; the first one is, when omitted.")
+    ] = None
 
 
 class NewEmail(msgspec.Struct, tag="email", tag_field="kind", forbid_unknown_fields=True):
-    name: str
-    host: str
-    port: int
-    tls: Literal["starttls", "implicit", "none"]
-    from_address: str
-    username: str | None = None
+    name: Annotated[str, Meta(description="A name to tell credentials apart.")]
+    host: Annotated[str, Meta(description="The SMTP server's host name.")]
+    port: Annotated[int, Meta(description="The SMTP server's port, e.g. 587.")]
+    tls: Annotated[
+        Literal["starttls", "implicit", "none"],
+        Meta(description="starttls (upgrade on the port), implicit (TLS from the start, e.g. 465) or none."),
+    ]
+    from_address: Annotated[str, Meta(description="The From address of the emails.")]
+    username: Annotated[str | None, Meta(description="The SMTP login, when the server needs one.")] = None
     password: Secret | None = None
     webhook_secret: Annotated[
         Secret | None,
@@ -61,18 +70,23 @@ class NewEmail(msgspec.Struct, tag="email", tag_field="kind", forbid_unknown_fie
             "complaint events at webhook_path."
         ),
     ] = None
-    is_default: bool | None = None
+    is_default: Annotated[
+        bool | None, Meta(description="Whether it is the default email credential; the first one is, when omitted.")
+    ] = None
 
 
 NewCredential = NewWhatsApp | NewSms | NewEmail
 
 
 class CredentialView(msgspec.Struct):
-    id: UUID
-    kind: str
-    name: str
-    is_default: bool
-    config: dict[str, object]
+    id: Annotated[UUID, Meta(description="The credential's id.")]
+    kind: Annotated[str, Meta(description="whatsapp, sms or email.")]
+    name: Annotated[str, Meta(description="The name given at creation.")]
+    is_default: Annotated[bool, Meta(description="Whether it is the default credential of its kind.")]
+    config: Annotated[
+        dict[str, object],
+        Meta(description="Its settings that are not secret, and a fingerprint of each secret (never the secret)."),
+    ]
     fingerprints: Annotated[
         dict[str, str],
         Meta(description="Which secret is set, per secret name; the secrets themselves are never shown."),
@@ -88,13 +102,16 @@ class CredentialView(msgspec.Struct):
 
 
 class CredentialList(msgspec.Struct):
-    data: list[CredentialView]
+    data: Annotated[list[CredentialView], Meta(description="The tenant's credentials, secrets left out.")]
 
 
 class NewTemplate(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, Meta(description="Lowercase letters, digits and underscores.")]
     language: Annotated[str, Meta(description="e.g. en_US")]
-    category: Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
+    category: Annotated[
+        Literal["MARKETING", "UTILITY", "AUTHENTICATION"],
+        Meta(description="MARKETING, UTILITY or AUTHENTICATION (Meta may change it on review)."),
+    ]
     components: Annotated[list[dict[str, object]], Meta(description="Meta's component list (HEADER, BODY, ...).")]
     parameter_format: Annotated[
         Literal["POSITIONAL", "NAMED"], Meta(description="{{1}}-style or {{first_name}}-style placeholders")
@@ -102,18 +119,20 @@ class NewTemplate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class TemplateView(msgspec.Struct):
-    id: UUID
-    waba_id: str
-    name: str
-    language: str
-    category: str
+    id: Annotated[UUID, Meta(description="The template's id.")]
+    waba_id: Annotated[str, Meta(description="The WhatsApp Business Account it belongs to.")]
+    name: Annotated[str, Meta(description="Its name.")]
+    language: Annotated[str, Meta(description="Its language code, e.g. en_US.")]
+    category: Annotated[str, Meta(description="MARKETING, UTILITY or AUTHENTICATION.")]
     status: Annotated[str, Meta(description="APPROVED, PENDING, REJECTED, PAUSED, DISABLED, DELETED, ...")]
-    components: list[dict[str, object]]
-    parameter_format: str
+    components: Annotated[
+        list[dict[str, object]], Meta(description="Meta's component list (HEADER, BODY, FOOTER, BUTTONS).")
+    ]
+    parameter_format: Annotated[str, Meta(description="POSITIONAL or NAMED.")]
 
 
 class TemplateList(msgspec.Struct):
-    data: list[TemplateView]
+    data: Annotated[list[TemplateView], Meta(description="The tenant's templates.")]
 
 
 class SyncResult(msgspec.Struct):
@@ -133,17 +152,19 @@ class NewSender(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class SenderView(msgspec.Struct):
-    id: UUID
-    phone_number_id: str
-    display_phone_number: str
-    waba_id: str
-    credential_id: UUID
-    is_default: bool
-    status: str
-    quality_rating: str
-    messaging_tier: str | None
-    throughput_mps: int
+    id: Annotated[UUID, Meta(description="The sender's id.")]
+    phone_number_id: Annotated[str, Meta(description="Meta's id of the number.")]
+    display_phone_number: Annotated[str, Meta(description="The number in E.164.")]
+    waba_id: Annotated[str, Meta(description="The WhatsApp Business Account it belongs to.")]
+    credential_id: Annotated[UUID, Meta(description="The WhatsApp credential it sends with.")]
+    is_default: Annotated[bool, Meta(description="Whether messages that name no sender go out from it.")]
+    status: Annotated[str, Meta(description="active, or what Meta reports (e.g. FLAGGED, RESTRICTED).")]
+    quality_rating: Annotated[str, Meta(description="Meta's quality rating: GREEN, YELLOW, RED or UNKNOWN.")]
+    messaging_tier: Annotated[
+        str | None, Meta(description="Meta's messaging limit tier, e.g. TIER_1K; null until Meta tells.")
+    ]
+    throughput_mps: Annotated[int, Meta(description="Sends per second Meta allows this number.")]
 
 
 class SenderList(msgspec.Struct):
-    data: list[SenderView]
+    data: Annotated[list[SenderView], Meta(description="The tenant's senders.")]

@@ -61,16 +61,21 @@ class WebhookEndpointController(Controller):
 
     @get("/", summary="List the tenant's webhook endpoints (never their secrets)")
     async def list_endpoints(self, request: AnyRequest) -> EndpointList:
+        """Each endpoint with its event filter and, when disabled, why. Secrets are shown once, at
+        creation and rotation."""
         async with pool(request).acquire() as conn:
             return EndpointList(data=await service.list_endpoints(conn, principal(request).tenant_id))
 
     @get("/{endpoint_id:str}", summary="Get one webhook endpoint")
     async def get_endpoint(self, request: AnyRequest, endpoint_id: str) -> EndpointView:
+        """Its URL, event filter and state; never its secret."""
         async with pool(request).acquire() as conn:
             return await service.get_endpoint(conn, principal(request).tenant_id, parse_id(endpoint_id, "endpoint"))
 
     @patch("/{endpoint_id:str}", summary="Change an endpoint's URL, description, event types, or enable it")
     async def update(self, request: AnyRequest, endpoint_id: str, data: EndpointUpdate) -> EndpointView:
+        """A new URL is checked as at creation (https, public addresses). `enabled: true` restarts
+        deliveries to a disabled endpoint."""
         async with unit_of_work(pool(request)) as conn:
             return await service.update_endpoint(
                 conn,
@@ -82,6 +87,7 @@ class WebhookEndpointController(Controller):
 
     @delete("/{endpoint_id:str}", summary="Delete an endpoint and its delivery log")
     async def remove(self, request: AnyRequest, endpoint_id: str) -> None:
+        """Pending deliveries are dropped; nothing more is sent to it."""
         async with unit_of_work(pool(request)) as conn:
             await service.delete_endpoint(conn, principal(request).tenant_id, parse_id(endpoint_id, "endpoint"))
 
@@ -91,6 +97,8 @@ class WebhookEndpointController(Controller):
         summary="Rotate the signing secret; the old one keeps signing alongside for the overlap",
     )
     async def rotate(self, request: AnyRequest, endpoint_id: str, data: RotateSecret | None = None) -> SecretRotated:
+        """The new secret is shown once. During the overlap both secrets sign each delivery (two
+        signatures in webhook-signature), so receivers can switch without losing any."""
         overlap = timedelta(hours=(data or RotateSecret()).overlap_hours)
         async with unit_of_work(pool(request)) as conn:
             return await service.rotate_secret(
@@ -106,6 +114,8 @@ class WebhookEndpointController(Controller):
         cursor: str | None = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> DeliveryList:
+        """Each event sent to the endpoint with its status, attempts (status, first KiB of the
+        answer, duration) and next attempt. Pages follow `next_cursor`."""
         async with pool(request).acquire() as conn:
             return await service.list_deliveries(
                 conn,
@@ -122,6 +132,7 @@ class WebhookEndpointController(Controller):
         summary="Send one event to the endpoint again (a fresh round of retries)",
     )
     async def resend(self, request: AnyRequest, endpoint_id: str, event_id: str) -> None:
+        """The event goes out again with the same webhook-id, so a receiver that already has it can tell."""
         async with unit_of_work(pool(request)) as conn:
             await service.resend(conn, principal(request).tenant_id, parse_id(endpoint_id, "endpoint"), event_id)
 
@@ -131,6 +142,8 @@ class WebhookEndpointController(Controller):
         summary="Send again every delivery to the endpoint that failed since a time",
     )
     async def recover(self, request: AnyRequest, endpoint_id: str, data: Recover) -> Recovered:
+        """Every delivery that used up its retries since `since` gets a new round of retries, with
+        the same webhook-id."""
         async with unit_of_work(pool(request)) as conn:
             count = await service.recover(
                 conn, principal(request).tenant_id, parse_id(endpoint_id, "endpoint"), data.since
@@ -139,6 +152,7 @@ class WebhookEndpointController(Controller):
 
     @post("/{endpoint_id:str}/test", status_code=202, summary="Send a webhook.test event to the endpoint")
     async def test(self, request: AnyRequest, endpoint_id: str) -> TestEventSent:
+        """A signed webhook.test event, sent like any other: it shows in the delivery log."""
         async with unit_of_work(pool(request)) as conn:
             event_id = await service.send_test_event(
                 conn, principal(request).tenant_id, parse_id(endpoint_id, "endpoint")
