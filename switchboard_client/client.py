@@ -20,6 +20,9 @@ import grpc
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc
+from switchboard.senders.v1 import senders_pb2_grpc
+from switchboard.templates.v1 import templates_pb2_grpc
+from switchboard.webhooks.v1 import webhooks_pb2_grpc
 
 from switchboard_client.errors import from_rpc_error
 
@@ -47,6 +50,9 @@ class Client:
         self._timeout, self._retries, self._backoff = timeout, retries, backoff
         self.messaging = messaging_pb2_grpc.MessagingServiceStub(self._channel)
         self.billing = billing_pb2_grpc.BillingServiceStub(self._channel)
+        self.templates = templates_pb2_grpc.TemplateServiceStub(self._channel)
+        self.senders = senders_pb2_grpc.SenderServiceStub(self._channel)
+        self.webhook_endpoints = webhooks_pb2_grpc.WebhookEndpointServiceStub(self._channel)
 
     async def __aenter__(self) -> Client:
         return self

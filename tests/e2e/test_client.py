@@ -10,6 +10,8 @@ import grpc
 import pytest
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
+from switchboard.senders.v1 import senders_pb2 as senders_pb
+from switchboard.templates.v1 import templates_pb2 as templates_pb
 
 from switchboard_client import Client, InvalidArgument, NotFound, Unauthenticated, Unavailable
 from tests.fixtures.stack import Stack
@@ -37,6 +39,12 @@ async def test_the_client_sends_follows_lists_and_types_its_errors(stack: Stack,
         assert [(v.field, v.reason) for v in invalid.value.violations] == [("to", "e164")]
         with pytest.raises(NotFound):
             await client.get_message("00000000-0000-0000-0000-000000000000")
+        # The other services' stubs ride on the same channel, with the key given per call.
+        metadata = (("authorization", f"Bearer {tenant['api_key']}"),)
+        templates = await client.templates.ListTemplates(templates_pb.ListTemplatesRequest(), metadata=metadata)
+        senders = await client.senders.ListSenders(senders_pb.ListSendersRequest(), metadata=metadata)
+        assert "order_shipped" in {t.name for t in templates.templates}
+        assert [s.phone_number_id for s in senders.senders] == [tenant["phone_number_id"]]
     async with Client(stack.grpc_target, "sb_000000000000_nope") as stranger:
         with pytest.raises(Unauthenticated):
             await stranger.get_message(message.id)
