@@ -24,6 +24,7 @@ from switchboard.senders.v1 import senders_pb2_grpc
 from switchboard.templates.v1 import templates_pb2_grpc
 from switchboard.webhooks.v1 import webhooks_pb2_grpc
 
+from switchboard_client.auth import AuthInterceptor
 from switchboard_client.errors import from_rpc_error
 
 __all__ = ["Client"]
@@ -45,7 +46,9 @@ class Client:
         """``target``: host:port of the gRPC server; ``timeout``: each call's deadline in seconds;
         ``retries``: how many more tries after an UNAVAILABLE; ``backoff``: the first retry's
         maximum wait, doubling each time."""
-        self._channel = channel or grpc.aio.insecure_channel(target)
+        # A channel given by the caller carries no interceptor: the typed methods still send the
+        # key and deadline themselves, the raw stubs need them passed.
+        self._channel = channel or grpc.aio.insecure_channel(target, interceptors=[AuthInterceptor(api_key, timeout)])
         self._metadata = (("authorization", f"Bearer {api_key}"),)
         self._timeout, self._retries, self._backoff = timeout, retries, backoff
         self.messaging = messaging_pb2_grpc.MessagingServiceStub(self._channel)

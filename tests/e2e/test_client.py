@@ -39,10 +39,9 @@ async def test_the_client_sends_follows_lists_and_types_its_errors(stack: Stack,
         assert [(v.field, v.reason) for v in invalid.value.violations] == [("to", "e164")]
         with pytest.raises(NotFound):
             await client.get_message("00000000-0000-0000-0000-000000000000")
-        # The other services' stubs ride on the same channel, with the key given per call.
-        metadata = (("authorization", f"Bearer {tenant['api_key']}"),)
-        templates = await client.templates.ListTemplates(templates_pb.ListTemplatesRequest(), metadata=metadata)
-        senders = await client.senders.ListSenders(senders_pb.ListSendersRequest(), metadata=metadata)
+        # The other services' stubs ride on the same channel, which carries the key on every call.
+        templates = await client.templates.ListTemplates(templates_pb.ListTemplatesRequest())
+        senders = await client.senders.ListSenders(senders_pb.ListSendersRequest())
         assert "order_shipped" in {t.name for t in templates.templates}
         assert [s.phone_number_id for s in senders.senders] == [tenant["phone_number_id"]]
     async with Client(stack.grpc_target, "sb_000000000000_nope") as stranger:
@@ -51,11 +50,20 @@ async def test_the_client_sends_follows_lists_and_types_its_errors(stack: Stack,
 
 
 class Flaky(pb_grpc.MessagingServiceServicer):
-    """UNAVAILABLE for the first ``failures`` sends, then accepts; remembers each key it saw."""
+    """UNAVAILABLE for the first ``failures`` sends, then accepts; remembers each key it saw. Its
+    GetMessage takes a second and remembers the authorization it was given."""
 
     def __init__(self, failures: int) -> None:
         self.failures = failures
         self.keys: list[str] = []
+        self.authorizations: list[str] = []
+
+    async def GetMessage(  # noqa: N802
+        self, request: pb.GetMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetMessageResponse:
+        self.authorizations += [value for key, value in context.invocation_metadata() if key == "authorization"]
+        await asyncio.sleep(1.0)
+        return pb.GetMessageResponse(message=pb.Message(id=request.id))
 
     async def SendMessage(  # noqa: N802
         self, request: pb.SendMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -89,5 +97,20 @@ async def test_a_send_is_retried_through_unavailable_with_one_idempotency_key() 
             with pytest.raises(Unavailable):
                 await client.send_message(to="+14155550123", text="hi")
         assert len(down.keys) == 3  # the first try and two retries, then the error
+    finally:
+        await server.stop(None)
+
+
+async def test_the_raw_stubs_carry_the_key_and_the_clients_deadline() -> None:
+    server, target = await serve(flaky := Flaky(failures=0))
+    try:
+        async with Client(target, "sb_000000000000_x", timeout=0.2) as client:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await client.messaging.GetMessage(pb.GetMessageRequest(id="m-1"))
+            assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            # A deadline of the call's own wins over the client's.
+            found = await client.messaging.GetMessage(pb.GetMessageRequest(id="m-2"), timeout=5)
+            assert found.message.id == "m-2"
+        assert flaky.authorizations == ["Bearer sb_000000000000_x"] * 2
     finally:
         await server.stop(None)
