@@ -110,11 +110,11 @@ async def submit_batch(
     if budget is not None and drafts:
         verdicts = await budgets.check_many(conn, tenant_id, budget, [(d.category, d.to_number) for _, d in drafts])
         drafts = _keep_admitted(drafts, verdicts, results)
-    admission: Admission | None = None
+    admissions: list[Admission] = []
     if quota is not None and drafts:
-        admission, drafts = await _take(quota, drafts, results)
+        admissions, drafts = await _take(quota, drafts, results)
     if drafts:
-        await _store(conn, tenant_id, drafts, admission, results)
+        await _store(conn, tenant_id, drafts, admissions, results)
     return [results[i] for i in range(len(requests))]
 
 
@@ -134,48 +134,51 @@ def _keep_admitted(
 
 async def _take(
     quota: TenantQuota, drafts: list[tuple[int, NewMessage]], results: dict[int, Item]
-) -> tuple[Admission | None, list[tuple[int, NewMessage]]]:
+) -> tuple[list[Admission], list[tuple[int, NewMessage]]]:
     """The whole batch in one take; when that is refused, each message on its own (together in one
     round trip), so a batch larger than what is left stores what fits and names the rest."""
     try:
-        return await quota.take(service.CHANNEL, cost=len(drafts)), drafts
+        return [await quota.take(service.CHANNEL, cost=len(drafts))], drafts
     except SwitchboardError:
         pass
     taken = await asyncio.gather(*(quota.take(service.CHANNEL) for _ in drafts), return_exceptions=True)
-    refusals: list[SwitchboardError | None] = []
-    for outcome in taken:
-        if isinstance(outcome, SwitchboardError):
-            refusals.append(outcome)
-        elif isinstance(outcome, BaseException):
-            raise outcome
-        else:
-            refusals.append(None)
-    kept = _keep_admitted(drafts, refusals, results)
-    admitted = [a for a in taken if isinstance(a, Admission)]
-    # One admission stands for the rest in a refund: each took 1 from the same counters.
-    if admitted:
-        admitted[0].cost = len(admitted)
-    return (admitted[0] if admitted else None), kept
+    admissions = [a for a in taken if isinstance(a, Admission)]
+    unexpected = next((e for e in taken if isinstance(e, BaseException) and not isinstance(e, SwitchboardError)), None)
+    if unexpected is not None:
+        await _give_back(admissions)
+        raise unexpected
+    refusals = [e if isinstance(e, SwitchboardError) else None for e in taken]
+    return admissions, _keep_admitted(drafts, refusals, results)
+
+
+async def _give_back(admissions: list[Admission], count: int | None = None) -> None:
+    """Return ``count`` messages' worth of what was taken (all of it when None)."""
+    for admission in admissions:
+        if count is not None and count <= 0:
+            return
+        share = admission.cost if count is None else min(count, admission.cost)
+        await admission.refund(share)
+        if count is not None:
+            count -= share
 
 
 async def _store(
     conn: Connection,
     tenant_id: UUID,
     drafts: list[tuple[int, NewMessage]],
-    admission: Admission | None,
+    admissions: list[Admission],
     results: dict[int, Item],
 ) -> None:
     try:
         stored = await repository.insert_messages(conn, tenant_id, [draft for _, draft in drafts])
     except BaseException:
-        if admission is not None:
-            await admission.refund()
+        await _give_back(admissions)
         raise
     by_id = {r["id"]: r for r in stored}
     # Not stored: its key was taken meanwhile (a concurrent request, or an earlier item of this batch).
     lost = [(index, draft) for index, draft in drafts if draft.id not in by_id]
-    if lost and admission is not None:
-        await admission.refund(len(lost))
+    if lost:
+        await _give_back(admissions, len(lost))
     for index, draft in drafts:
         if draft.id in by_id:
             results[index] = Item(index, message=service.view(by_id[draft.id]), created=True)

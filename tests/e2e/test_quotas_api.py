@@ -199,3 +199,21 @@ async def test_a_batch_over_the_burst_stores_the_burst(
     assert [r["status"] for r in found["results"]] == [202, 202, 202, 429, 429]
     assert found["results"][3]["error"]["type"].endswith("/rate-limited")
     assert await count(pool, tenant) == 3
+
+
+async def test_a_batch_item_that_replays_an_earlier_one_gives_its_quota_back(
+    client: httpx.AsyncClient, stack: Stack, pool: Pool, tenant: dict[str, Any]
+) -> None:
+    on_plan(stack, tenant, "--rate", "100", "--burst", "100", "--monthly", "3")
+    metadata = (("authorization", f"Bearer {tenant['api_key']}"),)
+    hi = pb.SendMessageRequest(to="+14155550123", text=pb.TextContent(body="hi"), idempotency_key="same")
+    other = pb.SendMessageRequest(to="+14155550123", text=pb.TextContent(body="hi"), idempotency_key="other")
+    async with grpc.aio.insecure_channel(stack.grpc_target) as channel:
+        found = await pb_grpc.MessagingServiceStub(channel).BatchSendMessages(
+            pb.BatchSendMessagesRequest(requests=[hi, hi, other]), metadata=metadata
+        )
+    assert [r.created for r in found.results] == [True, False, True]
+    assert await count(pool, tenant) == 2
+    # Three were taken for the batch, one given back for the replay: one message is left this month.
+    answers = [await client.post("/v1/messages", json=TEXT, headers=auth(tenant)) for _ in range(2)]
+    assert [a.status_code for a in answers] == [202, 429]
