@@ -81,21 +81,16 @@ class TenantServicer(pb_grpc.TenantServiceServicer):
     # SenderService's and TemplateService's, so each is passed through on the wire format.
 
     async def CreateSender(self, request: pb.CreateSenderRequest, context: Context) -> pb.CreateSenderResponse:  # noqa: N802
-        return _as(
-            await self._senders.CreateSender(_as(request, senders_pb.CreateSenderRequest), context),
-            pb.CreateSenderResponse,
-        )
+        answer = await self._senders.CreateSender(_as(request, senders_pb.CreateSenderRequest), context)
+        return _as(answer, pb.CreateSenderResponse)
 
     async def ListSenders(self, request: pb.ListSendersRequest, context: Context) -> pb.ListSendersResponse:  # noqa: N802
-        return _as(
-            await self._senders.ListSenders(_as(request, senders_pb.ListSendersRequest), context),
-            pb.ListSendersResponse,
-        )
+        answer = await self._senders.ListSenders(_as(request, senders_pb.ListSendersRequest), context)
+        return _as(answer, pb.ListSendersResponse)
 
     async def GetSender(self, request: pb.GetSenderRequest, context: Context) -> pb.GetSenderResponse:  # noqa: N802
-        return _as(
-            await self._senders.GetSender(_as(request, senders_pb.GetSenderRequest), context), pb.GetSenderResponse
-        )
+        answer = await self._senders.GetSender(_as(request, senders_pb.GetSenderRequest), context)
+        return _as(answer, pb.GetSenderResponse)
 
     async def CreateTemplate(self, request: pb.CreateTemplateRequest, context: Context) -> pb.CreateTemplateResponse:  # noqa: N802
         answer = await self._templates.CreateTemplate(_as(request, templates_pb.CreateTemplateRequest), context)
