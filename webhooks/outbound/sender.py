@@ -27,7 +27,7 @@ from kernel import standard_webhooks
 from kernel.db import Connection, Pool, unit_of_work
 from tenants.vault import Vault
 from webhooks.outbound.service import KIND
-from webhooks.outbound.ssrf import UnsafeUrl, check_url
+from webhooks.outbound.ssrf import UnsafeUrl, pinned
 
 __all__ = ["TIMEOUT_SECONDS", "Policy", "deliver"]
 
@@ -88,11 +88,11 @@ async def _signing_secrets(vault: Vault, pool: Pool, row: asyncpg.Record) -> lis
 
 async def _attempt(pool: Pool, vault: Vault, http: httpx.AsyncClient, policy: Policy, row: asyncpg.Record) -> _Result:
     try:
-        await check_url(row["url"], allow_private=policy.allow_private)
+        target = await pinned(row["url"], allow_private=policy.allow_private)
         body = msgspec.json.encode(row["payload"])
         headers = standard_webhooks.headers(await _signing_secrets(vault, pool, row), row["event_id"], body)
-        headers |= {"content-type": "application/json", "user-agent": USER_AGENT}
-        response = await http.post(row["url"], content=body, headers=headers)
+        headers |= {"content-type": "application/json", "user-agent": USER_AGENT, **target.headers}
+        response = await http.post(target.url, content=body, headers=headers, extensions=target.extensions)
     except UnsafeUrl as unsafe:
         return _Result(error=f"refused to call: {unsafe}")
     except httpx.TimeoutException:
