@@ -62,8 +62,9 @@ class MessageBatchController(Controller):
         request: AnyRequest,
         data: MessageBatch,
         idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key", required=False)] = None,
-    ) -> BatchResults:
+    ) -> Response[BatchResults]:
         caller = principal(request)
+        limits = quota(request)
         async with pool(request).acquire() as conn:
             items = await batch.submit_batch(
                 conn,
@@ -72,7 +73,7 @@ class MessageBatchController(Controller):
                 max_batch=caller.plan.max_batch,
                 idempotency_key=idempotency_key,
                 config_version=caller.config_version,
-                quota=quota(request),
+                quota=limits,
                 budget=caller.monthly_budget,
             )
         results = [
@@ -86,7 +87,11 @@ class MessageBatchController(Controller):
             for i in items
         ]
         accepted = sum(r.error is None for r in results)
-        return BatchResults(results=results, accepted=accepted, refused=len(results) - accepted)
+        # The quota as the batch's last take left it, as a single send reports it.
+        headers = limits.admission.headers() if limits is not None and limits.admission is not None else {}
+        return Response(
+            BatchResults(results=results, accepted=accepted, refused=len(results) - accepted), headers=headers
+        )
 
 
 class MessageController(Controller):

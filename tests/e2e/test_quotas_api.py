@@ -195,7 +195,9 @@ async def test_a_batch_over_the_burst_stores_the_burst(
     client: httpx.AsyncClient, stack: Stack, pool: Pool, tenant: dict[str, Any]
 ) -> None:
     on_plan(stack, tenant, "--rate", "0.5", "--burst", "3")
-    found = (await client.post("/v1/messages:batch", json={"messages": [TEXT] * 5}, headers=auth(tenant))).json()
+    answer = await client.post("/v1/messages:batch", json={"messages": [TEXT] * 5}, headers=auth(tenant))
+    assert answer.headers["ratelimit"].startswith('"burst";r=0;')  # the burst, used up by the batch
+    found = answer.json()
     assert [r["status"] for r in found["results"]] == [202, 202, 202, 429, 429]
     assert found["results"][3]["error"]["type"].endswith("/rate-limited")
     assert await count(pool, tenant) == 3
