@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import timedelta
-from typing import Any
+from uuid import UUID
 
 import msgspec
 from litestar.enums import ScopeType
@@ -34,6 +34,7 @@ from litestar.types import (
     Send,
 )
 
+from edge import idempotency_records as records
 from edge.rest import problem_body
 from kernel.db import Pool
 from kernel.errors import ErrorKind, SwitchboardError
@@ -46,19 +47,6 @@ WINDOW = timedelta(hours=24)
 ABANDONED_AFTER = timedelta(seconds=60)
 MAX_KEY = 255
 KIND = "idempotency"
-
-_CLAIM = """
-WITH old AS (
-    -- An expired key, or one abandoned in flight, is free again.
-    DELETE FROM idempotency_records
-    WHERE tenant_id = $1 AND key = $2
-      AND (created_at < now() - $4::interval OR (state = 'in_flight' AND created_at < now() - $5::interval))
-)
-INSERT INTO idempotency_records (id, tenant_id, key, fingerprint, state)
-VALUES ($6, $1, $2, $3, 'in_flight')
-ON CONFLICT (tenant_id, key) DO NOTHING
-RETURNING id
-"""
 
 
 def _problem(kind: ErrorKind, detail: str, field: str | None = None) -> bytes:
@@ -111,8 +99,10 @@ class IdempotentCreate(ASGIMiddleware):
         method = scope.get("method", "POST")
         fingerprint = hashlib.sha256(f"{method} {scope['path']}\n".encode() + body).digest()
         record_id = uuid.uuid4()
-        claimed = await pool.fetchval(_CLAIM, principal.tenant_id, key, fingerprint, WINDOW, ABANDONED_AFTER, record_id)
-        if claimed is None:
+        claimed = await records.claim(
+            pool, principal.tenant_id, key, fingerprint, record_id, window=WINDOW, abandoned_after=ABANDONED_AFTER
+        )
+        if not claimed:
             await self._existing(send, pool, vault, principal.tenant_id, key, fingerprint)
             return
 
@@ -142,7 +132,7 @@ class IdempotentCreate(ASGIMiddleware):
             await next_app(scope, replay_body, capture)
         finally:
             if status >= 500:
-                await pool.execute("DELETE FROM idempotency_records WHERE id = $1", record_id)
+                await records.forget(pool, principal.tenant_id, record_id)
             else:
                 content_type = next((v.decode() for k, v in response_headers if k.lower() == b"content-type"), "")
                 async with pool.acquire() as conn:
@@ -153,24 +143,13 @@ class IdempotentCreate(ASGIMiddleware):
                         record_id,
                         {"body": b"".join(out).decode("utf-8", "replace"), "content_type": content_type},
                     )
-                    await conn.execute(
-                        "UPDATE idempotency_records SET state = 'done', status_code = $2, sealed_response = $3 "
-                        "WHERE id = $1",
-                        record_id,
-                        status,
-                        sealed,
-                    )
+                    await records.store(conn, principal.tenant_id, record_id, status, sealed)
 
     async def _existing(
-        self, send: Send, pool: Pool, vault: Vault, tenant_id: Any, key: str, fingerprint: bytes
+        self, send: Send, pool: Pool, vault: Vault, tenant_id: UUID, key: str, fingerprint: bytes
     ) -> None:
         problem = [(b"content-type", b"application/problem+json")]
-        row = await pool.fetchrow(
-            "SELECT id, fingerprint, state, status_code, sealed_response FROM idempotency_records "
-            "WHERE tenant_id = $1 AND key = $2",
-            tenant_id,
-            key,
-        )
+        row = await records.find(pool, tenant_id, key)
         if row is None:  # released between our claim and this read: rare; let the client retry
             await _answer(
                 send, 409, _problem(ErrorKind.CONFLICT, "retry the request"), [*problem, (b"retry-after", b"1")]
@@ -193,5 +172,4 @@ class IdempotentCreate(ASGIMiddleware):
 
 async def purge(pool: Pool) -> int:
     """Delete records past the window (the relay runs this hourly)."""
-    status: str = await pool.execute("DELETE FROM idempotency_records WHERE created_at < now() - $1::interval", WINDOW)
-    return int(status.split()[-1])
+    return await records.purge_older_than(pool, WINDOW)

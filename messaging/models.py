@@ -207,8 +207,8 @@ message_channels = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-# fallback_after, durably: a row per message whose next channel starts at due_at unless the message
-# is delivered first. Fired (and deleted) by the relay's housekeeping, so it survives restarts.
+# send_at, durably: a scheduled message's delivery outbox row, moved to the outbox by the relay
+# when it is due (messaging.scheduling), so a schedule survives restarts.
 scheduled_messages = Table(
     "scheduled_messages",
     metadata,
@@ -222,6 +222,8 @@ scheduled_messages = Table(
     Index("ix_scheduled_messages_due_at", "due_at"),
 )
 
+# fallback_after, durably: a row per message whose next channel starts at due_at unless the message
+# is delivered first. Fired (and deleted) by the relay's housekeeping, so it survives restarts.
 fallback_timers = Table(
     "fallback_timers",
     metadata,

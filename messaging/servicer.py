@@ -129,7 +129,7 @@ def to_message(view: MessageView) -> pb.Message:
         idempotency_key=view.idempotency_key or "",
         create_time=timestamp(view.created_at),
         update_time=timestamp(view.updated_at),
-        send_time=timestamp(view.send_at) if view.send_at else None,
+        send_time=timestamp(view.send_at),
         channels=[
             pb.MessageChannel(
                 channel=c.channel,
