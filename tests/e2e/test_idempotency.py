@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
+from edge.idempotency import WINDOW, purge
 from kernel.db import Pool
 from tests.conftest import auth, new_tenant, wait_for_status
 from tests.fixtures.stack import Stack
@@ -91,3 +93,16 @@ async def test_concurrent_sends_with_one_key_make_one_message_and_one_send(
     await wait_for_status(client, tenant, message_id, {"read"})
     sends = await client.get(f"{stack.sandbox_url}/_sandbox/whatsapp/sends", params={"tracker": message_id})
     assert sends.json()["count"] == 1
+
+
+async def test_the_hourly_purge_drops_records_past_the_window_only(pool: Pool, tenant: dict[str, Any]) -> None:
+    insert = (
+        "INSERT INTO idempotency_records (id, tenant_id, key, fingerprint, state, created_at) "
+        "VALUES ($1, $2::uuid, $3, '\\x00', 'done', now() - $4::interval)"
+    )
+    old, recent = uuid.uuid4(), uuid.uuid4()
+    await pool.execute(insert, old, tenant["tenant_id"], "old", WINDOW + timedelta(minutes=1))
+    await pool.execute(insert, recent, tenant["tenant_id"], "recent", WINDOW - timedelta(minutes=1))
+    assert await purge(pool) >= 1
+    left = await pool.fetch("SELECT id FROM idempotency_records WHERE id = ANY($1::uuid[])", [old, recent])
+    assert [r["id"] for r in left] == [recent]
