@@ -29,6 +29,7 @@ from tenants.vault import Vault
 __all__ = [
     "EXCEPTION_HANDLERS",
     "PROBLEM_JSON",
+    "domain_problem",
     "pool",
     "principal",
     "problem",
@@ -36,6 +37,7 @@ __all__ = [
     "quota",
     "require_api_key",
     "require_operator_key",
+    "unexpected_problem",
     "vault",
 ]
 
@@ -83,18 +85,20 @@ def problem_body(
     return body
 
 
-def _on_domain_error(request: Request[Any, Any, Any], error: SwitchboardError) -> Response[dict[str, Any]]:
-    headers = {"WWW-Authenticate": "Bearer"} if error.kind is ErrorKind.UNAUTHENTICATED else None
+def domain_problem(error: SwitchboardError, path: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """A domain error as its HTTP answer (status, headers, problem body): one mapping for the
+    framework's exception handler and for :mod:`messaging.send_route`."""
+    headers = {"WWW-Authenticate": "Bearer"} if error.kind is ErrorKind.UNAUTHENTICATED else {}
     if isinstance(error, Throttled):
         headers = {**error.headers, "Retry-After": str(max(1, math.ceil(error.retry_after)))}
-    return problem(
-        error.kind,
-        error.detail,
-        violations=error.violations,
-        reason=error.reason,
-        headers=headers,
-        instance=request.url.path,
-    )
+    body = problem_body(error.kind, error.detail, violations=error.violations, reason=error.reason)
+    body["instance"] = path
+    return error.info.http_status, headers, body
+
+
+def _on_domain_error(request: Request[Any, Any, Any], error: SwitchboardError) -> Response[dict[str, Any]]:
+    status, headers, body = domain_problem(error, request.url.path)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or None)
 
 
 def _violation(item: dict[str, Any]) -> FieldViolation:
@@ -125,9 +129,17 @@ def _on_http_error(request: Request[Any, Any, Any], error: HTTPException) -> Res
     return problem(kind, str(error.detail), headers=error.headers, instance=request.url.path)
 
 
+def unexpected_problem(path: str) -> tuple[int, dict[str, Any]]:
+    """Log the exception being handled with its traceback; answer a problem that reveals nothing."""
+    log.exception("unhandled error", extra={"fields": {"path": path}})
+    body = problem_body(ErrorKind.INTERNAL, "an internal error occurred; it has been logged")
+    body["instance"] = path
+    return KINDS[ErrorKind.INTERNAL].http_status, body
+
+
 def _on_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
-    log.exception("unhandled error", extra={"fields": {"path": request.url.path}})
-    return problem(ErrorKind.INTERNAL, "an internal error occurred; it has been logged", instance=request.url.path)
+    status, body = unexpected_problem(request.url.path)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON)
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

@@ -31,6 +31,7 @@ from messaging.controllers import (
     MessageController,
     RoutingPolicyController,
 )
+from messaging.send_route import SendRoute
 from tenants.controllers import CredentialController, SenderController, TemplateController
 from tenants.quotas import Quotas, quota_client
 from tenants.templates import GraphTemplates
@@ -66,7 +67,7 @@ async def metrics(request: Request[Any, Any, State]) -> str:
     return render(await counters.read())
 
 
-def create_app(config: settings_module.Settings | None = None) -> Litestar:
+def create_app(config: settings_module.Settings | None = None) -> SendRoute:
     config = config or settings_module.load()
     keyring = config.keyring()
     # Secure cookies wherever the public URL is https; plain-http loopback (dev, tests) cannot
@@ -142,7 +143,7 @@ def create_app(config: settings_module.Settings | None = None) -> Litestar:
         debug=False,
     )
     document_problems(app.openapi_schema)
-    return app
+    return SendRoute(app, MAX_API_BODY)  # POST /v1/messages without the framework (see its docstring)
 
 
 @get("/docs", include_in_schema=False, media_type="text/html")

@@ -26,6 +26,7 @@ from messaging.schemas import (
     RoutingPolicy,
     SendMessage,
 )
+from tenants.quotas import TenantQuota
 
 # Handlers reach the principal and the pool through the request (see edge.rest).
 AnyRequest = Request[Any, Any, State]
@@ -36,6 +37,7 @@ __all__ = [
     "MessageBatchController",
     "MessageController",
     "RoutingPolicyController",
+    "sent_headers",
 ]
 
 
@@ -94,6 +96,16 @@ class MessageBatchController(Controller):
         )
 
 
+def sent_headers(message: MessageView, created: bool, limits: TenantQuota | None) -> dict[str, str]:
+    """The headers of a 202 to ``POST /v1/messages`` (here and in :mod:`messaging.send_route`)."""
+    headers = {"Location": f"/v1/messages/{message.id}"}
+    if limits is not None and limits.admission is not None:
+        headers.update(limits.admission.headers())
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return headers
+
+
 class MessageController(Controller):
     path = "/v1/messages"
     tags = ["messages"]
@@ -128,12 +140,7 @@ class MessageController(Controller):
                 quota=limits,
                 budget=caller.monthly_budget,
             )
-        headers = {"Location": f"/v1/messages/{message.id}"}
-        if limits is not None and limits.admission is not None:
-            headers.update(limits.admission.headers())
-        if not created:
-            headers["Idempotent-Replayed"] = "true"
-        return Response(message, status_code=202, headers=headers)
+        return Response(message, status_code=202, headers=sent_headers(message, created, limits))
 
     @get("/", summary="List messages, newest first")
     async def list_messages(
