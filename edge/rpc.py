@@ -21,7 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from kernel.db import Pool
+from kernel.db import Connection, Pool
 from kernel.errors import KINDS, ErrorKind, InvalidInput, SwitchboardError, Throttled, schema_violation
 from tenants.auth import authenticate
 from tenants.domain import Principal
@@ -70,10 +70,10 @@ def rich_status(error: SwitchboardError) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
-async def authenticated(pool: Pool, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
+async def authenticated(db: Pool | Connection, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
     metadata = dict(context.invocation_metadata() or ())
     value = metadata.get("authorization")
-    return await authenticate(pool, value if isinstance(value, str) else None)
+    return await authenticate(db, value if isinstance(value, str) else None)
 
 
 async def authenticated_operator(pool: Pool, context: grpc.aio.ServicerContext[Any, Any]) -> UUID:

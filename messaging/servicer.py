@@ -216,9 +216,10 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
     async def SendMessage(  # noqa: N802 (gRPC method names)
         self, request: pb.SendMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SendMessageResponse:
-        principal = await authenticated(self._pool, context)
-        limits = TenantQuota(self._quotas, principal.tenant_id, principal.plan) if self._quotas else None
-        async with self._pool.acquire() as conn:  # submit writes in one statement (see its docstring)
+        # One checkout for the key lookup and the write (submit writes in one statement: see its docstring).
+        async with self._pool.acquire() as conn:
+            principal = await authenticated(conn, context)
+            limits = TenantQuota(self._quotas, principal.tenant_id, principal.plan) if self._quotas else None
             message, created = await service.submit(
                 conn,
                 principal.tenant_id,
