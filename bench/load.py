@@ -22,6 +22,7 @@ class Result:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    completed: int = 0  # every call that returned, warm-up included (what the servers' CPU time covers)
 
     @property
     def rate(self) -> float:
@@ -34,18 +35,24 @@ class Result:
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
 
 
-async def _drive(call: Callable[[], Awaitable[bool]], concurrency: int, warmup: float, duration: float) -> Result:
+Call = Callable[[], Awaitable[bool]]
+
+
+async def _drive(callers: Callable[[], Call], concurrency: int, warmup: float, duration: float) -> Result:
+    """``concurrency`` callers, each making calls (``callers()`` gives each its own) back to back."""
     result = Result(seconds=duration)
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + duration
 
     async def caller() -> None:
+        call = callers()
         while True:
             began = time.perf_counter()
             if began >= stop_at:
                 return
             ok = await call()
             ended = time.perf_counter()
+            result.completed += 1
             if began >= measure_from and ended <= stop_at:
                 if ok:
                     result.latencies.append(ended - began)
@@ -67,24 +74,38 @@ async def rest_load(
                 await response.read()
                 return response.status == 202
 
-        return await _drive(call, concurrency, warmup, duration)
+        return await _drive(lambda: call, concurrency, warmup, duration)
 
 
 async def grpc_load(
     target: str, api_key: str, request: pb.SendMessageRequest, concurrency: int, warmup: float, duration: float
 ) -> Result:
+    """One channel (one HTTP/2 connection) per caller, as the REST load has one connection per
+    caller: a single channel would reach only one of the server's SO_REUSEPORT processes."""
     metadata = (("authorization", f"Bearer {api_key}"),)
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = pb_grpc.MessagingServiceStub(channel)
+    # A local subchannel pool each, or grpcio would share one connection among equal channels.
+    channels = [
+        grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(concurrency)
+    ]
+    stubs = iter([pb_grpc.MessagingServiceStub(channel) for channel in channels])
+    try:
 
-        async def call() -> bool:
-            try:
-                await stub.SendMessage(request, metadata=metadata, timeout=30)
-            except grpc.aio.AioRpcError:
-                return False
-            return True
+        def on_own_channel() -> Call:
+            stub = next(stubs)
 
-        return await _drive(call, concurrency, warmup, duration)
+            async def call() -> bool:
+                try:
+                    await stub.SendMessage(request, metadata=metadata, timeout=30)
+                except grpc.aio.AioRpcError:
+                    return False
+                return True
+
+            return call
+
+        return await _drive(on_own_channel, concurrency, warmup, duration)
+    finally:
+        for channel in channels:
+            await channel.close()
 
 
 async def raw_http_load(

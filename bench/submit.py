@@ -4,8 +4,11 @@
 
 Starts `switchboard api` (2 workers) and `switchboard grpc` (2 processes) against a fresh database, and the
 reference handler (bench/reference_app.py: the same SQL, no framework) under the same uvicorn
-setup. Each run measures every target at concurrency 16 and 64, interleaved; the table shows the
-median of the runs and each figure as a ratio to the reference at the same concurrency.
+setup. Each run measures every target at concurrency 16 and 64, interleaved. The table shows the
+median of the runs; a target's ratio is the median of its runs' ratios to the reference measured
+just before it, at the same concurrency. The serving processes' CPU per request (read from /proc,
+warm-up included) says where a difference comes from without the machine's noise: the load
+generator and PostgreSQL share the same two cores.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
+from bench.cpu import cpu_seconds
 from bench.load import Result, grpc_load, median, rest_load
 from entrypoints.dev import provision_demo
 from kernel import settings as settings_module
@@ -40,6 +45,17 @@ GRPC_REQUEST = pb.SendMessageRequest(
         name="order_shipped", language="en_US", params=pb.TemplateParams(body=["Ada", "#1042"])
     ),
 )
+
+
+# The process tree that serves each target, as bench.e2e.cpu_seconds names it.
+SERVER = {"reference": "reference", "REST": "api", "gRPC": "grpc"}
+
+
+@dataclass(frozen=True)
+class Measured:
+    result: Result
+    server_cpu: float  # µs of the serving processes' CPU per completed request
+    postgres_cpu: float
 
 
 def start_reference(dsn: str, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -108,7 +124,7 @@ def main() -> int:
     reference_port = free_port()
     stack.start(("api", "grpc"))
     reference = start_reference(dsn, reference_port, logs / "reference.log")
-    results: dict[tuple[str, int], list[Result]] = {}
+    results: dict[tuple[str, int], list[Measured]] = {}
     try:
         for run in range(1, args.runs + 1):
             for concurrency in args.concurrency:
@@ -124,12 +140,19 @@ def main() -> int:
                     ),
                 }
                 for name, load in targets.items():
+                    before = cpu_seconds()
                     result = asyncio.run(load)
-                    results.setdefault((name, concurrency), []).append(result)
+                    after = cpu_seconds()
+                    cpu = {
+                        part: (after.get(part, 0) - before.get(part, 0)) / max(1, result.completed) * 1e6
+                        for part in after
+                    }
+                    measured = Measured(result, cpu[SERVER[name]], cpu.get("postgres", 0.0))
+                    results.setdefault((name, concurrency), []).append(measured)
                     print(
                         f"run {run}/{args.runs}  {name:9} c={concurrency:<3} {result.rate:8.0f}/s  "
                         f"p50 {result.percentile(50):6.1f} ms  p99 {result.percentile(99):6.1f} ms  "
-                        f"errors {result.errors}",
+                        f"server CPU {measured.server_cpu:5.0f} µs/req  errors {result.errors}",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -142,16 +165,24 @@ def main() -> int:
         f"\nSubmission, median of {args.runs} runs of {args.duration:.0f} s "
         "(2 API workers, 2 gRPC processes; the load generator shares the 2 cores)\n"
     )
-    print("| target | concurrency | req/s | p50 ms | p99 ms | errors | ratio to reference |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| target | concurrency | req/s | p50 ms | p99 ms | errors | ratio to reference "
+        "| server CPU µs/req | PostgreSQL CPU µs/req |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for concurrency in args.concurrency:
-        base = median([r.rate for r in results[("reference", concurrency)]])
+        references = results[("reference", concurrency)]
         for name in ("reference", "REST", "gRPC"):
             runs = results[(name, concurrency)]
-            rate = median([r.rate for r in runs])
+            # Each run's ratio to the reference measured just before it, then the median: the
+            # machine's speed drifts between runs more than between neighbouring measurements.
+            ratio = median([m.result.rate / r.result.rate for m, r in zip(runs, references, strict=True)])
             print(
-                f"| {name} | {concurrency} | {rate:.0f} | {median([r.percentile(50) for r in runs]):.1f} | "
-                f"{median([r.percentile(99) for r in runs]):.1f} | {sum(r.errors for r in runs)} | {rate / base:.2f}x |"
+                f"| {name} | {concurrency} | {median([m.result.rate for m in runs]):.0f} "
+                f"| {median([m.result.percentile(50) for m in runs]):.1f} "
+                f"| {median([m.result.percentile(99) for m in runs]):.1f} | {sum(m.result.errors for m in runs)} "
+                f"| {ratio:.2f}x | {median([m.server_cpu for m in runs]):.0f} "
+                f"| {median([m.postgres_cpu for m in runs]):.0f} |"
             )
     return 0
 

@@ -28,7 +28,7 @@ import time
 import uuid
 from typing import Any
 
-from bench.e2e import cpu_seconds
+from bench.cpu import cpu_seconds
 from bench.load import raw_http_load
 from bench.stack import bench_stack
 from entrypoints.dev import provision_demo
