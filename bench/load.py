@@ -11,7 +11,6 @@ from typing import Any
 
 import aiohttp
 import grpc
-from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
 __all__ = ["Result", "grpc_load", "raw_http_load", "rest_load"]
@@ -78,24 +77,31 @@ async def rest_load(
 
 
 async def grpc_load(
-    target: str, api_key: str, request: pb.SendMessageRequest, concurrency: int, warmup: float, duration: float
+    target: str,
+    api_key: str,
+    request: Any,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    method: Callable[[grpc.aio.Channel], Any] = lambda channel: pb_grpc.MessagingServiceStub(channel).SendMessage,
 ) -> Result:
-    """One channel (one HTTP/2 connection) per caller, as the REST load has one connection per
-    caller: a single channel would reach only one of the server's SO_REUSEPORT processes."""
+    """``method`` (SendMessage unless told) called with ``request``, one channel (one HTTP/2
+    connection) per caller as the REST load has one connection per caller: a single channel would
+    reach only one of the server's SO_REUSEPORT processes."""
     metadata = (("authorization", f"Bearer {api_key}"),)
     # A local subchannel pool each, or grpcio would share one connection among equal channels.
     channels = [
         grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(concurrency)
     ]
-    stubs = iter([pb_grpc.MessagingServiceStub(channel) for channel in channels])
+    methods = iter([method(channel) for channel in channels])
     try:
 
         def on_own_channel() -> Call:
-            stub = next(stubs)
+            unary = next(methods)
 
             async def call() -> bool:
                 try:
-                    await stub.SendMessage(request, metadata=metadata, timeout=30)
+                    await unary(request, metadata=metadata, timeout=30)
                 except grpc.aio.AioRpcError:
                     return False
                 return True

@@ -24,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
 from bench.cpu import cpu_seconds
@@ -47,8 +48,12 @@ GRPC_REQUEST = pb.SendMessageRequest(
 )
 
 
+# grpcio's own cost per call: the standard health check (no work, no database) on the same gRPC
+# processes. What it costs is a floor under any gRPC handler served by grpcio.
+FLOOR = "gRPC-floor"
+
 # The process tree that serves each target, as bench.e2e.cpu_seconds names it.
-SERVER = {"reference": "reference", "REST": "api", "gRPC": "grpc"}
+SERVER = {"reference": "reference", "REST": "api", "gRPC": "grpc", FLOOR: "grpc"}
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,13 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per target and concurrency")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        default=["REST", "gRPC", FLOOR],
+        choices=["REST", "gRPC", FLOOR],
+        help="measured beside the reference",
+    )
     args = parser.parse_args()
 
     dsn = asyncio.run(recreate_database("switchboard_bench"))
@@ -138,8 +150,20 @@ def main() -> int:
                     "gRPC": grpc_load(
                         stack.grpc_target, facts["api_key"], GRPC_REQUEST, concurrency, args.warmup, args.duration
                     ),
+                    FLOOR: grpc_load(
+                        stack.grpc_target,
+                        facts["api_key"],
+                        health_pb2.HealthCheckRequest(),
+                        concurrency,
+                        args.warmup,
+                        args.duration,
+                        method=lambda channel: health_pb2_grpc.HealthStub(channel).Check,
+                    ),
                 }
                 for name, load in targets.items():
+                    if name not in ("reference", *args.targets):
+                        load.close()  # never awaited
+                        continue
                     before = cpu_seconds()
                     result = asyncio.run(load)
                     after = cpu_seconds()
@@ -172,7 +196,7 @@ def main() -> int:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for concurrency in args.concurrency:
         references = results[("reference", concurrency)]
-        for name in ("reference", "REST", "gRPC"):
+        for name in ("reference", *args.targets):
             runs = results[(name, concurrency)]
             # Each run's ratio to the reference measured just before it, then the median: the
             # machine's speed drifts between runs more than between neighbouring measurements.
