@@ -40,11 +40,27 @@ def _parsed(raw: str) -> str | None:
     )
 
 
+_TYPES = [t for t in vars(phonenumbers.PhoneNumberType).values() if isinstance(t, int)]
+# An example of every type of number in every region (toll-free, premium, pager...), and of the
+# non-geographic country codes (+800, +882...): the shortcut must agree on each.
 _EXAMPLES = sorted(
-    phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
-    for n in (phonenumbers.example_number(r) for r in phonenumbers.SUPPORTED_REGIONS)
-    if n is not None
+    {
+        phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
+        for n in [
+            *(phonenumbers.example_number_for_type(r, t) for r in phonenumbers.SUPPORTED_REGIONS for t in _TYPES),
+            *(
+                phonenumbers.example_number_for_non_geo_entity(c)
+                for c in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS
+            ),
+        ]
+        if n is not None
+    }
 )
+
+
+def test_every_example_number_is_judged_as_the_parser_judges_it() -> None:
+    assert len(_EXAMPLES) > 1000
+    assert [normalize_e164(e) for e in _EXAMPLES] == [_parsed(e) for e in _EXAMPLES]
 
 
 @settings(max_examples=3000)
