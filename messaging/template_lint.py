@@ -37,6 +37,7 @@ MEDIA_FORMATS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
 _SUB_TYPES = {"URL": "url", "QUICK_REPLY": "quick_reply", "COPY_CODE": "copy_code", "OTP": "url"}
 
 PREFIX = "template.params"
+_FIELDS = {part: f"{PREFIX}.{part}" for part in ("header", "body")}  # built once: every message names them
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +143,7 @@ def _values(
     part: str, slot: Slot | None, given: list[str] | dict[str, str], named: bool, problems: list[FieldViolation]
 ) -> dict[str, str] | None:
     """The values by placeholder name, or None (and problems) when they do not fit the slot."""
-    field = f"{PREFIX}.{part}"
+    field = _FIELDS[part]
     names = slot.names if slot else ()
     if not given:
         given = {} if named else []
