@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import hiredis
 
-__all__ = ["Script", "ScriptError", "ScriptRunner"]
+__all__ = ["Script", "ScriptError", "ScriptRunner", "encode"]
 
 
 class ScriptError(Exception):
@@ -36,10 +36,13 @@ class Script:
 
 
 def _command(*parts: bytes) -> bytes:
-    out = [b"*%d\r\n" % len(parts)]
-    for part in parts:
-        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
-    return b"".join(out)
+    return b"*%d\r\n" % len(parts) + encode(*parts)
+
+
+def encode(*values: Any) -> bytes:
+    """Values as the bulk strings of a command, ready for :meth:`ScriptRunner.run_encoded`: a
+    caller that sends the same keys or arguments again and again encodes them once."""
+    return b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in map(_arg, values))
 
 
 def _arg(value: Any) -> bytes:
@@ -147,12 +150,16 @@ class ScriptRunner:
             protocol.transport.close()
 
     async def run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        return await self.run_encoded(script, len(keys), encode(*keys, *args), len(keys) + len(args))
+
+    async def run_encoded(self, script: Script, key_count: int, encoded: bytes, parts: int) -> Any:
+        """:meth:`run` with its keys and then its arguments (``parts`` in all) given by :func:`encode`."""
         protocol = await self._connection()
-        tail = [k.encode() for k in keys] + [_arg(a) for a in args]
-        count = str(len(keys)).encode()
-        (reply,) = await self._send(protocol, _command(b"EVALSHA", script.sha, count, *tail))
+        count = str(key_count).encode()
+        head = b"*%d\r\n" % (3 + parts)
+        (reply,) = await self._send(protocol, head + encode(b"EVALSHA", script.sha, count) + encoded)
         if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
-            (reply,) = await self._send(protocol, _command(b"EVAL", script.source, count, *tail))
+            (reply,) = await self._send(protocol, head + encode(b"EVAL", script.source, count) + encoded)
         if isinstance(reply, hiredis.ReplyError):
             raise ScriptError(f"script failed: {reply}")
         return reply

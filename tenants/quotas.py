@@ -28,7 +28,7 @@ from uuid import UUID
 
 from kernel.errors import ErrorKind, Throttled
 from kernel.metrics import incr_local
-from kernel.scripts import Script, ScriptError, ScriptRunner
+from kernel.scripts import Script, ScriptError, ScriptRunner, encode
 from tenants.domain import Plan
 
 __all__ = ["Admission", "Quotas", "TenantQuota", "month_key", "quota_client"]
@@ -170,9 +170,12 @@ class Quotas:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._redis_down_until = 0.0
         self._local: dict[UUID, _LocalBucket] = {}
-        self._waiting: list[tuple[list[str], list[Any], asyncio.Future[list[int]]]] = []
+        self._waiting: list[tuple[bytes, bytes, asyncio.Future[list[int]]]] = []
         self._flushing = False
         self._flusher: asyncio.Future[None] | None = None
+        # A request's keys and arguments as Redis reads them, encoded once: the same few tenants
+        # and plans come back on every request (cleared when full; they are cheap to make again).
+        self._encoded: dict[tuple[Any, ...], bytes] = {}
 
     @staticmethod
     def _keys(tenant_id: UUID, channel: str, month: str) -> list[str]:
@@ -184,20 +187,23 @@ class Quotas:
         month = month_key(now)
         reset = _seconds_to_month_end(now)
         if time.monotonic() >= self._redis_down_until:
-            keys = self._keys(tenant_id, channel, month)
             channel_limit = plan.monthly_by_channel.get(channel)
+            monthly = -1 if plan.monthly_messages is None else plan.monthly_messages
             try:
                 verdict, wait_ms, tokens, month_left, channel_left = await self._admit(
-                    keys,
-                    [
-                        plan.burst,
-                        plan.rate_per_second,
-                        cost,
-                        -1 if plan.monthly_messages is None else plan.monthly_messages,
-                        -1 if channel_limit is None else channel_limit,
-                        BUCKET_TTL_MS,
-                        MONTH_TTL_S,
-                    ],
+                    self._encode((tenant_id, channel, month), lambda: self._keys(tenant_id, channel, month)),
+                    self._encode(
+                        (plan.burst, plan.rate_per_second, cost, monthly, channel_limit),
+                        lambda: [
+                            plan.burst,
+                            plan.rate_per_second,
+                            cost,
+                            monthly,
+                            -1 if channel_limit is None else channel_limit,
+                            BUCKET_TTL_MS,
+                            MONTH_TTL_S,
+                        ],
+                    ),
                 )
             except Exception as error:  # whatever fails in the store, submissions go on
                 self._redis_down(error)
@@ -233,7 +239,15 @@ class Quotas:
                 )
         return self._take_locally(tenant_id, plan, channel, cost, reset)
 
-    async def _admit(self, keys: list[str], args: list[Any]) -> list[int]:
+    def _encode(self, key: tuple[Any, ...], values: Callable[[], list[Any]]) -> bytes:
+        found = self._encoded.get(key)
+        if found is None:
+            if len(self._encoded) >= 10_000:
+                self._encoded.clear()
+            found = self._encoded[key] = encode(*values())
+        return found
+
+    async def _admit(self, keys: bytes, args: bytes) -> list[int]:
         """One request's verdict. Requests that arrive while a call is in flight go together in the
         next one (group commit): under load, one round trip and one script run serve many."""
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
@@ -247,10 +261,10 @@ class Quotas:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                keys = [key for item in batch for key in item[0]]
-                args: list[Any] = [len(batch)] + [arg for item in batch for arg in item[1]]
+                encoded = b"".join(item[0] for item in batch) + encode(len(batch)) + b"".join(item[1] for item in batch)
                 try:
-                    flat = await self._redis.run(_ADMIT, keys, args)
+                    # Per request 3 keys and 7 arguments (see _ADMIT), and the count before them.
+                    flat = await self._redis.run_encoded(_ADMIT, 3 * len(batch), encoded, 10 * len(batch) + 1)
                 except Exception as error:  # each caller falls back on its own (see take)
                     for _, _, future in batch:
                         if not future.done():
