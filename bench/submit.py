@@ -21,8 +21,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from switchboard.messaging.v1 import messaging_pb2 as pb
@@ -134,38 +136,34 @@ def main() -> int:
     stack.cli("plans", "set", "bench", "--rate", "100000", "--burst", "100000").check_returncode()
     stack.cli("tenant", "plan", "--tenant", facts["tenant_id"], "bench").check_returncode()
     reference_port = free_port()
+    reference_url = f"http://127.0.0.1:{reference_port}/"
     stack.start(("api", "grpc"))
     reference = start_reference(dsn, reference_port, logs / "reference.log")
     results: dict[tuple[str, int], list[Measured]] = {}
+
+    def load(name: str, concurrency: int) -> Coroutine[Any, Any, Result]:
+        """One target's load (made only when it is measured: a coroutine must be awaited once made)."""
+        timing = (concurrency, args.warmup, args.duration)
+        if name == "reference":
+            return rest_load(reference_url, headers, BODY, *timing)
+        if name == "REST":
+            return rest_load(f"{stack.rest_url}/v1/messages", headers, BODY, *timing)
+        if name == "gRPC":
+            return grpc_load(stack.grpc_target, facts["api_key"], GRPC_REQUEST, *timing)
+        return grpc_load(
+            stack.grpc_target,
+            facts["api_key"],
+            health_pb2.HealthCheckRequest(),
+            *timing,
+            method=lambda channel: health_pb2_grpc.HealthStub(channel).Check,
+        )
+
     try:
         for run in range(1, args.runs + 1):
             for concurrency in args.concurrency:
-                targets = {
-                    "reference": rest_load(
-                        f"http://127.0.0.1:{reference_port}/", headers, BODY, concurrency, args.warmup, args.duration
-                    ),
-                    "REST": rest_load(
-                        f"{stack.rest_url}/v1/messages", headers, BODY, concurrency, args.warmup, args.duration
-                    ),
-                    "gRPC": grpc_load(
-                        stack.grpc_target, facts["api_key"], GRPC_REQUEST, concurrency, args.warmup, args.duration
-                    ),
-                    FLOOR: grpc_load(
-                        stack.grpc_target,
-                        facts["api_key"],
-                        health_pb2.HealthCheckRequest(),
-                        concurrency,
-                        args.warmup,
-                        args.duration,
-                        method=lambda channel: health_pb2_grpc.HealthStub(channel).Check,
-                    ),
-                }
-                for name, load in targets.items():
-                    if name not in ("reference", *args.targets):
-                        load.close()  # never awaited
-                        continue
+                for name in ("reference", *args.targets):
                     before = cpu_seconds()
-                    result = asyncio.run(load)
+                    result = asyncio.run(load(name, concurrency))
                     after = cpu_seconds()
                     cpu = {
                         part: (after.get(part, 0) - before.get(part, 0)) / max(1, result.completed) * 1e6

@@ -23,7 +23,7 @@ from kernel.errors import KINDS, ErrorKind, FieldViolation, SwitchboardError, Th
 from tenants.auth import authenticate
 from tenants.domain import Principal
 from tenants.operators import authenticate_operator
-from tenants.quotas import Quotas, TenantQuota
+from tenants.quotas import Quotas, TenantQuota, for_caller
 from tenants.vault import Vault
 
 __all__ = [
@@ -62,16 +62,20 @@ def problem(
     headers: dict[str, str] | None = None,
     instance: str | None = None,
 ) -> Response[dict[str, Any]]:
-    body = problem_body(kind, detail, violations=violations, reason=reason)
-    if instance:
-        body["instance"] = instance
+    body = problem_body(kind, detail, violations=violations, reason=reason, instance=instance)
     return Response(body, status_code=KINDS[kind].http_status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def problem_body(
-    kind: ErrorKind, detail: str, *, violations: tuple[FieldViolation, ...] = (), reason: str | None = None
+    kind: ErrorKind,
+    detail: str,
+    *,
+    violations: tuple[FieldViolation, ...] = (),
+    reason: str | None = None,
+    instance: str | None = None,
 ) -> dict[str, Any]:
-    """An RFC 9457 problem as a JSON object (a response body, or one item's error in a batch)."""
+    """An RFC 9457 problem as a JSON object (a response body, or one item's error in a batch);
+    ``instance`` is the request's path."""
     info = KINDS[kind]
     body: dict[str, Any] = {
         "type": info.type_uri(kind),
@@ -82,6 +86,8 @@ def problem_body(
     }
     if violations:
         body["errors"] = [{"field": v.field, "rule": v.rule, "description": v.description} for v in violations]
+    if instance:
+        body["instance"] = instance
     return body
 
 
@@ -91,8 +97,7 @@ def domain_problem(error: SwitchboardError, path: str) -> tuple[int, dict[str, s
     headers = {"WWW-Authenticate": "Bearer"} if error.kind is ErrorKind.UNAUTHENTICATED else {}
     if isinstance(error, Throttled):
         headers = {**error.headers, "Retry-After": str(max(1, math.ceil(error.retry_after)))}
-    body = problem_body(error.kind, error.detail, violations=error.violations, reason=error.reason)
-    body["instance"] = path
+    body = problem_body(error.kind, error.detail, violations=error.violations, reason=error.reason, instance=path)
     return error.info.http_status, headers, body
 
 
@@ -132,8 +137,7 @@ def _on_http_error(request: Request[Any, Any, Any], error: HTTPException) -> Res
 def unexpected_problem(path: str) -> tuple[int, dict[str, Any]]:
     """Log the exception being handled with its traceback; answer a problem that reveals nothing."""
     log.exception("unhandled error", extra={"fields": {"path": path}})
-    body = problem_body(ErrorKind.INTERNAL, "an internal error occurred; it has been logged")
-    body["instance"] = path
+    body = problem_body(ErrorKind.INTERNAL, "an internal error occurred; it has been logged", instance=path)
     return KINDS[ErrorKind.INTERNAL].http_status, body
 
 
@@ -182,10 +186,7 @@ def pool(request: Request[Any, Any, State]) -> Pool:
 def quota(request: Request[Any, Any, State]) -> TenantQuota | None:
     """The caller's quota for this request, or None when quotas are off."""
     quotas: Quotas | None = request.app.state.quotas
-    if quotas is None:
-        return None
-    caller = principal(request)
-    return TenantQuota(quotas, caller.tenant_id, caller.plan)
+    return for_caller(quotas, principal(request))
 
 
 def vault(request: Request[Any, Any, State]) -> Vault:

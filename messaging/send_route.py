@@ -30,7 +30,7 @@ from messaging import service
 from messaging.controllers import sent_headers
 from messaging.schemas import SendMessage
 from tenants.auth import authenticate
-from tenants.quotas import Quotas, TenantQuota
+from tenants.quotas import Quotas, for_caller
 
 __all__ = ["PATH", "SendRoute"]
 
@@ -89,7 +89,7 @@ class SendRoute:
                 request = _decode(body)
             except (msgspec.ValidationError, msgspec.DecodeError):
                 raise _Decline from None
-            limits = TenantQuota(quotas, caller.tenant_id, caller.plan) if quotas is not None else None
+            limits = for_caller(quotas, caller)
             message, created = await service.submit(
                 conn,
                 caller.tenant_id,

@@ -34,7 +34,7 @@ from messaging.schemas import (
     TemplateParams,
     TextContent,
 )
-from tenants.quotas import Quotas, TenantQuota
+from tenants.quotas import Quotas, for_caller
 
 __all__ = ["MessagingServicer"]
 
@@ -219,7 +219,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         # One checkout for the key lookup and the write (submit writes in one statement: see its docstring).
         async with self._pool.acquire() as conn:
             principal = await authenticated(conn, context)
-            limits = TenantQuota(self._quotas, principal.tenant_id, principal.plan) if self._quotas else None
+            limits = for_caller(self._quotas, principal)
             message, created = await service.submit(
                 conn,
                 principal.tenant_id,
@@ -241,7 +241,7 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
         self, request: pb.BatchSendMessagesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.BatchSendMessagesResponse:
         principal = await authenticated(self._pool, context)
-        limits = TenantQuota(self._quotas, principal.tenant_id, principal.plan) if self._quotas else None
+        limits = for_caller(self._quotas, principal)
         async with self._pool.acquire() as conn:
             items = await batch.submit_batch(
                 conn,

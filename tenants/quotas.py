@@ -29,9 +29,9 @@ from uuid import UUID
 from kernel.errors import ErrorKind, Throttled
 from kernel.metrics import incr_local
 from kernel.scripts import Script, ScriptError, ScriptRunner, encode
-from tenants.domain import Plan
+from tenants.domain import Plan, Principal
 
-__all__ = ["Admission", "Quotas", "TenantQuota", "month_key", "quota_client"]
+__all__ = ["Admission", "Quotas", "TenantQuota", "for_caller", "month_key", "quota_client"]
 
 log = logging.getLogger("switchboard.quotas")
 
@@ -316,6 +316,11 @@ class Quotas:
             )
         bucket.tokens -= cost
         return Admission(plan, channel, cost, int(bucket.tokens), None, None, reset)
+
+
+def for_caller(quotas: Quotas | None, caller: Principal) -> TenantQuota | None:
+    """The caller's quota for one request, or None when quotas are off (``quotas`` is None)."""
+    return TenantQuota(quotas, caller.tenant_id, caller.plan) if quotas is not None else None
 
 
 class TenantQuota:
