@@ -26,11 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import msgspec
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
 from bench.cpu import cpu_seconds
-from bench.load import Result, grpc_load, median, rest_load
+from bench.load import Result, grpc_load, h2load, median, rest_load
 from entrypoints.dev import provision_demo
 from kernel import settings as settings_module
 from kernel.crypto import MasterKey
@@ -53,6 +55,25 @@ GRPC_REQUEST = pb.SendMessageRequest(
 # grpcio's own cost per call: the standard health check (no work, no database) on the same gRPC
 # processes. What it costs is a floor under any gRPC handler served by grpcio.
 FLOOR = "gRPC-floor"
+
+# The gRPC paths h2load POSTs to, and the framing of a gRPC request body: a flag byte (not
+# compressed) and the message's length, big-endian, before the message.
+GRPC_PATH = {"gRPC": "/switchboard.messaging.v1.MessagingService/SendMessage", FLOOR: "/grpc.health.v1.Health/Check"}
+
+
+def grpc_frame(message: Any) -> bytes:
+    payload: bytes = message.SerializeToString()
+    return b"\x00" + len(payload).to_bytes(4, "big") + payload
+
+
+async def stored_messages(dsn: str) -> int:
+    connection = await asyncpg.connect(dsn)
+    try:
+        count: int = await connection.fetchval("SELECT count(*) FROM messages")
+        return count
+    finally:
+        await connection.close()
+
 
 # The process tree that serves each target, as bench.e2e.cpu_seconds names it.
 SERVER = {"reference": "reference", "REST": "api", "gRPC": "grpc", FLOOR: "grpc"}
@@ -117,6 +138,12 @@ def main() -> int:
         choices=["REST", "gRPC", FLOOR],
         help="measured beside the reference",
     )
+    parser.add_argument(
+        "--client",
+        choices=["h2load", "python"],
+        default="h2load",
+        help="load generator: nghttp2's h2load (C, little CPU per call) or the Python clients (aiohttp, grpcio)",
+    )
     args = parser.parse_args()
 
     dsn = asyncio.run(recreate_database("switchboard_bench"))
@@ -144,6 +171,15 @@ def main() -> int:
     def load(name: str, concurrency: int) -> Coroutine[Any, Any, Result]:
         """One target's load (made only when it is measured: a coroutine must be awaited once made)."""
         timing = (concurrency, args.warmup, args.duration)
+        if args.client == "h2load":
+            if name in GRPC_PATH:
+                request = GRPC_REQUEST if name == "gRPC" else health_pb2.HealthCheckRequest()
+                grpc_headers = {**headers, "content-type": "application/grpc", "te": "trailers"}
+                url = f"http://{stack.grpc_target}{GRPC_PATH[name]}"
+                return h2load(url, grpc_headers, grpc_frame(request), *timing, http1=False, expect=200)
+            url = reference_url if name == "reference" else f"{stack.rest_url}/v1/messages"
+            rest_headers = {**headers, "content-type": "application/json"}
+            return h2load(url, rest_headers, msgspec.json.encode(BODY), *timing, http1=True, expect=202)
         if name == "reference":
             return rest_load(reference_url, headers, BODY, *timing)
         if name == "REST":
@@ -162,9 +198,15 @@ def main() -> int:
         for run in range(1, args.runs + 1):
             for concurrency in args.concurrency:
                 for name in ("reference", *args.targets):
+                    stored_before = asyncio.run(stored_messages(dsn))
                     before = cpu_seconds()
                     result = asyncio.run(load(name, concurrency))
                     after = cpu_seconds()
+                    if name != FLOOR:
+                        # Every call that answered must have stored its message: h2load cannot
+                        # see a gRPC error (it travels in trailers after a 200), this can.
+                        stored = asyncio.run(stored_messages(dsn)) - stored_before
+                        result.errors = max(result.errors, result.completed - stored)
                     cpu = {
                         part: (after.get(part, 0) - before.get(part, 0)) / max(1, result.completed) * 1e6
                         for part in after
@@ -185,7 +227,7 @@ def main() -> int:
 
     print(
         f"\nSubmission, median of {args.runs} runs of {args.duration:.0f} s "
-        "(2 API workers, 2 gRPC processes; the load generator shares the 2 cores)\n"
+        f"(2 API workers, 2 gRPC processes; load generator {args.client}, on the same 2 cores)\n"
     )
     print(
         "| target | concurrency | req/s | p50 ms | p99 ms | errors | ratio to reference "
