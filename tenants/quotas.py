@@ -46,7 +46,9 @@ MONTH_TTL_S = 40 * 86_400  # a month's counters outlive the month by about ten d
 # channel limit (-1: none), bucket ttl ms, month ttl s. Returns 5 per request: verdict (0 admitted,
 # 1 over the rate, 2 over the month, 3 over the channel's month), wait ms, tokens left, month left,
 # channel left (-1: unlimited). The monthly check comes first: when both are exhausted, "buy more"
-# is the truthful answer.
+# is the truthful answer. A refusal writes nothing: the bucket's state (tokens at ts) reads the same
+# later at a constant rate, and after a plan change the time since it was last written refills at
+# the new rate, as it would have if the refused request had not come.
 _ADMIT = Script("""
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -80,9 +82,9 @@ for i = 1, tonumber(ARGV[1]) do
       used_channel = redis.call('INCRBY', KEYS[k + 3], cost)
       if used_channel == cost then redis.call('EXPIRE', KEYS[k + 3], ARGV[a + 7]) end
     end
+    redis.call('HSET', KEYS[k + 1], 'tokens', tostring(tokens), 'ts', now)
+    redis.call('PEXPIRE', KEYS[k + 1], ARGV[a + 6])
   end
-  redis.call('HSET', KEYS[k + 1], 'tokens', tostring(tokens), 'ts', now)
-  redis.call('PEXPIRE', KEYS[k + 1], ARGV[a + 6])
   local n = #out
   out[n + 1], out[n + 2], out[n + 3] = verdict, wait, math.floor(tokens)
   out[n + 4], out[n + 5] = left(month_limit, used), left(channel_limit, used_channel)
