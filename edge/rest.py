@@ -183,10 +183,15 @@ def pool(request: Request[Any, Any, State]) -> Pool:
     return found
 
 
+def quotas(request: Request[Any, Any, State]) -> Quotas | None:
+    """The process's quota gate, or None when quotas are off."""
+    found: Quotas | None = request.app.state.quotas
+    return found
+
+
 def quota(request: Request[Any, Any, State]) -> TenantQuota | None:
     """The caller's quota for this request, or None when quotas are off."""
-    quotas: Quotas | None = request.app.state.quotas
-    return for_caller(quotas, principal(request))
+    return for_caller(quotas(request), principal(request))
 
 
 def vault(request: Request[Any, Any, State]) -> Vault:

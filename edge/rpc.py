@@ -30,6 +30,7 @@ from tenants.operators import authenticate_operator
 __all__ = [
     "authenticated",
     "authenticated_operator",
+    "authorization",
     "from_proto",
     "rich_status",
     "timestamp",
@@ -70,17 +71,19 @@ def rich_status(error: SwitchboardError) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
+def authorization(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
+    """The call's ``authorization`` metadata (``Bearer <api key>``), if it has one."""
+    value = dict(context.invocation_metadata() or ()).get("authorization")
+    return value if isinstance(value, str) else None
+
+
 async def authenticated(db: Pool | Connection, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
-    metadata = dict(context.invocation_metadata() or ())
-    value = metadata.get("authorization")
-    return await authenticate(db, value if isinstance(value, str) else None)
+    return await authenticate(db, authorization(context))
 
 
 async def authenticated_operator(pool: Pool, context: grpc.aio.ServicerContext[Any, Any]) -> UUID:
     """The operator key's id (operator services only; a tenant's key is refused)."""
-    metadata = dict(context.invocation_metadata() or ())
-    value = metadata.get("authorization")
-    return await authenticate_operator(pool, value if isinstance(value, str) else None)
+    return await authenticate_operator(pool, authorization(context))
 
 
 T = TypeVar("T")

@@ -32,6 +32,7 @@ from messaging.controllers import (
     RoutingPolicyController,
 )
 from messaging.send_route import SendRoute
+from tenants.callers import Callers
 from tenants.controllers import CredentialController, SenderController, TemplateController
 from tenants.quotas import Quotas, quota_client
 from tenants.templates import GraphTemplates
@@ -88,6 +89,7 @@ def create_app(config: settings_module.Settings | None = None) -> SendRoute:
         app.state.provider_urls = {"graph_url": config.graph_url, "twilio_url": config.twilio_url}
         app.state.admin_secure_cookies = secure_cookies
         app.state.quotas = Quotas(app.state.quotas_client) if config.quotas else None
+        app.state.callers = Callers()
         app.state.ingestor = Ingestor(
             Endpoints(app.state.pool, app.state.vault), RawLog(app.state.pool), app.state.counters, config.public_url
         )

@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from edge.rest import pool, principal, problem_body, quota, require_api_key
+from edge.rest import pool, principal, problem_body, quota, quotas, require_api_key
 from kernel.errors import parse_id
 from kernel.pagination import DEFAULT_PAGE, MAX_PAGE
 from messaging import batch, dead_letters, inbox, routing_policy, scheduling, service
@@ -26,7 +26,6 @@ from messaging.schemas import (
     RoutingPolicy,
     SendMessage,
 )
-from tenants.quotas import TenantQuota
 
 # Handlers reach the principal and the pool through the request (see edge.rest).
 AnyRequest = Request[Any, Any, State]
@@ -96,12 +95,12 @@ class MessageBatchController(Controller):
         )
 
 
-def sent_headers(message: MessageView, created: bool, limits: TenantQuota | None) -> dict[str, str]:
+def sent_headers(sent: service.Submitted) -> dict[str, str]:
     """The headers of a 202 to ``POST /v1/messages`` (here and in :mod:`messaging.send_route`)."""
-    headers = {"Location": f"/v1/messages/{message.id}"}
-    if limits is not None and limits.admission is not None:
-        headers.update(limits.admission.headers())
-    if not created:
+    headers = {"Location": f"/v1/messages/{sent.message.id}"}
+    if sent.quota is not None and sent.quota.admission is not None:
+        headers.update(sent.quota.admission.headers())
+    if not sent.created:
         headers["Idempotent-Replayed"] = "true"
     return headers
 
@@ -129,18 +128,8 @@ class MessageController(Controller):
         idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key", required=False)] = None,
     ) -> Response[MessageView]:
         async with pool(request).acquire() as conn:  # submit writes in one statement (see its docstring)
-            caller = principal(request)
-            limits = quota(request)
-            message, created = await service.submit(
-                conn,
-                caller.tenant_id,
-                data,
-                idempotency_key,
-                config_version=caller.config_version,
-                quota=limits,
-                budget=caller.monthly_budget,
-            )
-        return Response(message, status_code=202, headers=sent_headers(message, created, limits))
+            sent = await service.submit_as(conn, principal(request), data, idempotency_key, quotas(request))
+        return Response(sent.message, status_code=202, headers=sent_headers(sent))
 
     @get("/", summary="List messages, newest first")
     async def list_messages(

@@ -14,6 +14,8 @@ import msgspec
 from kernel.db import Connection, Pool
 from kernel.outbox import CHANNEL
 from kernel.pagination import Params
+from tenants.domain import Principal, StaleCaller
+from tenants.repository import caller_current
 
 __all__ = [
     "NewMessage",
@@ -77,15 +79,25 @@ class NewMessage:
 # The rows (``r``) come as parallel arrays (unnest) for a batch: one parse and plan whatever the
 # count. One row comes as plain parameters: encoding eleven one-element arrays costs a single send
 # about a fifth more CPU in asyncpg than the values themselves. The rest of the statement is shared.
-_ROWS = """
+# With a caller ($13 its key's id, $14 its fingerprint), the statement first checks that the key,
+# its tenant and plan are as the caller was read (tenants.callers), and fails with SB001 if not,
+# in the write's own snapshot. (The EXISTS refers to no row of r: PostgreSQL runs it once.)
+_CALLER = (
+    f"CASE WHEN $13::uuid IS NULL THEN true WHEN {caller_current('$13', '$14::text')} THEN true "
+    "ELSE switchboard_stale_caller() END"
+)
+_STALE_CALLER = "SB001"
+_ROWS = f"""
     SELECT * FROM unnest($2::uuid[], $3::text[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[],
                          $9::text[], $10::smallint[], $11::int[], $12::timestamptz[])
         AS r(id, idempotency_key, request_hash, sender_id, to_number, content, sender_phone, topic, priority,
-             fallback_after, send_at)"""
-_ROW = """
+             fallback_after, send_at)
+    WHERE {_CALLER}"""
+_ROW = f"""
     SELECT $2::uuid AS id, $3::text AS idempotency_key, $4::bytea AS request_hash, $5::uuid AS sender_id,
            $6::text AS to_number, $7::text AS content, $8::text AS sender_phone, $9::text AS topic,
-           $10::smallint AS priority, $11::int AS fallback_after, $12::timestamptz AS send_at"""
+           $10::smallint AS priority, $11::int AS fallback_after, $12::timestamptz AS send_at
+    WHERE {_CALLER}"""
 _WRITE = f"""
 ), m AS (
     INSERT INTO messages (id, tenant_id, idempotency_key, request_hash, channel, sender_id, to_number,
@@ -129,13 +141,23 @@ _INSERT = "WITH r AS (" + _ROWS + _WRITE
 _INSERT_ONE = "WITH r AS (" + _ROW + _WRITE
 
 
-async def insert_messages(conn: Connection, tenant_id: UUID, rows: Sequence[NewMessage]) -> list[asyncpg.Record]:
+async def insert_messages(
+    conn: Connection, tenant_id: UUID, rows: Sequence[NewMessage], caller: Principal | None = None
+) -> list[asyncpg.Record]:
     """The messages stored, in no particular order; a row whose idempotency key is already taken is
     not among them. A ``bulk`` message's delivery goes to the bulk queue, published after any
-    transactional work."""
-    if len(rows) == 1:
-        return await conn.fetch(_INSERT_ONE, tenant_id, *_columns(rows[0]))
-    return await conn.fetch(_INSERT, tenant_id, *(list(column) for column in zip(*map(_columns, rows), strict=True)))
+    transactional work. With ``caller``, nothing is stored and :class:`StaleCaller` raised unless
+    its key, tenant and plan are still as it was read."""
+    check = (caller.api_key_id, caller.fingerprint) if caller is not None else (None, None)
+    try:
+        if len(rows) == 1:
+            return await conn.fetch(_INSERT_ONE, tenant_id, *_columns(rows[0]), *check)
+        columns = (list(column) for column in zip(*map(_columns, rows), strict=True))
+        return await conn.fetch(_INSERT, tenant_id, *columns, *check)
+    except asyncpg.PostgresError as error:
+        if error.sqlstate == _STALE_CALLER:
+            raise StaleCaller(str(error)) from None
+        raise
 
 
 def _columns(row: NewMessage) -> tuple[Any, ...]:

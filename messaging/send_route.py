@@ -4,9 +4,11 @@ Tenant apps call this route more than all the others together, and Litestar's pe
 (routing, the guard's copy of its handler, the signature model, the response object) is about a
 third of a submission's CPU. :class:`SendRoute` wraps the Litestar application and answers exactly
 ``POST /v1/messages`` itself, through the same pieces the framework route uses: the one
-:func:`~tenants.auth.authenticate`, :func:`messaging.service.submit`, :func:`~messaging.controllers.sent_headers`
-and the problem table of :mod:`edge.rest`. It also saves a pool checkout: the key is looked up on
-the connection the message is stored on.
+:func:`~tenants.auth.authenticate`, :func:`messaging.service.submit_as`,
+:func:`~messaging.controllers.sent_headers` and the problem table of :mod:`edge.rest`. It also saves
+a pool checkout (the key is looked up on the connection the message is stored on) and, for a key
+seen recently, the lookup itself: :class:`tenants.callers.Callers` remembers the caller and the
+insert checks it is still current.
 
 The Litestar handler (``MessageController.send_message``) stays the route's definition: the OpenAPI
 document describes it, and it answers every request this path declines, with the body replayed:
@@ -29,8 +31,9 @@ from kernel.errors import SwitchboardError
 from messaging import service
 from messaging.controllers import sent_headers
 from messaging.schemas import SendMessage
-from tenants.auth import authenticate
-from tenants.quotas import Quotas, for_caller
+from tenants.callers import Callers
+from tenants.domain import Principal
+from tenants.quotas import Quotas
 
 __all__ = ["PATH", "SendRoute"]
 
@@ -80,26 +83,28 @@ class SendRoute:
         state = self.app.state
         db: Pool = state.pool
         quotas: Quotas | None = state.quotas
+        callers: Callers = state.callers
         authorization = headers.get(b"authorization")
         key = headers.get(b"idempotency-key")
-        async with db.acquire() as conn:
-            # Authenticated before the body is decoded, as the framework route's guard does.
-            caller = await authenticate(conn, authorization.decode("latin-1") if authorization is not None else None)
+        idempotency_key = key.decode("latin-1") if key is not None else None
+
+        async def submit(caller: Principal, remembered: bool) -> service.Submitted:
+            # Called once the caller is known: authenticated before the body is decoded, as the
+            # framework route's guard does.
             try:
                 request = _decode(body)
             except (msgspec.ValidationError, msgspec.DecodeError):
                 raise _Decline from None
-            limits = for_caller(quotas, caller)
-            message, created = await service.submit(
+            return await service.submit_as(conn, caller, request, idempotency_key, quotas, remembered=remembered)
+
+        async with db.acquire() as conn:
+            sent = await callers.run(
                 conn,
-                caller.tenant_id,
-                request,
-                key.decode("latin-1") if key is not None else None,
-                config_version=caller.config_version,
-                quota=limits,
-                budget=caller.monthly_budget,
+                authorization.decode("latin-1") if authorization is not None else None,
+                submit,
+                proved=lambda sent: sent.created,
             )
-        return 202, sent_headers(message, created, limits), _encode(message)
+        return 202, sent_headers(sent), _encode(sent.message)
 
 
 class _Decline(Exception):

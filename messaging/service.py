@@ -45,11 +45,12 @@ from messaging.schemas import (
 )
 from messaging.states import Status, Transition, apply, settle
 from tenants import repository as tenants_repository
-from tenants.domain import Sender
-from tenants.quotas import TenantQuota
+from tenants.domain import Principal, Sender
+from tenants.quotas import Quotas, TenantQuota, for_caller
 
 __all__ = [
     "Report",
+    "Submitted",
     "apply_reports",
     "checked",
     "content_of",
@@ -62,6 +63,7 @@ __all__ = [
     "replayed",
     "resolve",
     "submit",
+    "submit_as",
     "view",
 ]
 
@@ -213,6 +215,7 @@ async def submit(
     config_version: int | None = None,
     quota: TenantQuota | None = None,
     budget: int | None = None,
+    verify: Principal | None = None,
 ) -> tuple[MessageView, bool]:
     """Validate, resolve and store one message with its delivery outbox row.
 
@@ -222,7 +225,9 @@ async def submit(
     ``config_version`` (from the caller's :class:`~tenants.domain.Principal`) lets the sender and
     template come from the process's route cache. ``quota`` is taken once the request is known to be
     valid, and given back if nothing is stored. ``budget`` (the caller's monthly cap, if any) refuses
-    a message that would take the month's spend past it.
+    a message that would take the month's spend past it. ``verify`` (a remembered caller: see
+    :mod:`tenants.callers`) makes the write check that the caller is still current, and raise
+    :class:`~tenants.domain.StaleCaller` instead of storing anything if not.
 
     Needs no explicit transaction: its one write (message, first event and outbox row) is a single
     statement, so callers may pass a plain connection and save the BEGIN/COMMIT round trips.
@@ -239,7 +244,7 @@ async def submit(
         await budgets.check(conn, tenant_id, budget, new.category, to_number)
     admission = await quota.take(CHANNEL) if quota is not None else None
     try:
-        rows = await repository.insert_messages(conn, tenant_id, [new])
+        rows = await repository.insert_messages(conn, tenant_id, [new], verify)
     except BaseException:
         if admission is not None:
             await admission.refund()
@@ -252,6 +257,39 @@ async def submit(
         assert existing is not None
         return replayed(existing, request_hash), False
     return view(rows[0]), True
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    message: MessageView
+    created: bool
+    quota: TenantQuota | None  # what the caller's quota admitted, for the RateLimit fields
+
+
+async def submit_as(
+    conn: Connection,
+    caller: Principal,
+    request: SendMessage,
+    idempotency_key: str | None,
+    quotas: Quotas | None,
+    *,
+    remembered: bool = False,
+) -> Submitted:
+    """:func:`submit` for an authenticated caller, under its tenant, plan, budget and configuration
+    version; both edges' SendMessage. ``remembered``: the caller comes from
+    :class:`tenants.callers.Callers`, and the write checks that it is still current."""
+    quota = for_caller(quotas, caller)
+    message, created = await submit(
+        conn,
+        caller.tenant_id,
+        request,
+        idempotency_key,
+        config_version=caller.config_version,
+        quota=quota,
+        budget=caller.monthly_budget,
+        verify=caller if remembered else None,
+    )
+    return Submitted(message, created, quota)
 
 
 def replayed(existing: asyncpg.Record, request_hash: bytes) -> MessageView:

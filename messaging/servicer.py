@@ -13,7 +13,7 @@ from google.rpc import code_pb2
 from switchboard.messaging.v1 import messaging_pb2 as pb
 from switchboard.messaging.v1 import messaging_pb2_grpc as pb_grpc
 
-from edge.rpc import authenticated, rich_status, timestamp, translate_errors
+from edge.rpc import authenticated, authorization, rich_status, timestamp, translate_errors
 from kernel.db import Pool
 from kernel.errors import InvalidInput, SwitchboardError, parse_id
 from kernel.pagination import page_size
@@ -34,6 +34,8 @@ from messaging.schemas import (
     TemplateParams,
     TextContent,
 )
+from tenants.callers import Callers
+from tenants.domain import Principal
 from tenants.quotas import Quotas, for_caller
 
 __all__ = ["MessagingServicer"]
@@ -211,30 +213,32 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
     def __init__(self, pool: Pool, quotas: Quotas | None = None) -> None:
         self._pool = pool
         self._quotas = quotas
+        self._callers = Callers()
 
     @translate_errors
     async def SendMessage(  # noqa: N802 (gRPC method names)
         self, request: pb.SendMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SendMessageResponse:
-        # One checkout for the key lookup and the write (submit writes in one statement: see its docstring).
-        async with self._pool.acquire() as conn:
-            principal = await authenticated(conn, context)
-            limits = for_caller(self._quotas, principal)
-            message, created = await service.submit(
+        async def submit(caller: Principal, remembered: bool) -> service.Submitted:
+            return await service.submit_as(
                 conn,
-                principal.tenant_id,
+                caller,
                 to_send_message(request),
                 request.idempotency_key or None,
-                config_version=principal.config_version,
-                quota=limits,
-                budget=principal.monthly_budget,
+                self._quotas,
+                remembered=remembered,
             )
-        if limits is not None and limits.admission is not None:
+
+        # One checkout for the key lookup and the write (submit writes in one statement: see its
+        # docstring); a key seen recently is not looked up at all (tenants.callers).
+        async with self._pool.acquire() as conn:
+            sent = await self._callers.run(conn, authorization(context), submit, proved=lambda sent: sent.created)
+        if sent.quota is not None and sent.quota.admission is not None:
             # The same RateLimit fields REST sends, as response metadata.
             await context.send_initial_metadata(
-                tuple((name.lower(), value) for name, value in limits.admission.headers().items())
+                tuple((name.lower(), value) for name, value in sent.quota.admission.headers().items())
             )
-        return pb.SendMessageResponse(message=to_message(message), created=created)
+        return pb.SendMessageResponse(message=to_message(sent.message), created=sent.created)
 
     @translate_errors
     async def BatchSendMessages(  # noqa: N802

@@ -34,4 +34,5 @@ async def authenticate(conn: Connection | Pool, authorization: str | None) -> Pr
         config_version=row["config_version"],
         plan=plan,
         monthly_budget=row["monthly_budget"],
+        fingerprint=row["fingerprint"],
     )

@@ -8,7 +8,17 @@ from uuid import UUID
 
 import msgspec
 
-__all__ = ["ApiKey", "Credential", "Plan", "Principal", "Sender", "Template", "Tenant", "WhatsAppSecrets"]
+__all__ = [
+    "ApiKey",
+    "Credential",
+    "Plan",
+    "Principal",
+    "Sender",
+    "StaleCaller",
+    "Template",
+    "Tenant",
+    "WhatsAppSecrets",
+]
 
 
 class Tenant(msgspec.Struct, frozen=True):
@@ -41,6 +51,15 @@ class Principal(msgspec.Struct, frozen=True):
     plan: Plan = Plan()
     # The tenant's cap on a month's spend (minor units), if it set one (billing.budgets).
     monthly_budget: int | None = None
+    # Which versions of the key's, tenant's and plan's rows the fields above were read from: a
+    # write can check in its own statement that they are unchanged (tenants.callers).
+    fingerprint: str = ""
+
+
+class StaleCaller(Exception):
+    """A write made for a remembered principal found its key, tenant or plan changed since
+    (SQLSTATE SB001, raised by the insert statement: messaging.repository). Never reaches a user: tenants.callers
+    looks the key up afresh and runs the work again."""
 
 
 class ApiKey(msgspec.Struct, frozen=True):
