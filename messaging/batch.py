@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
 from billing import budgets
 from kernel.db import Connection
@@ -30,16 +30,16 @@ __all__ = ["MAX_BATCH", "Item", "submit_batch"]
 MAX_BATCH = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
+# Structs rather than frozen dataclasses: a batch makes two per message, and a Struct is built
+# ten times faster.
+class Item(msgspec.Struct, frozen=True):
     index: int
     message: MessageView | None = None
     created: bool = False
     error: SwitchboardError | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Checked:
+class _Checked(msgspec.Struct, frozen=True):
     index: int
     request: SendMessage
     to_number: str

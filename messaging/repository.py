@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -49,9 +48,9 @@ DELIVER_TOPIC = "messaging.deliver"
 BULK_TOPIC = "messaging.deliver_bulk"
 
 
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    """One row for :func:`insert_messages`."""
+class NewMessage(msgspec.Struct, frozen=True):
+    """One row for :func:`insert_messages`. (A Struct: made once per message of a batch, it is built
+    ten times faster than a frozen dataclass.)"""
 
     id: UUID
     idempotency_key: str | None
