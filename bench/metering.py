@@ -4,7 +4,7 @@
 
 In one process, against a fresh database:
 
-* ``reconcile``: WhatsApp ``delivered`` statuses applied through ``messaging.service.apply_reports``
+* ``reconcile``: WhatsApp ``delivered`` statuses applied through ``messaging.status_reports.apply_reports``
   in notifications of 100 (as the webhook reconciler batches them), without pricing: statuses/s;
 * ``reconcile + meter``: the same with ``pricing.billable`` on every status, so each also becomes a
   billable event (priced, inserted once, added to the day's usage) in the same transaction:
@@ -34,10 +34,10 @@ from billing import meter
 from billing import service as billing_service
 from kernel import db
 from kernel.crypto import MasterKey
-from messaging import service
+from messaging import service, status_reports
 from messaging.schemas import SendMessage, TextContent
-from messaging.service import Report
 from messaging.states import Status
+from messaging.status_reports import Report
 from migrations import upgrade
 from tenants.vault import Vault
 from tests.fixtures.builders import tenant_with_sender
@@ -84,7 +84,7 @@ async def _reconcile(
         for billable, reports in ((False, plain), (True, billed)):
             started = time.perf_counter()
             async with db.unit_of_work(pool) as conn:
-                await service.apply_reports(conn, tenant_id, reports[start : start + BATCH])
+                await status_reports.apply_reports(conn, tenant_id, reports[start : start + BATCH])
             spent[billable] += time.perf_counter() - started
     return len(plain) / spent[False], len(billed) / spent[True]
 

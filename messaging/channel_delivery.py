@@ -34,8 +34,8 @@ from messaging.classification import Kind
 from messaging.delivery import backoff_ms
 from messaging.fallback import fall_back
 from messaging.outcomes import Outcome, SendResult, finish_attempt
-from messaging.service import record_status
 from messaging.states import Status
+from messaging.status_reports import record_status
 from tenants.vault import Vault
 
 __all__ = ["ChannelSender", "deliver"]

@@ -39,8 +39,8 @@ from messaging.classification import Kind
 from messaging.fallback import fall_back
 from messaging.outcomes import finish_attempt
 from messaging.pacing import Pacer, next_day_ms, tier_limit
-from messaging.service import record_status
 from messaging.states import Status, apply
+from messaging.status_reports import record_status
 from messaging.whatsapp import Outcome, SendResult, WhatsAppClients, send
 from tenants import repository as tenants_repository
 from tenants import service as tenants_service

@@ -4,7 +4,7 @@ Tenant apps call this route more than all the others together, and Litestar's pe
 (routing, the guard's copy of its handler, the signature model, the response object) is about a
 third of a submission's CPU. :class:`SendRoute` wraps the Litestar application and answers exactly
 ``POST /v1/messages`` itself, through the same pieces the framework route uses: the one
-:func:`~tenants.auth.authenticate`, :func:`messaging.service.submit_as`,
+:func:`~tenants.auth.authenticate`, :func:`messaging.service.submit_with_key`,
 :func:`~messaging.controllers.sent_headers` and the problem table of :mod:`edge.rest`. It also saves
 a pool checkout (the key is looked up on the connection the message is stored on) and, for a key
 seen recently, the lookup itself: :class:`tenants.callers.Callers` remembers the caller and the
@@ -32,7 +32,6 @@ from messaging import service
 from messaging.controllers import sent_headers
 from messaging.schemas import SendMessage
 from tenants.callers import Callers
-from tenants.domain import Principal
 from tenants.quotas import Quotas
 
 __all__ = ["PATH", "SendRoute"]
@@ -86,23 +85,22 @@ class SendRoute:
         callers: Callers = state.callers
         authorization = headers.get(b"authorization")
         key = headers.get(b"idempotency-key")
-        idempotency_key = key.decode("latin-1") if key is not None else None
 
-        async def submit(caller: Principal, remembered: bool) -> service.Submitted:
-            # Called once the caller is known: authenticated before the body is decoded, as the
-            # framework route's guard does.
+        def request() -> SendMessage:
+            # Decoded once the caller is known, as the framework route's guard authenticates first.
             try:
-                request = _decode(body)
+                return _decode(body)
             except (msgspec.ValidationError, msgspec.DecodeError):
                 raise _Decline from None
-            return await service.submit_as(conn, caller, request, idempotency_key, quotas, remembered=remembered)
 
         async with db.acquire() as conn:
-            sent = await callers.run(
+            sent = await service.submit_with_key(
                 conn,
+                callers,
                 authorization.decode("latin-1") if authorization is not None else None,
-                submit,
-                proved=lambda sent: sent.created,
+                request,
+                key.decode("latin-1") if key is not None else None,
+                quotas,
             )
         return 202, sent_headers(sent), _encode(sent.message)
 

@@ -35,7 +35,6 @@ from messaging.schemas import (
     TextContent,
 )
 from tenants.callers import Callers
-from tenants.domain import Principal
 from tenants.quotas import Quotas, for_caller
 
 __all__ = ["MessagingServicer"]
@@ -219,20 +218,17 @@ class MessagingServicer(pb_grpc.MessagingServiceServicer):
     async def SendMessage(  # noqa: N802 (gRPC method names)
         self, request: pb.SendMessageRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SendMessageResponse:
-        async def submit(caller: Principal, remembered: bool) -> service.Submitted:
-            return await service.submit_as(
-                conn,
-                caller,
-                to_send_message(request),
-                request.idempotency_key or None,
-                self._quotas,
-                remembered=remembered,
-            )
-
         # One checkout for the key lookup and the write (submit writes in one statement: see its
         # docstring); a key seen recently is not looked up at all (tenants.callers).
         async with self._pool.acquire() as conn:
-            sent = await self._callers.run(conn, authorization(context), submit, proved=lambda sent: sent.created)
+            sent = await service.submit_with_key(
+                conn,
+                self._callers,
+                authorization(context),
+                lambda: to_send_message(request),
+                request.idempotency_key or None,
+                self._quotas,
+            )
         if sent.quota is not None and sent.quota.admission is not None:
             # The same RateLimit fields REST sends, as response metadata.
             await context.send_initial_metadata(

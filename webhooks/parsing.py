@@ -17,8 +17,8 @@ from uuid import UUID
 import msgspec
 
 from messaging.inbox import Inbound
-from messaging.service import Report
 from messaging.states import Status
+from messaging.status_reports import Report
 from webhooks import mail_events, meta, twilio
 
 __all__ = ["Complaint", "NumberUpdate", "Parsed", "TemplateStatus", "Unparseable", "parse"]

@@ -22,7 +22,7 @@ from uuid import UUID
 
 from kernel.db import Pool, unit_of_work
 from messaging import channels_repository, inbox
-from messaging.service import Report, apply_reports
+from messaging.status_reports import Report, apply_reports
 from webhooks import repository
 from webhooks.parsing import Complaint, NumberUpdate, TemplateStatus, Unparseable, parse
 

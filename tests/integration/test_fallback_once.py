@@ -13,11 +13,11 @@ import pytest
 
 from kernel import db
 from kernel.crypto import MasterKey
-from messaging import service
+from messaging import service, status_reports
 from messaging.fallback import fall_back
 from messaging.schemas import Fallback, SendMessage, SmsFallback, TextContent
-from messaging.service import Report
 from messaging.states import Status
+from messaging.status_reports import Report
 from tenants.vault import Vault
 from tests.fixtures.builders import tenant_with_sender
 from tests.fixtures.services import own_database
@@ -72,7 +72,7 @@ async def trigger(pool: db.Pool, tenant_id: uuid.UUID, message_id: uuid.UUID, ho
                 error_code=131026,
                 detail="undeliverable",
             )
-            await service.apply_reports(conn, tenant_id, [report])
+            await status_reports.apply_reports(conn, tenant_id, [report])
         else:  # the worker's synchronous failure
             await fall_back(conn, tenant_id, message_id, "whatsapp", "whatsapp failed", source="worker")
 

@@ -1,7 +1,7 @@
 """Metering on real PostgreSQL: each billable message billed exactly once, whatever the webhooks do.
 
 Random histories of status webhooks (billable or not, duplicated, reordered, split into random
-notifications) are applied through ``messaging.service.apply_reports``, then all replayed. The
+notifications) are applied through ``messaging.status_reports.apply_reports``, then all replayed. The
 bill is the sum over messages with at least one billable report, priced by the rate card; replaying
 changes nothing; the usage per day sums to the billable events; a message lands on the UTC day of
 its report, even one second before midnight at a month's end.
@@ -27,10 +27,10 @@ from billing import service as billing_service
 from billing.pricing import price
 from kernel import db
 from kernel.crypto import MasterKey
-from messaging import service
+from messaging import service, status_reports
 from messaging.schemas import SendMessage, TextContent
-from messaging.service import Report
 from messaging.states import Status
+from messaging.status_reports import Report
 from tenants.vault import Vault
 from tests.fixtures.builders import tenant_with_sender
 from tests.fixtures.services import own_database
@@ -87,10 +87,10 @@ async def scenario(dsn: str, messages: list[tuple[str, bool, list[tuple[Status, 
         cuts = sorted({0, len(reports), *(shuffle.randrange(len(reports) + 1) for _ in range(3))})
         for start, end in itertools.pairwise(cuts):
             async with conn.transaction():
-                await service.apply_reports(conn, tenant_id, reports[start:end])
+                await status_reports.apply_reports(conn, tenant_id, reports[start:end])
         billed = await billing_service.usage(conn, tenant_id, date(2026, 1, 1), date(2026, 3, 1))
         async with conn.transaction():  # every webhook again: nothing more is billed
-            await service.apply_reports(conn, tenant_id, reports)
+            await status_reports.apply_reports(conn, tenant_id, reports)
         replayed = await billing_service.usage(conn, tenant_id, date(2026, 1, 1), date(2026, 3, 1))
         events = await conn.fetchval(
             "SELECT coalesce(sum(amount), 0) FROM billable_events WHERE tenant_id = $1", tenant_id

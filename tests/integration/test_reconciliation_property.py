@@ -1,7 +1,7 @@
 """Batched reconciliation on real PostgreSQL agrees with the pure state machine.
 
 Random reports (duplicates included) about one message are split into random notifications and
-applied, each in its own transaction, through ``messaging.service.apply_reports``. Whatever the
+applied, each in its own transaction, through ``messaging.status_reports.apply_reports``. Whatever the
 split and order: the final status is ``settle()`` of the reports, and each distinct fact is in the
 audit trail exactly once.
 """
@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from kernel import db
 from kernel.crypto import MasterKey
-from messaging import service
+from messaging import service, status_reports
 from messaging.schemas import SendMessage, TextContent
-from messaging.service import Report
 from messaging.states import Status, settle
+from messaging.status_reports import Report
 from tenants.vault import Vault
 from tests.fixtures.builders import tenant_with_sender
 from tests.fixtures.services import own_database
@@ -63,7 +63,7 @@ async def scenario(dsn: str, facts: list[tuple[Status, int]], cuts: list[int], b
         bounds = sorted({0, len(reports), *(c % (len(reports) + 1) for c in cuts)})
         for start, end in itertools.pairwise(bounds):
             async with conn.transaction():
-                assert await service.apply_reports(conn, tenant_id, reports[start:end]) == []
+                assert await status_reports.apply_reports(conn, tenant_id, reports[start:end]) == []
         final = await service.get_message(conn, tenant_id, message.id)
         assert final.status == settle(status for status, _ in facts)
         assert (final.error is not None) == (final.status == Status.FAILED)
