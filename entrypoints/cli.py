@@ -64,7 +64,7 @@ def cmd_grpc(settings: Settings, args: argparse.Namespace) -> int:
     if processes == 1:
         run(serve(settings))
         return 0
-    # Several servers on one port (SO_REUSEPORT, on by default in grpcio on Linux): the kernel
+    # Several servers on one port (SO_REUSEPORT, see entrypoints.grpc_server): the kernel
     # spreads connections among them, as uvicorn's workers share the REST port. Signals are
     # forwarded, and the command exits when every server has.
     children = [

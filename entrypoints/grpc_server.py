@@ -1,15 +1,19 @@
 """The gRPC server: the messaging, tenant (credentials), template, sender, billing and webhook
-endpoint services, health checking and server reflection."""
+endpoint services, health checking and server reflection, served over HTTP/2 by uvicorn
+(:mod:`edge.grpc_http2` says why not by grpcio's server)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import socket
+from collections.abc import Iterator
 
-import grpc
+import uvicorn
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from switchboard.billing.v1 import billing_pb2, billing_pb2_grpc
 from switchboard.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 from switchboard.senders.v1 import senders_pb2, senders_pb2_grpc
@@ -18,6 +22,7 @@ from switchboard.tenants.v1 import tenants_pb2, tenants_pb2_grpc
 from switchboard.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
 
 from billing.servicer import BillingServicer, PlanServicer
+from edge.grpc_http2 import GrpcApp, GrpcH2Protocol, Methods
 from kernel import db
 from kernel.logging import configure
 from kernel.runtime import tune_gc
@@ -46,34 +51,70 @@ SERVICE_NAMES = (
 )
 
 
-async def serve(settings: Settings, *, grace: float = 10.0, ready: asyncio.Event | None = None) -> None:
+class _Server(uvicorn.Server):
+    """uvicorn's server without its signal handling: :func:`serve` handles the signals, so that
+    health turns NOT_SERVING before the server stops taking calls."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _listening_socket(port: int) -> socket.socket:
+    # SO_REUSEPORT: `switchboard grpc --processes N` runs N of these on one port, and the kernel
+    # spreads connections among them.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("0.0.0.0", port))
+    return sock
+
+
+async def serve(settings: Settings, *, grace: int = 10, ready: asyncio.Event | None = None) -> None:
     configure(settings.log_level, process="grpc")
     settings.require_master_key()
     pool = await db.create_pool(settings.asyncpg_dsn, min_size=2, max_size=16)
-    # SO_REUSEPORT (grpcio's default on Linux, set here to say so): `switchboard grpc --processes N`
-    # runs N of these on one port.
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
     quotas_client = quota_client(settings.redis_url)
     quotas = Quotas(quotas_client) if settings.quotas else None
-    messaging_pb2_grpc.add_MessagingServiceServicer_to_server(MessagingServicer(pool, quotas), server)
+    methods = Methods()
+    messaging_pb2_grpc.add_MessagingServiceServicer_to_server(MessagingServicer(pool, quotas), methods)
     tenants_pb2_grpc.add_TenantServiceServicer_to_server(
-        TenantServicer(pool, Vault(settings.keyring()), GraphTemplates(settings.graph_url)), server
+        TenantServicer(pool, Vault(settings.keyring()), GraphTemplates(settings.graph_url)), methods
     )
     templates_pb2_grpc.add_TemplateServiceServicer_to_server(
-        TemplateServicer(pool, Vault(settings.keyring()), GraphTemplates(settings.graph_url)), server
+        TemplateServicer(pool, Vault(settings.keyring()), GraphTemplates(settings.graph_url)), methods
     )
-    senders_pb2_grpc.add_SenderServiceServicer_to_server(SenderServicer(pool), server)
-    billing_pb2_grpc.add_BillingServiceServicer_to_server(BillingServicer(pool), server)
-    billing_pb2_grpc.add_PlanServiceServicer_to_server(PlanServicer(pool), server)
+    senders_pb2_grpc.add_SenderServiceServicer_to_server(SenderServicer(pool), methods)
+    billing_pb2_grpc.add_BillingServiceServicer_to_server(BillingServicer(pool), methods)
+    billing_pb2_grpc.add_PlanServiceServicer_to_server(PlanServicer(pool), methods)
     webhooks_pb2_grpc.add_WebhookEndpointServiceServicer_to_server(
-        WebhookEndpointServicer(pool, Vault(settings.keyring()), allow_private=settings.webhook_allow_private), server
+        WebhookEndpointServicer(pool, Vault(settings.keyring()), allow_private=settings.webhook_allow_private), methods
     )
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    server.add_insecure_port(f"0.0.0.0:{settings.grpc_port}")
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, methods)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        reflection.aio.ReflectionServicer((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)), methods
+    )
+    server = _Server(
+        uvicorn.Config(
+            GrpcApp(methods),
+            http=GrpcH2Protocol,
+            lifespan="off",
+            log_config=None,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            server_header=False,
+            date_header=False,
+            # gRPC clients keep their connection for as long as they run; an idle one is not closed
+            # for an hour (a client that sends on it as it closes is told by GOAWAY, and retries).
+            timeout_keep_alive=3600,
+            timeout_graceful_shutdown=grace,
+        )
+    )
     tune_gc()
-    await server.start()
+    serving = asyncio.create_task(server.serve(sockets=[_listening_socket(settings.grpc_port)]))
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.01)
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("gRPC listening", extra={"fields": {"port": settings.grpc_port}})
@@ -83,10 +124,14 @@ async def serve(settings: Settings, *, grace: float = 10.0, ready: asyncio.Event
         loop.add_signal_handler(sig, stop.set)
     if ready is not None:
         ready.set()
-    await stop.wait()
-    # Report NOT_SERVING first so balancers drain us, then let in-flight calls finish.
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait((serving, stopping), return_when=asyncio.FIRST_COMPLETED)
+    # Report NOT_SERVING first so balancers drain us, then let in-flight calls finish (new calls
+    # are refused, and streams still open after the grace period are ended with UNAVAILABLE).
     await health_servicer.enter_graceful_shutdown()
-    await server.stop(grace)
+    server.should_exit = True
+    await serving
+    stopping.cancel()
     await pool.close()
     await quotas_client.aclose()
     log.info("gRPC stopped")
