@@ -28,7 +28,6 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from switchboard.messaging.v1 import messaging_pb2 as pb
 
 from bench.cpu import cpu_seconds
@@ -52,13 +51,9 @@ GRPC_REQUEST = pb.SendMessageRequest(
 )
 
 
-# grpcio's own cost per call: the standard health check (no work, no database) on the same gRPC
-# processes. What it costs is a floor under any gRPC handler served by grpcio.
-FLOOR = "gRPC-floor"
-
-# The gRPC paths h2load POSTs to, and the framing of a gRPC request body: a flag byte (not
+# The gRPC path h2load POSTs to, and the framing of a gRPC request body: a flag byte (not
 # compressed) and the message's length, big-endian, before the message.
-GRPC_PATH = {"gRPC": "/switchboard.messaging.v1.MessagingService/SendMessage", FLOOR: "/grpc.health.v1.Health/Check"}
+GRPC_PATH = "/switchboard.messaging.v1.MessagingService/SendMessage"
 
 
 def grpc_frame(message: Any) -> bytes:
@@ -76,7 +71,7 @@ async def stored_messages(dsn: str) -> int:
 
 
 # The process tree that serves each target, as bench.e2e.cpu_seconds names it.
-SERVER = {"reference": "reference", "REST": "api", "gRPC": "grpc", FLOOR: "grpc"}
+SERVER = {"reference": "reference", "REST": "api", "gRPC": "grpc"}
 
 
 @dataclass(frozen=True)
@@ -134,8 +129,8 @@ def main() -> int:
     parser.add_argument(
         "--targets",
         nargs="+",
-        default=["REST", "gRPC", FLOOR],
-        choices=["REST", "gRPC", FLOOR],
+        default=["REST", "gRPC"],
+        choices=["REST", "gRPC"],
         help="measured beside the reference",
     )
     parser.add_argument(
@@ -172,11 +167,10 @@ def main() -> int:
         """One target's load (made only when it is measured: a coroutine must be awaited once made)."""
         timing = (concurrency, args.warmup, args.duration)
         if args.client == "h2load":
-            if name in GRPC_PATH:
-                request = GRPC_REQUEST if name == "gRPC" else health_pb2.HealthCheckRequest()
+            if name == "gRPC":
                 grpc_headers = {**headers, "content-type": "application/grpc", "te": "trailers"}
-                url = f"http://{stack.grpc_target}{GRPC_PATH[name]}"
-                return h2load(url, grpc_headers, grpc_frame(request), *timing, http1=False, expect=200)
+                url = f"http://{stack.grpc_target}{GRPC_PATH}"
+                return h2load(url, grpc_headers, grpc_frame(GRPC_REQUEST), *timing, http1=False, expect=200)
             url = reference_url if name == "reference" else f"{stack.rest_url}/v1/messages"
             rest_headers = {**headers, "content-type": "application/json"}
             return h2load(url, rest_headers, msgspec.json.encode(BODY), *timing, http1=True, expect=202)
@@ -184,15 +178,7 @@ def main() -> int:
             return rest_load(reference_url, headers, BODY, *timing)
         if name == "REST":
             return rest_load(f"{stack.rest_url}/v1/messages", headers, BODY, *timing)
-        if name == "gRPC":
-            return grpc_load(stack.grpc_target, facts["api_key"], GRPC_REQUEST, *timing)
-        return grpc_load(
-            stack.grpc_target,
-            facts["api_key"],
-            health_pb2.HealthCheckRequest(),
-            *timing,
-            method=lambda channel: health_pb2_grpc.HealthStub(channel).Check,
-        )
+        return grpc_load(stack.grpc_target, facts["api_key"], GRPC_REQUEST, *timing)
 
     try:
         for run in range(1, args.runs + 1):
@@ -202,11 +188,10 @@ def main() -> int:
                     before = cpu_seconds()
                     result = asyncio.run(load(name, concurrency))
                     after = cpu_seconds()
-                    if name != FLOOR:
-                        # Every call that answered must have stored its message: h2load cannot
-                        # see a gRPC error (it travels in trailers after a 200), this can.
-                        stored = asyncio.run(stored_messages(dsn)) - stored_before
-                        result.errors = max(result.errors, result.completed - stored)
+                    # Every call that answered must have stored its message: h2load cannot see a
+                    # gRPC error (it travels in trailers after a 200), this can.
+                    stored = asyncio.run(stored_messages(dsn)) - stored_before
+                    result.errors = max(result.errors, result.completed - stored)
                     cpu = {
                         part: (after.get(part, 0) - before.get(part, 0)) / max(1, result.completed) * 1e6
                         for part in after
