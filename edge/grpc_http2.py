@@ -65,6 +65,21 @@ STREAMS_PER_CONNECTION = 3_900
 GOAWAY_LINGER_SECONDS = 1.0
 
 
+# Scope keys between GrpcApp and GrpcH2Protocol: the task serving the call, and that its client left.
+_TASK = "switchboard.grpc.task"
+_GONE = "switchboard.grpc.gone"
+
+
+def _abandon(scope: Any) -> None:
+    """The client reset the call or went away: stop the work done for it (a deadline-less call
+    would otherwise run to its end for nobody). A task, not an ASGI message, because a unary
+    handler never reads the request stream again once it has its one message."""
+    task = scope.pop(_TASK, None)
+    if task is not None:
+        scope[_GONE] = True
+        task.cancel()
+
+
 class GrpcH2Protocol(ZttpH2Protocol):
     """uvicorn's HTTP/2 connection (prior knowledge, as gRPC clients speak it), retired gracefully.
 
@@ -92,6 +107,12 @@ class GrpcH2Protocol(ZttpH2Protocol):
         if self._served >= STREAMS_PER_CONNECTION and self._last is None:
             self._go_away()
 
+    def handle_rst_stream(self, event: zttp.RstStream) -> None:
+        cycle = self.cycles.get(event.stream_id)
+        super().handle_rst_stream(event)
+        if cycle is not None:
+            _abandon(cycle.scope)
+
     def shutdown(self) -> None:
         if self._last is None and not self.transport.is_closing():
             self._go_away()
@@ -115,6 +136,9 @@ class GrpcH2Protocol(ZttpH2Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._linger is not None:
             self._linger.cancel()
+        for cycle in list(self.cycles.values()):
+            if not cycle.response_complete:
+                _abandon(cycle.scope)
         super().connection_lost(exc)
 
 
@@ -373,6 +397,8 @@ class GrpcApp:
         handler = self._handlers.get(scope["path"])
         # No (de)serializer means raw bytes, as in grpcio.
         call = _Call(send, (handler and handler.response_serializer) or _as_is)
+        # While the handler runs, GrpcH2Protocol cancels it if the client resets the call or leaves.
+        scope[_TASK] = asyncio.current_task()
         try:
             if handler is None:
                 raise _Status(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {scope['path']}")
@@ -386,62 +412,34 @@ class GrpcApp:
             deadline = None if timeout is None else asyncio.get_running_loop().time() + parse_timeout(timeout)
             context = Context(call, _metadata(headers), deadline)
             requests = _Requests(receive, handler.request_deserializer or _as_is, encoding, self._limit)
-            ended = await self._run(handler, requests, context, call, receive, deadline)
-            if context.code not in (None, grpc.StatusCode.OK) or context.trailing_metadata():
-                await call.finish(
-                    context.code or grpc.StatusCode.OK, context.details, context.trailing_metadata(), ended=ended
-                )
-            else:
-                await call.finish(ended=ended)
+            ended = await self._run(handler, requests, context, call, deadline)
+            outcome = _Status(context.code or grpc.StatusCode.OK, context.details, context.trailing_metadata())
         except _Status as status:
-            await call.finish(status.code, status.details, status.trailing, ended=False)
+            outcome, ended = status, False
         except _Gone:
             return
         except asyncio.CancelledError:
+            if scope.get(_GONE):
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                return  # nothing can reach the client, and the handler's work has stopped
             # The server is stopping and its grace period is over: the client may retry elsewhere.
-            await call.finish(grpc.StatusCode.UNAVAILABLE, "the server is shutting down", ended=False)
+            outcome, ended = _Status(grpc.StatusCode.UNAVAILABLE, "the server is shutting down"), False
         except grpc.aio.AbortError:
-            await call.finish(grpc.StatusCode.UNKNOWN, "aborted", ended=False)
+            outcome, ended = _Status(grpc.StatusCode.UNKNOWN, "aborted"), False
         except Exception:
             log.exception("unexpected error in a gRPC handler", extra={"fields": {"method": scope["path"]}})
-            await call.finish(grpc.StatusCode.UNKNOWN, "Unexpected error in RPC handler", ended=False)
+            outcome, ended = _Status(grpc.StatusCode.UNKNOWN, "Unexpected error in RPC handler"), False
+        finally:
+            scope.pop(_TASK, None)
+        await call.finish(outcome.code, outcome.details, outcome.trailing, ended=ended)
 
     async def _run(
-        self,
-        handler: grpc.RpcMethodHandler,
-        requests: _Requests,
-        context: Context,
-        call: _Call,
-        receive: Receive,
-        deadline: float | None,
+        self, handler: grpc.RpcMethodHandler, requests: _Requests, context: Context, call: _Call, deadline: float | None
     ) -> bool:
-        """Run the handler to its end, within the deadline and while the client is there; True
-        when the last message it sent also ended the body."""
-        if handler.request_streaming:
-            # The handler reads the stream itself, and so sees the client leave.
-            return await self._within(deadline, self._respond(handler, requests, context, call))
-        request = await requests.single()
-        task = asyncio.current_task()
-        assert task is not None
-        gone = False
-
-        async def watch() -> None:
-            # The request is complete, so the only message still to come says the client left.
-            nonlocal gone
-            await receive()
-            gone = True
-            task.cancel()
-
-        watcher = asyncio.create_task(watch())
-        try:
-            return await self._within(deadline, self._respond(handler, request, context, call))
-        except asyncio.CancelledError:
-            if gone:
-                task.uncancel()
-                raise _Gone from None
-            raise
-        finally:
-            watcher.cancel()
+        """Run the handler to its end within the deadline; True when the last message it sent also
+        ended the body."""
+        request = requests if handler.request_streaming else await requests.single()
+        return await self._within(deadline, self._respond(handler, request, context, call))
 
     @staticmethod
     async def _within(deadline: float | None, work: Awaitable[bool]) -> bool:

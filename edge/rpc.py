@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -101,13 +101,17 @@ def from_proto(message: Message, into: type[T], **extra: Any) -> T:
         raise InvalidInput.many([schema_violation(str(error), fallback="request")]) from None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def timestamp(value: datetime | None) -> Timestamp | None:
-    """A datetime as a protobuf Timestamp (None stays unset)."""
+    """A datetime (naive means UTC) as a protobuf Timestamp (None stays unset). Built from the
+    difference to the epoch: ``Timestamp.FromDatetime`` is pure Python and three times slower,
+    and a message carries up to three of these."""
     if value is None:
         return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    since = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)) - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def to_proto(view: msgspec.Struct, into: type[M]) -> M:

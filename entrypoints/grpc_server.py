@@ -103,6 +103,7 @@ async def serve(settings: Settings, *, grace: int = 10, ready: asyncio.Event | N
             log_config=None,
             log_level=settings.log_level.lower(),
             access_log=False,
+            proxy_headers=False,
             server_header=False,
             date_header=False,
             # gRPC clients keep their connection for as long as they run; an idle one is not closed
