@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -55,6 +56,14 @@ class Echo:
             raise
         return b""
 
+    async def slow(self, request: bytes, context: Context) -> bytes:
+        self.started.set()
+        await asyncio.sleep(0.5)
+        return b"done"
+
+    async def big(self, request: bytes, context: Context) -> bytes:
+        return b"b" * int(request)
+
     async def fail(self, request: bytes, context: Context) -> bytes:
         raise RuntimeError("a bug")
 
@@ -83,6 +92,8 @@ def _methods(echo: Echo) -> Methods:
             "Abort": unary(echo.abort),
             "Wait": unary(echo.wait),
             "Fail": unary(echo.fail),
+            "Big": unary(echo.big),
+            "Slow": unary(echo.slow),
             "Count": grpc.unary_stream_rpc_method_handler(echo.count),
             "Written": grpc.unary_stream_rpc_method_handler(echo.written),
             "Chat": grpc.stream_stream_rpc_method_handler(echo.chat),
@@ -91,9 +102,8 @@ def _methods(echo: Echo) -> Methods:
     return methods
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[tuple[str, Echo]]:
-    echo = Echo()
+@contextlib.asynccontextmanager
+async def _serving(echo: Echo) -> AsyncIterator[tuple[str, uvicorn.Server]]:
     config = uvicorn.Config(
         GrpcApp(_methods(echo), max_message_bytes=64 * 1024),
         http=GrpcH2Protocol,
@@ -108,9 +118,18 @@ async def server() -> AsyncIterator[tuple[str, Echo]]:
     serving = asyncio.create_task(served.serve(sockets=[sock]))
     while not served.started:
         await asyncio.sleep(0.01)
-    yield f"127.0.0.1:{sock.getsockname()[1]}", echo
-    served.should_exit = True
-    await serving
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}", served
+    finally:
+        served.should_exit = True
+        await serving
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[str, Echo]]:
+    echo = Echo()
+    async with _serving(echo) as (target, _):
+        yield target, echo
 
 
 @pytest.fixture
@@ -186,6 +205,11 @@ async def test_a_message_over_the_limit_is_refused(channel: grpc.aio.Channel) ->
     assert await _call(channel, "Unary")(b"y" * 60_000) == b"echo:" + b"y" * 60_000
 
 
+async def test_an_answer_larger_than_the_flow_control_windows_arrives_whole(channel: grpc.aio.Channel) -> None:
+    # HTTP/2's initial windows are 65,535 bytes: this answer needs the client's WINDOW_UPDATEs.
+    assert await _call(channel, "Big")(b"1000000", timeout=10) == b"b" * 1_000_000
+
+
 async def test_a_gzip_compressed_request_is_read(channel: grpc.aio.Channel) -> None:
     payload = b"z" * 1000
     assert await _call(channel, "Unary")(payload, compression=grpc.Compression.Gzip) == b"echo:" + payload
@@ -223,6 +247,18 @@ async def test_a_busy_channel_outlives_the_4096_streams_one_connection_can_carry
 
     await asyncio.gather(*(caller() for _ in range(16)))
     assert failures == {}
+
+
+async def test_a_stopping_server_finishes_the_calls_in_flight_and_takes_no_new_ones() -> None:
+    echo = Echo()
+    async with _serving(echo) as (target, served), grpc.aio.insecure_channel(target) as channel:
+        in_flight = _call(channel, "Slow")(b"", timeout=10)
+        await asyncio.wait_for(echo.started.wait(), 5)
+        served.should_exit = True
+        assert await in_flight == b"done"
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await _call(channel, "Unary")(b"late", timeout=3)
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 def _timeouts() -> Iterator[tuple[bytes, float]]:
