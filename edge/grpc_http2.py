@@ -89,6 +89,8 @@ class GrpcH2Protocol(ZttpH2Protocol):
     GOAWAY (NO_ERROR) naming the last call it serves: the client sends later calls on a new
     connection, as it does when nginx retires a connection after its ``keepalive_requests``, and
     this one closes once its calls have ended.
+
+    It also cancels the task serving a call whose client resets the stream or loses the connection.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
