@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,12 @@ def grpc_frame(message: Any) -> bytes:
     return b"\x00" + len(payload).to_bytes(4, "big") + payload
 
 
+def reaped_children_cpu() -> float:
+    """CPU seconds of this process's children that have exited (h2load, once a run is over)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def stored_messages(dsn: str) -> int:
     connection = await asyncpg.connect(dsn)
     try:
@@ -79,6 +86,7 @@ class Measured:
     result: Result
     server_cpu: float  # µs of the serving processes' CPU per completed request
     postgres_cpu: float
+    generator_cpu: float  # the load generator's, on the same cores: HTTP/2 costs it more than HTTP/1.1
 
 
 def start_reference(dsn: str, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -185,9 +193,11 @@ def main() -> int:
             for concurrency in args.concurrency:
                 for name in ("reference", *args.targets):
                     stored_before = asyncio.run(stored_messages(dsn))
-                    before = cpu_seconds()
+                    before, reaped_before = cpu_seconds(), reaped_children_cpu()
                     result = asyncio.run(load(name, concurrency))
-                    after = cpu_seconds()
+                    after, reaped = cpu_seconds(), reaped_children_cpu() - reaped_before
+                    # h2load has exited by now: its CPU is the reaped children's, not in /proc.
+                    after["load generator"] = after.get("load generator", 0.0) + reaped
                     # Every call that answered must have stored its message: h2load cannot see a
                     # gRPC error (it travels in trailers after a 200), this can.
                     stored = asyncio.run(stored_messages(dsn)) - stored_before
@@ -196,7 +206,9 @@ def main() -> int:
                         part: (after.get(part, 0) - before.get(part, 0)) / max(1, result.completed) * 1e6
                         for part in after
                     }
-                    measured = Measured(result, cpu[SERVER[name]], cpu.get("postgres", 0.0))
+                    measured = Measured(
+                        result, cpu[SERVER[name]], cpu.get("postgres", 0.0), cpu.get("load generator", 0.0)
+                    )
                     results.setdefault((name, concurrency), []).append(measured)
                     print(
                         f"run {run}/{args.runs}  {name:9} c={concurrency:<3} {result.rate:8.0f}/s  "
@@ -216,9 +228,9 @@ def main() -> int:
     )
     print(
         "| target | concurrency | req/s | p50 ms | p99 ms | errors | ratio to reference "
-        "| server CPU µs/req | PostgreSQL CPU µs/req |"
+        "| server CPU µs/req | PostgreSQL CPU µs/req | load generator CPU µs/req |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for concurrency in args.concurrency:
         references = results[("reference", concurrency)]
         for name in ("reference", *args.targets):
@@ -231,7 +243,7 @@ def main() -> int:
                 f"| {median([m.result.percentile(50) for m in runs]):.1f} "
                 f"| {median([m.result.percentile(99) for m in runs]):.1f} | {sum(m.result.errors for m in runs)} "
                 f"| {ratio:.2f}x | {median([m.server_cpu for m in runs]):.0f} "
-                f"| {median([m.postgres_cpu for m in runs]):.0f} |"
+                f"| {median([m.postgres_cpu for m in runs]):.0f} | {median([m.generator_cpu for m in runs]):.0f} |"
             )
     return 0
 
