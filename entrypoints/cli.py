@@ -57,20 +57,31 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_grpc(settings: Settings, args: argparse.Namespace) -> int:
-    from entrypoints.grpc_server import serve
+    import socket
+
+    from entrypoints.grpc_server import listening_socket, serve
 
     _require_keys(settings)
+    if args.fd is not None:  # one of the servers below, on the socket it inherited
+        run(serve(settings, sock=socket.socket(fileno=args.fd)))
+        return 0
     processes = args.processes or settings.grpc_processes
     if processes == 1:
         run(serve(settings))
         return 0
-    # Several servers on one port (SO_REUSEPORT, see entrypoints.grpc_server): the kernel
-    # spreads connections among them, as uvicorn's workers share the REST port. Signals are
-    # forwarded, and the command exits when every server has.
+    # Several servers on one socket, bound here and inherited, as uvicorn's workers share the REST
+    # port (see grpc_server.listening_socket). Signals are forwarded, and the command exits when
+    # every server has.
+    shared = listening_socket(settings.grpc_port)
+    fd = str(shared.fileno())
     children = [
-        subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "grpc", "--processes", "1"])
+        subprocess.Popen(
+            [sys.executable, "-m", "entrypoints.cli", "grpc", "--processes", "1", "--fd", fd],
+            pass_fds=(shared.fileno(),),
+        )
         for _ in range(processes)
     ]
+    shared.close()
 
     def forward(signum: int, frame: object) -> None:
         for child in children:
@@ -200,6 +211,7 @@ def _parser() -> argparse.ArgumentParser:
     grpc_command.add_argument(
         "--processes", type=int, default=0, help="server processes (default SWITCHBOARD_GRPC_PROCESSES, 2)"
     )
+    grpc_command.add_argument("--fd", type=int, help=argparse.SUPPRESS)  # the shared socket, for the servers it starts
     worker = add("worker", cmd_worker, "Run the Dramatiq delivery and reconciliation workers.")
     worker.add_argument("--processes", type=int, default=0)
     worker.add_argument("--threads", type=int, default=0)
