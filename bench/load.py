@@ -85,9 +85,8 @@ async def grpc_load(
     concurrency: int,
     warmup: float,
     duration: float,
-    method: Callable[[grpc.aio.Channel], Any] = lambda channel: pb_grpc.MessagingServiceStub(channel).SendMessage,
 ) -> Result:
-    """``method`` (SendMessage unless told) called with ``request``, one channel (one HTTP/2
+    """SendMessage called with ``request``, one channel (one HTTP/2
     connection) per caller as the REST load has one connection per caller: a single channel would
     reach only one of the server's SO_REUSEPORT processes."""
     metadata = (("authorization", f"Bearer {api_key}"),)
@@ -95,7 +94,7 @@ async def grpc_load(
     channels = [
         grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(concurrency)
     ]
-    methods = iter([method(channel) for channel in channels])
+    methods = iter([pb_grpc.MessagingServiceStub(channel).SendMessage for channel in channels])
     try:
 
         def on_own_channel() -> Call:
@@ -216,8 +215,8 @@ async def h2load(
         rows = []
         with open(log) as lines:
             for line in lines:
-                began, status, took = line.split("\t")[:3]
-                rows.append((int(began) / 1e6, int(status), int(took) / 1e6))
+                began_us, status_text, took_us = line.split("\t")[:3]
+                rows.append((int(began_us) / 1e6, int(status_text), int(took_us) / 1e6))
     result = Result(seconds=duration, completed=len(rows))
     if not rows:
         return result

@@ -415,9 +415,9 @@ class GrpcApp:
             context = Context(call, _metadata(headers), deadline)
             requests = _Requests(receive, handler.request_deserializer or _as_is, encoding, self._limit)
             ended = await self._run(handler, requests, context, call, deadline)
-            outcome = _Status(context.code or grpc.StatusCode.OK, context.details, context.trailing_metadata())
+            code, details, trailing = context.code or grpc.StatusCode.OK, context.details, context.trailing_metadata()
         except _Status as status:
-            outcome, ended = status, False
+            code, details, trailing, ended = status.code, status.details, status.trailing, False
         except _Gone:
             return
         except asyncio.CancelledError:
@@ -425,15 +425,15 @@ class GrpcApp:
                 asyncio.current_task().uncancel()  # type: ignore[union-attr]
                 return  # nothing can reach the client, and the handler's work has stopped
             # The server is stopping and its grace period is over: the client may retry elsewhere.
-            outcome, ended = _Status(grpc.StatusCode.UNAVAILABLE, "the server is shutting down"), False
+            code, details, trailing, ended = grpc.StatusCode.UNAVAILABLE, "the server is shutting down", (), False
         except grpc.aio.AbortError:
-            outcome, ended = _Status(grpc.StatusCode.UNKNOWN, "aborted"), False
+            code, details, trailing, ended = grpc.StatusCode.UNKNOWN, "aborted", (), False
         except Exception:
             log.exception("unexpected error in a gRPC handler", extra={"fields": {"method": scope["path"]}})
-            outcome, ended = _Status(grpc.StatusCode.UNKNOWN, "Unexpected error in RPC handler"), False
+            code, details, trailing, ended = grpc.StatusCode.UNKNOWN, "Unexpected error in RPC handler", (), False
         finally:
             scope.pop(_TASK, None)
-        await call.finish(outcome.code, outcome.details, outcome.trailing, ended=ended)
+        await call.finish(code, details, trailing, ended=ended)
 
     async def _run(
         self, handler: grpc.RpcMethodHandler, requests: _Requests, context: Context, call: _Call, deadline: float | None
