@@ -1,9 +1,11 @@
-"""gRPC's wire protocol as an ASGI application, for uvicorn's HTTP/2 (zttp) to serve.
+"""gRPC's wire protocol, served on uvicorn's HTTP/2 connections (zttp's native parser).
 
 Why not grpcio's server: its asyncio server passes every completion between a poller thread and
 the event loop. For a handler that awaits PostgreSQL and Redis that cost a SendMessage twice the
 server CPU of the REST server's whole request, about 350 µs of it in grpcio (``bench.submit``;
-README "Performance"). uvicorn parses HTTP/2 in native code on the event loop's own thread.
+README "Performance"). uvicorn parses HTTP/2 in native code on the event loop's own thread; the
+calls are served straight on zttp's streams, not through uvicorn's ASGI cycle (a scope, messages
+and three writes per call that gRPC's one shape of answer has no use for).
 
 grpcio keeps every other job: the generated code registers the servicers (and grpcio's health
 and reflection services) on a :class:`Methods` exactly as on a ``grpc.aio.Server``, its method
@@ -28,8 +30,10 @@ from typing import Any
 from urllib.parse import quote
 
 import grpc
+import uvicorn
 import zttp
 from uvicorn.protocols.http.zttp_h2_impl import ZttpH2Protocol
+from zttp.error_codes import H2ErrorCode
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -43,9 +47,6 @@ __all__ = [
 
 log = logging.getLogger("switchboard.grpc")
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 Metadata = tuple[tuple[str, str | bytes], ...]
 
 # grpcio's default limit on a received message.
@@ -56,6 +57,7 @@ _ENCODINGS = b"identity,gzip"
 # Request headers that belong to the protocol, not to the call's metadata.
 _PROTOCOL_HEADERS = frozenset({b"content-type", b"te", b"grpc-timeout", b"grpc-encoding", b"grpc-accept-encoding"})
 _OK = (b"grpc-status", b"0")
+_CONTENT_TYPE = (b"content-type", b"application/grpc")
 
 # Calls served on one connection before it is retired (see GrpcH2Protocol): under zttp's limit of
 # 4,096 streams, with room for the calls a client starts before it reads the GOAWAY.
@@ -63,85 +65,6 @@ STREAMS_PER_CONNECTION = 3_900
 # How long a retired connection waits for its client to close it: the client reads the GOAWAY
 # within a round trip, so a second is ample, and it bounds how long a stopping server waits.
 GOAWAY_LINGER_SECONDS = 1.0
-
-
-# Scope keys between GrpcApp and GrpcH2Protocol: the task serving the call, and that its client left.
-_TASK = "switchboard.grpc.task"
-_GONE = "switchboard.grpc.gone"
-
-
-def _abandon(scope: Any) -> None:
-    """The client reset the call or went away: stop the work done for it (a deadline-less call
-    would otherwise run to its end for nobody). A task, not an ASGI message, because a unary
-    handler never reads the request stream again once it has its one message."""
-    task = scope.pop(_TASK, None)
-    if task is not None:
-        scope[_GONE] = True
-        task.cancel()
-
-
-class GrpcH2Protocol(ZttpH2Protocol):
-    """uvicorn's HTTP/2 connection (prior knowledge, as gRPC clients speak it), retired gracefully.
-
-    zttp 0.0.35 ends a connection with ENHANCE_YOUR_CALM on its 4,097th stream, failing whatever
-    calls are in flight on it (36 of 16,000 calls from one busy grpcio channel ended UNAVAILABLE).
-    So after :data:`STREAMS_PER_CONNECTION` calls, and when the server stops, the connection sends
-    GOAWAY (NO_ERROR) naming the last call it serves: the client sends later calls on a new
-    connection, as it does when nginx retires a connection after its ``keepalive_requests``, and
-    this one closes once its calls have ended.
-
-    It also cancels the task serving a call whose client resets the stream or loses the connection.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._served = 0
-        self._highest = 0
-        self._last: int | None = None  # the last stream served, once GOAWAY is sent
-        self._linger: asyncio.TimerHandle | None = None
-
-    def handle_request(self, event: zttp.Request) -> None:
-        if self._last is not None and event.stream_id > self._last:
-            return  # sent before the client read our GOAWAY, which tells it to send this again
-        super().handle_request(event)
-        self._served += 1
-        self._highest = event.stream_id
-        if self._served >= STREAMS_PER_CONNECTION and self._last is None:
-            self._go_away()
-
-    def handle_rst_stream(self, event: zttp.RstStream) -> None:
-        cycle = self.cycles.get(event.stream_id)
-        super().handle_rst_stream(event)
-        if cycle is not None:
-            _abandon(cycle.scope)
-
-    def shutdown(self) -> None:
-        if self._last is None and not self.transport.is_closing():
-            self._go_away()
-        super().shutdown()
-
-    def _go_away(self) -> None:
-        self._last = self._highest
-        self.conn.close(0, self._highest)
-        self.flush()
-        self.shutdown_requested = True  # uvicorn closes the connection when its last stream ends
-
-    def _close_connection(self) -> None:
-        if self._last is None:
-            super()._close_connection()
-        elif self._linger is None:
-            # GOAWAY went out already. The client closes the connection once it has read it and its
-            # calls have ended; closing first could reset the connection before the client reads
-            # the GOAWAY, and then its calls sent meanwhile fail instead of being sent again.
-            self._linger = self.loop.call_later(GOAWAY_LINGER_SECONDS, self.transport.close)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._linger is not None:
-            self._linger.cancel()
-        for cycle in list(self.cycles.values()):
-            if not cycle.response_complete:
-                _abandon(cycle.scope)
-        super().connection_lost(exc)
 
 
 class Methods:
@@ -263,50 +186,47 @@ class Context:
 class _Call:
     """One call's response: headers once, length-prefixed messages, then the status."""
 
-    __slots__ = ("_send", "_serialize", "_started", "initial")
+    __slots__ = ("_serialize", "_started", "_stream", "initial")
 
-    def __init__(self, send: Send, serialize: Callable[[Any], bytes]) -> None:
-        self._send = send
+    def __init__(self, stream: _Stream, serialize: Callable[[Any], bytes]) -> None:
+        self._stream = stream
         self._serialize = serialize
         self._started = False
         self.initial: list[tuple[bytes, bytes]] = []
 
-    async def _start(self) -> None:
+    def _start(self) -> None:
         if not self._started:
             self._started = True
-            headers = [(b"content-type", b"application/grpc"), *self.initial]
-            await self._send({"type": "http.response.start", "status": 200, "headers": headers, "trailers": True})
+            self._stream.start(200, [_CONTENT_TYPE, *self.initial])
 
     async def write(self, message: Any, *, last: bool = False) -> None:
+        """One message; the last of a call goes out with the status (one write to the socket)."""
         payload = self._serialize(message)
-        await self._start()
-        body = b"\x00" + len(payload).to_bytes(4, "big") + payload
-        await self._send({"type": "http.response.body", "body": body, "more_body": not last})
+        self._start()
+        self._stream.send(b"\x00" + len(payload).to_bytes(4, "big") + payload)
+        if not last:
+            await self._stream.flush()
 
-    async def finish(
-        self, code: grpc.StatusCode = grpc.StatusCode.OK, details: str = "", trailing: Metadata = (), *, ended: bool
-    ) -> None:
-        await self._start()
-        if not ended:
-            await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+    def finish(self, code: grpc.StatusCode = grpc.StatusCode.OK, details: str = "", trailing: Metadata = ()) -> None:
+        self._start()
         if code is grpc.StatusCode.OK and not details and not trailing:
-            await self._send({"type": "http.response.trailers", "headers": [_OK]})
+            self._stream.end([_OK])
             return
         trailers = [(b"grpc-status", str(code.value[0]).encode())]
         if details:
             # Percent-encoded UTF-8, as the protocol has it (printable ASCII but % stays as is).
             trailers.append((b"grpc-message", quote(details, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~").encode()))
         trailers += _header_pairs(trailing)
-        await self._send({"type": "http.response.trailers", "headers": trailers})
+        self._stream.end(trailers)
 
 
 class _Requests:
     """The request's messages, read from the stream as they arrive."""
 
-    __slots__ = ("_buffer", "_deserialize", "_encoding", "_limit", "_more", "_receive")
+    __slots__ = ("_buffer", "_deserialize", "_encoding", "_limit", "_more", "_stream")
 
-    def __init__(self, receive: Receive, deserialize: Callable[[bytes], Any], encoding: bytes | None, limit: int):
-        self._receive = receive
+    def __init__(self, stream: _Stream, deserialize: Callable[[bytes], Any], encoding: bytes | None, limit: int):
+        self._stream = stream
         self._deserialize = deserialize
         self._encoding = encoding
         self._limit = limit
@@ -314,11 +234,8 @@ class _Requests:
         self._more = True
 
     async def _fill(self) -> None:
-        message = await self._receive()
-        if message["type"] == "http.disconnect":
-            raise _Gone
-        self._buffer += message.get("body", b"")
-        self._more = message.get("more_body", False)
+        data, self._more = await self._stream.read()
+        self._buffer += data
 
     async def next(self) -> tuple[bool, Any]:
         """(True, the next message), or (False, None) once the client has sent its last."""
@@ -372,38 +289,47 @@ class _Requests:
             yield message
 
 
-async def _refuse(send: Send, status: int, text: str) -> None:
+def _refuse(stream: _Stream, status: int, text: str) -> None:
     """An HTTP answer to what is not a gRPC call at all (the protocol's own rule for these)."""
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
-    await send({"type": "http.response.body", "body": text.encode()})
+    stream.start(status, [(b"content-type", b"text/plain")])
+    stream.send(text.encode())
+    stream.end()
 
 
 class GrpcApp:
-    """Serves the :class:`Methods` over gRPC's HTTP/2 protocol."""
+    """Serves the :class:`Methods` over gRPC's HTTP/2 protocol; give it to uvicorn's ``Config``
+    with ``http=GrpcH2Protocol``, which hands it each call's stream."""
 
     def __init__(self, methods: Methods, *, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self._handlers = methods.handlers
         self._limit = max_message_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        if scope["http_version"] != "2":
-            return await _refuse(send, 505, "gRPC needs HTTP/2")
-        if scope["method"] != "POST":
-            return await _refuse(send, 405, "gRPC calls are POST requests")
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        """The ASGI face uvicorn's ``Config`` asks for: reached only when served without
+        :class:`GrpcH2Protocol`, where the answer is that gRPC needs it."""
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 505, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"gRPC needs HTTP/2 (uvicorn's http=GrpcH2Protocol)"})
+
+    async def serve(self, stream: _Stream, method: bytes, path: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        """Serve one call, from its request's head to its status."""
+        if method != b"POST":
+            return _refuse(stream, 405, "gRPC calls are POST requests")
         fields = dict(headers)
         if not fields.get(b"content-type", b"").startswith(b"application/grpc"):
-            return await _refuse(send, 415, "content-type must be application/grpc")
-        handler = self._handlers.get(scope["path"])
+            return _refuse(stream, 415, "content-type must be application/grpc")
+        name = path.decode("latin-1")
+        handler = self._handlers.get(name)
         # No (de)serializer means raw bytes, as in grpcio.
-        call = _Call(send, (handler and handler.response_serializer) or _as_is)
-        # While the handler runs, GrpcH2Protocol cancels it if the client resets the call or leaves.
-        scope[_TASK] = asyncio.current_task()
+        call = _Call(stream, (handler and handler.response_serializer) or _as_is)
         try:
             if handler is None:
-                raise _Status(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {scope['path']}")
+                raise _Status(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {name}")
             encoding = fields.get(b"grpc-encoding")
             if encoding not in (None, b"identity", b"gzip"):
                 call.initial = [(b"grpc-accept-encoding", _ENCODINGS)]
@@ -413,38 +339,35 @@ class GrpcApp:
             timeout = fields.get(b"grpc-timeout")
             deadline = None if timeout is None else asyncio.get_running_loop().time() + parse_timeout(timeout)
             context = Context(call, _metadata(headers), deadline)
-            requests = _Requests(receive, handler.request_deserializer or _as_is, encoding, self._limit)
-            ended = await self._run(handler, requests, context, call, deadline)
+            requests = _Requests(stream, handler.request_deserializer or _as_is, encoding, self._limit)
+            await self._run(handler, requests, context, call, deadline)
             code, details, trailing = context.code or grpc.StatusCode.OK, context.details, context.trailing_metadata()
         except _Status as status:
-            code, details, trailing, ended = status.code, status.details, status.trailing, False
+            code, details, trailing = status.code, status.details, status.trailing
         except _Gone:
             return
         except asyncio.CancelledError:
-            if scope.get(_GONE):
+            if stream.gone:
                 asyncio.current_task().uncancel()  # type: ignore[union-attr]
                 return  # nothing can reach the client, and the handler's work has stopped
             # The server is stopping and its grace period is over: the client may retry elsewhere.
-            code, details, trailing, ended = grpc.StatusCode.UNAVAILABLE, "the server is shutting down", (), False
+            code, details, trailing = grpc.StatusCode.UNAVAILABLE, "the server is shutting down", ()
         except grpc.aio.AbortError:
-            code, details, trailing, ended = grpc.StatusCode.UNKNOWN, "aborted", (), False
+            code, details, trailing = grpc.StatusCode.UNKNOWN, "aborted", ()
         except Exception:
-            log.exception("unexpected error in a gRPC handler", extra={"fields": {"method": scope["path"]}})
-            code, details, trailing, ended = grpc.StatusCode.UNKNOWN, "Unexpected error in RPC handler", (), False
-        finally:
-            scope.pop(_TASK, None)
-        await call.finish(code, details, trailing, ended=ended)
+            log.exception("unexpected error in a gRPC handler", extra={"fields": {"method": name}})
+            code, details, trailing = grpc.StatusCode.UNKNOWN, "Unexpected error in RPC handler", ()
+        call.finish(code, details, trailing)
 
     async def _run(
         self, handler: grpc.RpcMethodHandler, requests: _Requests, context: Context, call: _Call, deadline: float | None
-    ) -> bool:
-        """Run the handler to its end within the deadline; True when the last message it sent also
-        ended the body."""
+    ) -> None:
+        """Run the handler to its end within the deadline."""
         request = requests if handler.request_streaming else await requests.single()
-        return await self._within(deadline, self._respond(handler, request, context, call))
+        await self._within(deadline, self._respond(handler, request, context, call))
 
     @staticmethod
-    async def _within(deadline: float | None, work: Awaitable[bool]) -> bool:
+    async def _within(deadline: float | None, work: Awaitable[None]) -> None:
         if deadline is None:
             return await work
         timeout = asyncio.timeout_at(deadline)
@@ -457,11 +380,11 @@ class GrpcApp:
             raise
 
     @staticmethod
-    async def _respond(handler: grpc.RpcMethodHandler, request: Any, context: Context, call: _Call) -> bool:
+    async def _respond(handler: grpc.RpcMethodHandler, request: Any, context: Context, call: _Call) -> None:
         if not handler.response_streaming:
             behaviour = handler.stream_unary if handler.request_streaming else handler.unary_unary
             await call.write(await behaviour(request, context), last=True)
-            return True
+            return
         behaviour = handler.stream_stream if handler.request_streaming else handler.unary_stream
         produced = behaviour(request, context)
         if inspect.isasyncgen(produced):
@@ -469,4 +392,190 @@ class GrpcApp:
                 await call.write(message)
         else:  # a coroutine that writes through the context (grpcio's health Watch does)
             await produced
-        return False
+
+
+class _Stream:
+    """One call's HTTP/2 stream, served straight on zttp: the request body as it arrives, and the
+    response as zttp frames it. (uvicorn's own stream cycle would wrap each call in an ASGI scope
+    and messages that the gRPC protocol, with one fixed shape of answer, has no use for.)"""
+
+    __slots__ = ("_protocol", "_waiter", "body", "complete", "gone", "more", "stream", "task")
+
+    def __init__(self, protocol: GrpcH2Protocol, stream: zttp.Stream, *, more: bool) -> None:
+        self._protocol = protocol
+        self._waiter: asyncio.Future[None] | None = None
+        self.stream = stream
+        # ``body`` is also what uvicorn's connection reads to decide whether to pause reading.
+        self.body = bytearray()
+        self.more = more
+        self.complete = False  # the response has ended
+        self.gone = False  # the client reset the stream or the connection is lost
+        self.task: asyncio.Task[None] | None = None
+
+    # The request, as the protocol receives it.
+
+    def received(self, data: bytes) -> None:
+        self.body += data
+        self._wake()
+
+    def ended(self) -> None:
+        self.more = False
+        self._wake()
+
+    def abandon(self) -> None:
+        """The client reset the call or went away: stop the work done for it (a deadline-less call
+        would otherwise run to its end for nobody)."""
+        if not self.complete and not self.gone:
+            self.gone = True
+            if self.task is not None:
+                self.task.cancel()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def read(self) -> tuple[bytes, bool]:
+        """The request bytes received since the last read, and whether more will follow."""
+        while not self.body and self.more and not self.gone:
+            self._waiter = self._protocol.loop.create_future()
+            await self._waiter
+        if self.gone:
+            raise _Gone
+        data = bytes(self.body)
+        self.body.clear()
+        return data, self.more
+
+    # The response.
+
+    def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        if not self.gone:
+            self.stream.send_response(status, headers)
+
+    def send(self, data: bytes) -> None:
+        if not self.gone:
+            self.stream.send_data(data)
+
+    async def flush(self) -> None:
+        """Write what zttp framed, then wait while the transport's buffer is full (a stream's
+        messages are written as they are produced, not buffered without bound)."""
+        if not self.gone:
+            self._protocol.flush()
+            if self._protocol.flow.write_paused:
+                await self._protocol.flow.drain()
+
+    def end(self, trailers: list[tuple[bytes, bytes]] | None = None) -> None:
+        if not self.gone:
+            self.stream.end_message(trailers)
+            self._protocol.flush()
+        self.complete = True
+
+    def settle(self, task: asyncio.Task[None]) -> None:
+        """The task serving the call is over: the stream is done with, answered or not."""
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("the gRPC transport failed a call", exc_info=error)
+        if not self.complete and not self.gone and not self._protocol.transport.is_closing():
+            self.stream.reset(H2ErrorCode.INTERNAL_ERROR)
+            self._protocol.flush()
+        self.complete = True
+        self._protocol.stream_done(self.stream.stream_id)
+
+
+class GrpcH2Protocol(ZttpH2Protocol):
+    """uvicorn's HTTP/2 connection (prior knowledge, as gRPC clients speak it), serving the
+    :class:`GrpcApp` given to uvicorn's ``Config`` call by call on zttp's streams.
+
+    zttp 0.0.35 ends a connection with ENHANCE_YOUR_CALM on its 4,097th stream, failing whatever
+    calls are in flight on it (36 of 16,000 calls from one busy grpcio channel ended UNAVAILABLE).
+    So after :data:`STREAMS_PER_CONNECTION` calls, and when the server stops, the connection sends
+    GOAWAY (NO_ERROR) naming the last call it serves: the client sends later calls on a new
+    connection, as it does when nginx retires a connection after its ``keepalive_requests``, and
+    this one closes once its calls have ended.
+
+    A call whose client resets the stream or loses the connection has its task cancelled.
+    """
+
+    cycles: dict[int, _Stream]  # type: ignore[assignment]  # uvicorn's name for the open streams
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        if not isinstance(config.app, GrpcApp):
+            raise TypeError("GrpcH2Protocol serves a GrpcApp")
+        self.grpc: GrpcApp = config.app
+        self._served: int = 0
+        self._highest: int = 0
+        self._last: int | None = None  # the last stream served, once GOAWAY is sent
+        self._linger: asyncio.TimerHandle | None = None
+
+    def handle_events(self) -> None:
+        for event in self.events():
+            if isinstance(event, zttp.Data):
+                if (stream := self.cycles.get(event.stream_id)) is not None:
+                    stream.received(event.data)
+            elif isinstance(event, zttp.Request):
+                self.handle_request(event)
+            elif isinstance(event, zttp.EndOfMessage):
+                if (stream := self.cycles.get(event.stream_id)) is not None:
+                    stream.ended()
+            elif isinstance(event, zttp.RstStream):
+                if (stream := self.cycles.get(event.stream_id)) is not None:
+                    stream.abandon()
+            elif isinstance(event, zttp.GoAway):
+                self.shutdown_requested = True
+                if not self.cycles:
+                    self._close_connection()
+            # Settings, Ping and WindowUpdate need nothing here: zttp keeps the send windows, and
+            # ``flush`` writes whatever a new credit released.
+
+    def handle_request(self, event: zttp.Request) -> None:
+        if self._last is not None and event.stream_id > self._last:
+            return  # sent before the client read our GOAWAY, which tells it to send this again
+        stream = _Stream(self, self.conn.stream(event.stream_id), more=not event.end_stream)
+        self.cycles[event.stream_id] = stream
+        headers = event.headers
+        if isinstance(headers, zttp.HeaderBlock):
+            headers = headers.to_list(lowercase_names=True)
+        task = self.loop.create_task(self.grpc.serve(stream, event.method, event.path, headers))
+        stream.task = task
+        task.add_done_callback(stream.settle)
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+        self._served += 1
+        self._highest = event.stream_id
+        if self._served >= STREAMS_PER_CONNECTION and self._last is None:
+            self._go_away()
+
+    def stream_done(self, stream_id: int) -> None:
+        if self.cycles.pop(stream_id, None) is not None:
+            self.server_state.total_requests += 1
+            self.on_stream_closed()
+
+    def shutdown(self) -> None:
+        if self._last is None and not self.transport.is_closing():
+            self._go_away()
+        super().shutdown()
+
+    def _go_away(self) -> None:
+        self._last = self._highest
+        self.conn.close(H2ErrorCode.NO_ERROR, self._highest)
+        self.flush()
+        self.shutdown_requested = True  # uvicorn closes the connection when its last stream ends
+
+    def _close_connection(self) -> None:
+        if self._last is None:
+            super()._close_connection()
+        elif self._linger is None:
+            # GOAWAY went out already. The client closes the connection once it has read it and its
+            # calls have ended; closing first could reset the connection before the client reads
+            # the GOAWAY, and then its calls sent meanwhile fail instead of being sent again.
+            self._linger = self.loop.call_later(GOAWAY_LINGER_SECONDS, self.transport.close)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        if self._linger is not None:
+            self._linger.cancel()
+        for stream in list(self.cycles.values()):
+            stream.abandon()
+        self.flow.resume_writing()
+        if exc is None:
+            self.transport.close()
+        self._unset_keepalive_if_required()

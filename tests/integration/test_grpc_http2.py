@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 import uvicorn
+import zttp
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -103,15 +105,7 @@ def _methods(echo: Echo) -> Methods:
 
 
 @contextlib.asynccontextmanager
-async def _serving(echo: Echo) -> AsyncIterator[tuple[str, uvicorn.Server]]:
-    config = uvicorn.Config(
-        GrpcApp(_methods(echo), max_message_bytes=64 * 1024),
-        http=GrpcH2Protocol,
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=2,
-    )
+async def _running(config: uvicorn.Config) -> AsyncIterator[tuple[str, uvicorn.Server]]:
     served = uvicorn.Server(config)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -123,6 +117,18 @@ async def _serving(echo: Echo) -> AsyncIterator[tuple[str, uvicorn.Server]]:
     finally:
         served.should_exit = True
         await serving
+
+
+def _serving(echo: Echo) -> contextlib.AbstractAsyncContextManager[tuple[str, uvicorn.Server]]:
+    config = uvicorn.Config(
+        GrpcApp(_methods(echo), max_message_bytes=64 * 1024),
+        http=GrpcH2Protocol,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
+    return _running(config)
 
 
 @pytest.fixture
@@ -259,6 +265,52 @@ async def test_a_stopping_server_finishes_the_calls_in_flight_and_takes_no_new_o
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await _call(channel, "Unary")(b"late", timeout=3)
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def _plain_http2(target: str, method: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    """One request from an HTTP/2 client that is not a gRPC client (zttp's), and its answer."""
+    host, port = target.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    conn = zttp.Connection(zttp.CLIENT, protocol=zttp.HTTP2)
+    conn.initiate_connection()
+    stream = conn.send_request(method, f"/{SERVICE}/Unary".encode(), b"2", [(b"host", target.encode()), *headers])
+    stream.send_data(b"{}")
+    stream.end_message()
+    writer.write(conn.data_to_send())
+    status, body = 0, b""
+    try:
+        while chunk := await asyncio.wait_for(reader.read(65536), 5):
+            conn.receive_data(chunk)
+            while (event := conn.next_event()) is not zttp.NEED_DATA:
+                if isinstance(event, zttp.Response):
+                    status = event.status_code
+                elif isinstance(event, zttp.Data):
+                    body += event.data
+                elif isinstance(event, zttp.EndOfMessage):
+                    return status, body
+        raise AssertionError("the connection closed before the answer ended")
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "content_type", "status"),
+    [(b"GET", b"application/grpc", 405), (b"POST", b"application/json", 415)],
+)
+async def test_a_request_that_is_not_a_grpc_call_gets_an_http_error(
+    server: tuple[str, Echo], method: bytes, content_type: bytes, status: int
+) -> None:
+    answer = await _plain_http2(server[0], method, [(b"content-type", content_type)])
+    assert answer[0] == status
+    assert answer[1] in (b"gRPC calls are POST requests", b"content-type must be application/grpc")
+
+
+async def test_the_app_served_without_its_protocol_says_grpc_needs_http2() -> None:
+    config = uvicorn.Config(GrpcApp(Methods()), lifespan="off", log_config=None, access_log=False)
+    async with _running(config) as (target, _), httpx.AsyncClient() as client:
+        answer = await client.post(f"http://{target}/{SERVICE}/Unary")
+    assert answer.status_code == 505
+    assert "HTTP/2" in answer.text
 
 
 def _timeouts() -> Iterator[tuple[bytes, float]]:
