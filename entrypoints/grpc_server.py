@@ -63,7 +63,9 @@ class _Acceptor:
     A gRPC client keeps its connection for as long as it runs, so where a connection lands decides
     which process serves its calls for good. Left to the event loop, a server woken by the socket
     takes every connection waiting: a client opening 16 connections at once found them split 16/0
-    or 13/3 between two servers, and the busier one's core held back the whole throughput.
+    or 13/3 between two servers, one event loop serving most calls while the other idled. A server
+    waits before each accept for 0.5 ms per connection it serves (20 ms at most), so the one with
+    fewer takes the next, and a new connection waits no longer than that.
     """
 
     def __init__(self, sock: socket.socket, connections: Sized, factory: Callable[[], asyncio.Protocol]) -> None:
