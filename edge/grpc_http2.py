@@ -207,7 +207,7 @@ class _Call:
         if not last:
             await self._stream.flush()
 
-    def finish(self, code: grpc.StatusCode = grpc.StatusCode.OK, details: str = "", trailing: Metadata = ()) -> None:
+    def finish(self, code: grpc.StatusCode, details: str, trailing: Metadata) -> None:
         self._start()
         if code is grpc.StatusCode.OK and not details and not trailing:
             self._stream.end([_OK])
@@ -570,12 +570,11 @@ class GrpcH2Protocol(ZttpH2Protocol):
             self._linger = self.loop.call_later(GOAWAY_LINGER_SECONDS, self.transport.close)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.connections.discard(self)
         if self._linger is not None:
             self._linger.cancel()
-        for stream in list(self.cycles.values()):
+        for stream in self.cycles.values():
             stream.abandon()
-        self.flow.resume_writing()
-        if exc is None:
-            self.transport.close()
-        self._unset_keepalive_if_required()
+        # uvicorn's own handling walks its cycles, which these are not; each abandoned call's task
+        # finds its stream gone when it ends.
+        self.cycles.clear()
+        super().connection_lost(exc)

@@ -100,9 +100,7 @@ class _Server(uvicorn.Server):
     server stops taking calls."""
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        config, state = self.config, self.server_state
-        if not config.loaded:
-            config.load()
+        config, state = self.config, self.server_state  # uvicorn has loaded the config by now
         if not sockets or len(sockets) != 1:
             raise ValueError("the gRPC server serves exactly one listening socket")
         sock = sockets[0]
