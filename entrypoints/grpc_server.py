@@ -65,19 +65,29 @@ class _Acceptor:
     takes every connection waiting: a client opening 16 connections at once found them split 16/0
     or 13/3 between two servers, one event loop serving most calls while the other idled. A server
     waits before each accept for 0.5 ms per connection it serves (20 ms at most), so the one with
-    fewer takes the next, and a new connection waits no longer than that.
+    fewer takes the next, and a new connection waits no longer than that. A server alone on its
+    socket (``spread=False``) has no one to leave connections to, and does not wait.
     """
 
-    def __init__(self, sock: socket.socket, connections: Sized, factory: Callable[[], asyncio.Protocol]) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        connections: Sized,
+        factory: Callable[[], asyncio.Protocol],
+        *,
+        spread: bool = True,
+    ) -> None:
         self._sock = sock
         self._connections = connections
         self._factory = factory
+        self._spread = spread
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(min(len(self._connections) * ACCEPT_DELAY_PER_CONNECTION, ACCEPT_DELAY_MAX))
+            if self._spread:
+                await asyncio.sleep(min(len(self._connections) * ACCEPT_DELAY_PER_CONNECTION, ACCEPT_DELAY_MAX))
             try:
                 conn, _ = await loop.sock_accept(self._sock)
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -97,7 +107,11 @@ class _Acceptor:
 class _Server(uvicorn.Server):
     """uvicorn's server taking connections through an :class:`_Acceptor`, and without its signal
     handling: :func:`serve` handles the signals, so that health turns NOT_SERVING before the
-    server stops taking calls."""
+    server stops taking calls. ``shared``: other server processes take connections from its socket."""
+
+    def __init__(self, config: uvicorn.Config, *, shared: bool) -> None:
+        super().__init__(config)
+        self.shared = shared
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         config, state = self.config, self.server_state  # uvicorn has loaded the config by now
@@ -110,7 +124,7 @@ class _Server(uvicorn.Server):
         def factory() -> asyncio.Protocol:
             return config.http_protocol_class(config=config, server_state=state, app_state={})  # type: ignore[call-arg]
 
-        self.servers = [_Acceptor(sock, state.connections, factory)]  # type: ignore[list-item]
+        self.servers = [_Acceptor(sock, state.connections, factory, spread=self.shared)]  # type: ignore[list-item]
         self.started = True
 
     @contextlib.contextmanager
@@ -171,7 +185,8 @@ async def serve(settings: Settings, *, sock: socket.socket | None = None, grace:
             # for an hour (a client that sends on it as it closes is told by GOAWAY, and retries).
             timeout_keep_alive=3600,
             timeout_graceful_shutdown=grace,
-        )
+        ),
+        shared=sock is not None,
     )
     tune_gc()
     serving = asyncio.create_task(server.serve(sockets=[sock or listening_socket(settings.grpc_port)]))

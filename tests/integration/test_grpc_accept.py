@@ -7,6 +7,7 @@ connections from one real socket on loopback.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import threading
 import time
@@ -86,3 +87,40 @@ def test_a_burst_of_connections_is_shared_between_the_servers(
     finally:
         for client in clients:
             client.close()
+
+
+@pytest.mark.parametrize("spread", [True, False])
+async def test_a_server_alone_on_its_socket_takes_connections_without_waiting(spread: bool) -> None:
+    """Busy with 40 connections, a server sharing its socket waits 20 ms after taking one before it
+    takes the next (leaving that to a less busy server); alone on its socket, it does not wait."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    accepted: list[float] = []
+
+    class _Timed(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            accepted.append(loop.time())
+
+    acceptor = _Acceptor(sock, range(40), _Timed, spread=spread)
+    writers = []
+    try:
+        for _ in range(3):  # a burst, as a client's pool opens its connections
+            writers.append((await asyncio.open_connection(*sock.getsockname()))[1])
+        deadline = loop.time() + 5
+        while len(accepted) < 3 and loop.time() < deadline:
+            await asyncio.sleep(0.001)
+    finally:
+        for writer in writers:
+            writer.close()
+        acceptor.close()
+        await acceptor.wait_closed()
+        sock.close()
+    assert len(accepted) == 3
+    gaps = [later - earlier for earlier, later in itertools.pairwise(accepted)]
+    if spread:
+        assert min(gaps) >= 0.015, gaps
+    else:
+        assert max(gaps) < 0.010, gaps
