@@ -88,11 +88,14 @@ class _Acceptor:
         while True:
             if self._spread:
                 await asyncio.sleep(min(len(self._connections) * ACCEPT_DELAY_PER_CONNECTION, ACCEPT_DELAY_MAX))
+            conn: socket.socket | None = None
             try:
                 conn, _ = await loop.sock_accept(self._sock)
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 await loop.connect_accepted_socket(self._factory, conn)
             except OSError as error:  # out of file descriptors, or the client left already
+                if conn is not None:
+                    conn.close()  # accepted but not served: not left for the garbage collector
                 log.warning("a gRPC connection could not be accepted", extra={"fields": {"error": str(error)}})
                 await asyncio.sleep(0.1)
 
